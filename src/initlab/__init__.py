@@ -1,0 +1,32 @@
+"""initlab: weight initialization for neural networks.
+
+The schemes (zeros, Glorot/Xavier, He/Kaiming, LeCun, orthogonal, LSUV, ...), a small fast
+NumPy engine that trains K models at once, diagnostics of signal propagation, and
+reproducible studies.
+
+Example:
+    >>> import initlab
+    >>> initlab.__version__
+    '0.1.0'
+"""
+
+from initlab.errors import (
+    ConfigError,
+    DataError,
+    InitLabError,
+    ShapeError,
+    SpecError,
+    StoreError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "InitLabError",
+    "SpecError",
+    "ShapeError",
+    "DataError",
+    "ConfigError",
+    "StoreError",
+]

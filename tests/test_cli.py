@@ -1,0 +1,17 @@
+import subprocess
+import sys
+
+from initlab import __version__
+from initlab.cli import main
+
+
+def test_no_command_prints_help_and_fails(capsys):
+    assert main([]) == 2
+    assert "usage: initlab" in capsys.readouterr().out
+
+
+def test_version_via_module_entry_point():
+    out = subprocess.run(
+        [sys.executable, "-m", "initlab", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == f"initlab {__version__}"
