@@ -18,6 +18,7 @@ from initlab.errors import (
     SpecError,
     StoreError,
 )
+from initlab.nn import Dense, Sequential, optim
 
 __version__ = "0.1.0"
 
@@ -29,4 +30,7 @@ __all__ = [
     "DataError",
     "ConfigError",
     "StoreError",
+    "Dense",
+    "Sequential",
+    "optim",
 ]
