@@ -107,7 +107,7 @@ class _RMSprop(Transform):
     def __init__(self, lr: float, rho: float, epsilon: float) -> None:
         self.lr = _positive("learning rate", lr)
         self.rho = _fraction("rho", rho)
-        self.epsilon = _positive("epsilon", epsilon, allow_zero=True)
+        self.epsilon = _positive("epsilon", epsilon)
 
     def init(self, params):
         return {"v": params.layout.alloc(), "tmp": params.layout.alloc()}
@@ -132,7 +132,7 @@ class _Adam(Transform):
         self.lr = _positive("learning rate", lr)
         self.beta1 = _fraction("beta1", beta1)
         self.beta2 = _fraction("beta2", beta2)
-        self.epsilon = _positive("epsilon", epsilon, allow_zero=True)
+        self.epsilon = _positive("epsilon", epsilon)
 
     def init(self, params):
         return {"m": params.layout.alloc(), "v": params.layout.alloc(),

@@ -6,7 +6,9 @@ training (``batch_size=None``) builds the augmented input once. Loss (and, on lo
 accuracy) comes out of the training forward pass itself; nothing is recomputed.
 
 A model whose batch loss is not finite is marked diverged at that epoch and frozen (its
-updates are zeroed from then on); the others go on and fit never raises for it.
+updates are zeroed from then on); the others go on and fit never raises for it. On epochs
+that are not logged the loss value is not computed; a model is then caught by its output
+gradient turning non-finite (one sum per step), and at the next logged epoch at the latest.
 
 Example:
     >>> import numpy as np
@@ -19,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import numbers
 import sys
 import time
@@ -123,6 +126,38 @@ def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int |
         if n % batch_size:
             batches.append(_Batch(model, n % batch_size, t))
 
+    with _blas_threads(model, n if full else batch_size):
+        _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch_size,
+              epochs, log_every, rng, tracers, enders, val, verbose)
+    return history
+
+
+_SMALL_PRODUCT_FLOPS = 2e7
+
+
+def _blas_threads(model: Sequential, n_batch: int) -> Any:
+    """Run small problems on one BLAS thread: for products of a few MFLOP, waking a second
+    thread costs more than it saves (and much more on a busy machine)."""
+    import contextlib
+
+    K = model.n_models
+    biggest = max(2.0 * n_batch * (f + 1) * u * (K if i == 0 else 1)
+                  for i, (f, u) in enumerate(model._layout.shapes))
+    if biggest >= _SMALL_PRODUCT_FLOPS:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch_size,
+          epochs, log_every, rng, tracers, enders, val, verbose) -> None:
+    """The epoch and step loops of :func:`fit` (arguments as prepared there)."""
+    K = model.n_models
+    n = len(xs)
+    params = model.params
     bar = None
     if verbose and epochs >= 1000:
         from tqdm.auto import tqdm
@@ -146,26 +181,31 @@ def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int |
                     b = batches[0] if stop - start == batch_size else batches[1]
                     b.fill(xs, t, perm[start:stop])
                 ws = b.ws
-                tracing = [cb for every, cb in tracers if step % every == 0]
+                tracing = [cb for every, cb in tracers if step % every == 0] if tracers else ()
                 if tracing:  # a fresh workspace: the trace owns its arrays
-                    tb = _Batch(model, ws.n, t)
-                    np.copyto(tb.ws.x_aug, ws.x_aug)
-                    tb.t = b.t
-                    lv = model._step_grads(tb.ws, lossf, b.t, need_output=True)
-                    trace = model._make_trace(tb.ws.x_aug[:, :-1], tb.ws, lv)
+                    tw = Workspace(model._layout, model.activations, ws.n)
+                    np.copyto(tw.x_aug, ws.x_aug)
+                    lv = model._step_grads(tw, lossf, b.t, need_output=True)
+                    trace = model._make_trace(tw.x_aug[:, :-1], tw, lv)
                     for cb in tracing:
                         cb.on_trace(step, trace)
-                    grads = ws.grads
-                    np.copyto(grads.flat, tb.ws.grads.flat)
-                    ws = tb.ws
+                    np.copyto(ws.grads.flat, tw.grads.flat)
+                    np.copyto(ws.gzbuf[-1], tw.gzbuf[-1])
+                    if logged:
+                        correct += lossf.correct(tw.z[-1], tw.post[-1], b.t)
                 else:
-                    lv = model._step_grads(ws, lossf, b.t, need_output=False)
-                    grads = ws.grads
-                loss_sum += lv * ws.n
-                if logged:
-                    correct += lossf.correct(ws.z[-1], ws.post[-1], b.t)
-                bad = ~np.isfinite(lv)
-                if bad.any():
+                    lv = model._step_grads(ws, lossf, b.t, need_output=False, need_value=logged)
+                    if logged:
+                        correct += lossf.correct(ws.z[-1], ws.post[-1], b.t)
+                grads = ws.grads
+                if lv is not None:
+                    loss_sum += lv * ws.n
+                    bad = ~np.isfinite(lv)
+                elif math.isfinite(ws.gzbuf[-1].sum()):
+                    bad = None
+                else:  # some model's output gradient is not finite: find which
+                    bad = ~np.isfinite(ws.gz[-1].sum(axis=(1, 2)))
+                if bad is not None and bad.any():
                     newly = bad & active
                     if newly.any():
                         history.diverged[newly] = True
@@ -192,7 +232,6 @@ def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int |
                 bar.update(1)
     if bar is not None:
         bar.close()
-    return history
 
 
 def _print_line(epoch: int, epochs: int, logs: dict, K: int, bar: Any) -> None:
