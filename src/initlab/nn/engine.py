@@ -142,8 +142,14 @@ def backward(params: Params, ws: Workspace) -> Params:
         np.matmul(ws.a_aug[li].transpose(0, 2, 1), gz, out=grads.aug[li])
         ga = ws.ga[li - 1]
         Wt = params.W[li].transpose(0, 2, 1)
-        if gz.shape[2] == 1:  # one unit: an outer product, cheaper element-wise than in BLAS
-            np.multiply(gz, Wt, out=ga)
+        if gz.shape[2] == 1 and ws.K >= 4 and ga.shape[2] <= 16:
+            # one unit feeding a narrow layer: an outer product per model; column by column
+            # over the sample-major buffers beats K tiny BLAS calls
+            W = params.W[li]
+            g = ws.gzbuf[li][:, :, 0]
+            gab = ws.gabuf[li - 1]
+            for j in range(ga.shape[2]):
+                np.multiply(g, W[:, j, 0], out=gab[:, :, j])
         else:
             np.matmul(gz, Wt, out=ga)
         act = ws.activations[li - 1]

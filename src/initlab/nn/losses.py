@@ -87,9 +87,10 @@ class Loss:
         t: Targets,
         grad: np.ndarray | None,
         need_value: bool = True,
+        scale: float = 1.0,
     ) -> np.ndarray | None:
         """Return the mean loss per model (K,) float64 (None unless ``need_value``); write
-        dL/dz (or dL/da for losses not from logits) into ``grad`` when given."""
+        ``scale`` * dL/dz (or dL/da for losses not from logits) into ``grad`` when given."""
         raise NotImplementedError
 
     def correct(self, z: np.ndarray, a: np.ndarray, t: Targets) -> np.ndarray:
@@ -161,7 +162,7 @@ class CategoricalCrossentropy(Loss):
             raise DataError("one-hot / probability targets must be >= 0 with rows summing to 1")
         return Targets(y.astype(dtype), y.argmax(axis=1))
 
-    def value_and_grad(self, z, a, t, grad, need_value=True):
+    def value_and_grad(self, z, a, t, grad, need_value=True, scale=1.0):
         n = z.shape[1]
         m = z.max(axis=-1, keepdims=True)
         e = grad if grad is not None else np.empty_like(z)
@@ -176,7 +177,7 @@ class CategoricalCrossentropy(Loss):
         if grad is not None:
             np.divide(e, s, out=e)
             e -= t.t
-            e *= 1.0 / n
+            e *= scale / n
         return loss
 
 
@@ -199,7 +200,7 @@ class BinaryCrossentropy(Loss):
         labels = y[:, 0].astype(np.intp) if n_out == 1 and np.isin(y, (0, 1)).all() else None
         return Targets(y.astype(dtype), labels)
 
-    def value_and_grad(self, z, a, t, grad, need_value=True):
+    def value_and_grad(self, z, a, t, grad, need_value=True, scale=1.0):
         _, n, d = z.shape
         loss = None
         if need_value:
@@ -210,7 +211,7 @@ class BinaryCrossentropy(Loss):
 
             _special().expit(z, out=grad)
             grad -= t.t
-            grad *= 1.0 / (n * d)
+            grad *= scale / (n * d)
         return loss
 
 
@@ -233,14 +234,14 @@ class MeanSquaredError(Loss):
             labels = y.argmax(axis=1)
         return Targets(y.astype(dtype), labels)
 
-    def value_and_grad(self, z, a, t, grad, need_value=True):
+    def value_and_grad(self, z, a, t, grad, need_value=True, scale=1.0):
         _, n, d = a.shape
         diff = np.subtract(a, t.t, out=grad)
         loss = None
         if need_value:
             loss = np.einsum("knd,knd->k", diff, diff, dtype=np.float64) / (n * d)
         if grad is not None:
-            grad *= 2.0 / (n * d)
+            grad *= 2.0 * scale / (n * d)
         return loss
 
 

@@ -252,14 +252,17 @@ class Sequential:
         return self._make_trace(xs, ws, lv)
 
     def _step_grads(self, ws: Workspace, lossf: Loss, t: Targets, need_output: bool,
-                    need_value: bool = True) -> Any:
-        """Forward + loss + backward on a filled workspace; return the loss per model."""
+                    need_value: bool = True, scale: float = 1.0) -> Any:
+        """Forward + loss + backward on a filled workspace; return the loss per model.
+
+        With ``scale`` != 1 the gradients come out multiplied by it (plain SGD folds -lr in).
+        """
         forward(self.params, ws, need_output=need_output or not lossf.from_logits)
         z, a = ws.z[-1], ws.post[-1]
         if lossf.from_logits:
-            lv = lossf.value_and_grad(z, a, t, ws.gz[-1], need_value)
+            lv = lossf.value_and_grad(z, a, t, ws.gz[-1], need_value, scale)
         else:
-            lv = lossf.value_and_grad(z, a, t, ws.ga[-1], need_value)
+            lv = lossf.value_and_grad(z, a, t, ws.ga[-1], need_value, scale)
             self.activations[-1].backward(z, a, ws.ga[-1], out=ws.gz[-1])
         backward(self.params, ws)
         return lv

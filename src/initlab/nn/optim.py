@@ -51,6 +51,12 @@ class Transform:
         """Transform ``updates`` in place (on entry the gradients or the previous output)."""
         raise NotImplementedError
 
+    def scale(self) -> float | None:
+        """The constant c when this transformation is ``updates = c * grads`` (stateless and
+        linear, as plain SGD is), else None. The engine then folds c into the loss gradient
+        and skips the update pass."""
+        return None
+
     def __repr__(self) -> str:
         return str(self)
 
@@ -83,6 +89,9 @@ class _SGD(Transform):
 
     def init(self, params):
         return params.layout.alloc() if self.momentum else None
+
+    def scale(self):
+        return None if self.momentum else -self.lr
 
     def update(self, updates, state, params):
         g = updates.flat
@@ -212,6 +221,15 @@ class _Chain(Transform):
     def update(self, updates, state, params):
         for p, s in zip(self.parts, state, strict=True):
             p.update(updates, s, params)
+
+    def scale(self):
+        c = 1.0
+        for p in self.parts:
+            s = p.scale()
+            if s is None:
+                return None
+            c *= s
+        return c
 
     def __str__(self) -> str:
         return f"chain({', '.join(str(p) for p in self.parts)})"

@@ -165,6 +165,8 @@ def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch
         bar = tqdm(total=epochs, file=sys.stderr, leave=False, mininterval=0.5)
     t0 = time.perf_counter()
     step = 0
+    fold = opt.scale()  # plain SGD: fold -lr into the loss gradient, skip the update pass
+    all_active = True
     steps_per_epoch = 1 if full else -(-n // batch_size)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         for epoch in range(epochs):
@@ -193,10 +195,13 @@ def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch
                     np.copyto(ws.gzbuf[-1], tw.gzbuf[-1])
                     if logged:
                         correct += lossf.correct(tw.z[-1], tw.post[-1], b.t)
+                    folded = False
                 else:
-                    lv = model._step_grads(ws, lossf, b.t, need_output=False, need_value=logged)
+                    lv = model._step_grads(ws, lossf, b.t, need_output=False, need_value=logged,
+                                           scale=1.0 if fold is None else fold)
                     if logged:
                         correct += lossf.correct(ws.z[-1], ws.post[-1], b.t)
+                    folded = fold is not None
                 grads = ws.grads
                 if lv is not None:
                     loss_sum += lv * ws.n
@@ -211,8 +216,10 @@ def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch
                         history.diverged[newly] = True
                         history.diverged_epoch[newly] = epoch
                         active &= ~newly
-                opt.update(grads, state, params)
-                if not active.all():
+                        all_active = False
+                if not folded:
+                    opt.update(grads, state, params)
+                if not all_active:
                     grads.zero_models(~active)
                 params.flat += grads.flat
                 step += 1
