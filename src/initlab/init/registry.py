@@ -280,10 +280,15 @@ _add(
 )
 
 
+def _square(g: float) -> float:
+    """gain^2 as variance_scaling's scale, rounded to 15 digits (sqrt(2)^2 is 2, not 2 + 4e-16)."""
+    return float(f"{g * g:.15g}")
+
+
 def _torch_xavier(distribution: str) -> Callable[..., Initializer]:
     def build(gain: float = 1.0) -> Initializer:
         g = number(f"torch:xavier_{distribution}", "gain", gain, low=0, strict=True)
-        return VarianceScaling(g * g, "fan_avg", distribution)
+        return VarianceScaling(_square(g), "fan_avg", distribution)
 
     return build
 
@@ -302,7 +307,7 @@ def _torch_kaiming(distribution: str) -> Callable[..., Initializer]:
             raise SpecError(
                 f"{name}: bad value {nonlinearity!r} for argument 'nonlinearity'; {e}"
             ) from None
-        return VarianceScaling(g * g, m, distribution)
+        return VarianceScaling(_square(g), m, distribution)
 
     return build
 
@@ -495,7 +500,12 @@ def get(spec: str | Initializer) -> Initializer:
             f"got {spec!r} of type {type(spec).__name__}"
         )
     parsed = parse(spec)
-    scheme = lookup(parsed.flavor, parsed.name)
-    bound = _bind(scheme, parsed.args, parsed.kwargs, spec)
-    ini = scheme.build(**bound)
+    try:
+        scheme = lookup(parsed.flavor, parsed.name)
+        bound = _bind(scheme, parsed.args, parsed.kwargs, spec)
+        ini = scheme.build(**bound)
+    except SpecError as e:
+        if repr(spec) in str(e):
+            raise
+        raise SpecError(f"{e} (in spec {spec!r})") from None
     return dataclasses.replace(ini, label=_canonical(scheme, bound))
