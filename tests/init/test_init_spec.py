@@ -160,3 +160,42 @@ def _words(text: str) -> list[str]:
     import re
 
     return re.findall(r"[A-Za-z0-9_.+-]+", text)
+
+
+def test_directly_built_objects_print_back_to_themselves():
+    from initlab.init import (
+        Constant,
+        DeltaOrthogonal,
+        Identity,
+        Normal,
+        Orthogonal,
+        Sparse,
+        TruncatedNormal,
+        Uniform,
+        VarianceScaling,
+        ZerO,
+    )
+
+    objects = [
+        Constant(0.25),
+        Uniform(-0.3, 0.2),
+        Normal(1.0, 0.5),
+        TruncatedNormal(0.0, 0.1, -1.0, 3.0, corrected=False),
+        VarianceScaling(2.0, "fan_out", "truncated_normal", "keras"),
+        Orthogonal(1.5),
+        Identity(0.5),
+        Sparse(0.2, 0.05, "fan_out"),
+        DeltaOrthogonal(2.0),
+        ZerO(),
+    ]
+    for obj in objects:
+        assert get(str(obj)) == obj, str(obj)
+
+
+def test_direct_construction_validates_like_specs():
+    from initlab.init import Normal, VarianceScaling
+
+    with pytest.raises(SpecError, match="'fan_none'"):
+        VarianceScaling(1.0, "fan_none")
+    with pytest.raises(SpecError, match="-0.5"):
+        Normal(0.0, -0.5)

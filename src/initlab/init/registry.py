@@ -130,9 +130,10 @@ _add(
 )
 _add(
     "sparse",
-    (("sparsity", 0.1), ("std", 0.01)),
-    lambda sparsity, std: Sparse(sparsity, std),
-    "N(0, std) with ceil(sparsity * fan_in) zero inputs per unit (Martens 2010)",
+    (("sparsity", 0.1), ("std", 0.01), ("along", "fan_in")),
+    lambda sparsity, std, along: Sparse(sparsity, std, along),
+    "N(0, std) with ceil(sparsity * fan_in) zero inputs per unit (Martens 2010); "
+    "along=fan_out: ceil(sparsity * fan_out) zero outputs per input (PyTorch's rule)",
 )
 _add(
     "delta_orthogonal",
