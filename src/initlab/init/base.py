@@ -29,7 +29,7 @@ __all__ = ["Initializer", "as_float_dtype", "format_value", "arg_name"]
 
 
 def arg_name(f: dataclasses.Field) -> str:
-    """The spec argument a dataclass field stands for (``std_`` is the argument ``std``)."""
+    """The spec argument a dataclass field stands for (field ``stddev`` is the argument ``std``)."""
     return f.metadata.get("arg", f.name)
 
 

@@ -1,7 +1,7 @@
 """Schemes that ignore fans: constant, uniform, normal, truncated normal.
 
 Example:
-    >>> Normal(std=0.1).std((3, 4))
+    >>> Normal(stddev=0.1).std((3, 4))
     0.1
 """
 
@@ -90,21 +90,21 @@ class Normal(Initializer):
     """
 
     mean: float = 0.0
-    std_: float = dataclasses.field(default=1.0, metadata={"arg": "std"})
+    stddev: float = dataclasses.field(default=1.0, metadata={"arg": "std"})
     kind: ClassVar[str] = "normal"
 
     def __post_init__(self) -> None:
         _set(self, "mean", number(self.kind, "mean", self.mean))
-        _set(self, "std_", number(self.kind, "std", self.std_, low=0))
+        _set(self, "stddev", number(self.kind, "std", self.stddev, low=0))
 
     def _draw(self, shape, rng, dtype):
-        return normal(rng, shape, self.mean, self.std_, dtype)
+        return normal(rng, shape, self.mean, self.stddev, dtype)
 
     def std(self, shape):
-        return self.std_
+        return self.stddev
 
     def _formula(self, shape):
-        return f"N({self.mean:g}, {self.std_:g}) (mean, std)"
+        return f"N({self.mean:g}, {self.stddev:g}) (mean, std)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,12 +116,12 @@ class TruncatedNormal(Initializer):
     before truncation (what Keras, PyTorch and JAX's plain truncated normals do).
 
     Example:
-        >>> TruncatedNormal(std=0.05).std((3, 3))
+        >>> TruncatedNormal(stddev=0.05).std((3, 3))
         0.05
     """
 
     mean: float = 0.0
-    std_: float = dataclasses.field(default=1.0, metadata={"arg": "std"})
+    stddev: float = dataclasses.field(default=1.0, metadata={"arg": "std"})
     lower: float = -2.0
     upper: float = 2.0
     corrected: bool = True
@@ -130,7 +130,7 @@ class TruncatedNormal(Initializer):
     def __post_init__(self) -> None:
         k = self.kind
         _set(self, "mean", number(k, "mean", self.mean))
-        _set(self, "std_", number(k, "std", self.std_, low=0, strict=True))
+        _set(self, "stddev", number(k, "std", self.stddev, low=0, strict=True))
         _set(self, "lower", number(k, "lower", self.lower, infinite=True))
         _set(
             self,
@@ -143,8 +143,8 @@ class TruncatedNormal(Initializer):
     def sigma(self) -> float:
         """The std of the normal before truncation."""
         if self.corrected:
-            return self.std_ / truncated_std(self.lower, self.upper)
-        return self.std_
+            return self.stddev / truncated_std(self.lower, self.upper)
+        return self.stddev
 
     def _draw(self, shape, rng, dtype):
         x = standard_truncated_normal(rng, shape, self.lower, self.upper, np.dtype(np.float64))
@@ -153,15 +153,17 @@ class TruncatedNormal(Initializer):
         return x.astype(dtype, copy=False)
 
     def std(self, shape):
-        return self.std_ if self.corrected else self.std_ * truncated_std(self.lower, self.upper)
+        return (
+            self.stddev if self.corrected else self.stddev * truncated_std(self.lower, self.upper)
+        )
 
     def _formula(self, shape):
         t = truncated_std(self.lower, self.upper)
         s = (
-            f"s = std / {t:.4f} = {self.std_:g} / {t:.4f} = {fmt(self.sigma)} (corrected: "
-            f"the weights' std is {self.std_:g})"
+            f"s = std / {t:.4f} = {self.stddev:g} / {t:.4f} = {fmt(self.sigma)} (corrected: "
+            f"the weights' std is {self.stddev:g})"
             if self.corrected
-            else f"s = {self.std_:g} (uncorrected: the weights' std is {fmt(self.std(shape))})"
+            else f"s = {self.stddev:g} (uncorrected: the weights' std is {fmt(self.std(shape))})"
         )
         return (
             f"N({self.mean:g}, s) truncated to [mean {self.lower:+g} s, mean "

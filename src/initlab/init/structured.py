@@ -170,14 +170,14 @@ class Sparse(Initializer):
     """
 
     sparsity: float = 0.1
-    std_: float = dataclasses.field(default=0.01, metadata={"arg": "std"})
+    stddev: float = dataclasses.field(default=0.01, metadata={"arg": "std"})
     along: str = "fan_in"
     kind: ClassVar[str] = "sparse"
 
     def __post_init__(self) -> None:
         k = self.kind
         _set(self, "sparsity", number(k, "sparsity", self.sparsity, low=0, high=1))
-        _set(self, "std_", number(k, "std", self.std_, low=0))
+        _set(self, "stddev", number(k, "std", self.stddev, low=0))
         _set(self, "along", choice(k, "along", self.along, ("fan_in", "fan_out")))
 
     def _layout(self, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -189,7 +189,7 @@ class Sparse(Initializer):
 
     def _draw(self, shape, rng, dtype):
         rows, cols, axis, nz = self._layout(shape)
-        w = normal(rng, (rows, cols), 0.0, self.std_, dtype)
+        w = normal(rng, (rows, cols), 0.0, self.stddev, dtype)
         if nz and w.size:
             zero_at = np.argsort(rng.random((rows, cols)), axis=axis)
             zero_at = zero_at[:nz] if axis == 0 else zero_at[:, :nz]
@@ -199,14 +199,14 @@ class Sparse(Initializer):
     def std(self, shape):
         rows, cols, axis, nz = self._layout(as_shape(shape))
         length = rows if axis == 0 else cols
-        return self.std_ * math.sqrt(1.0 - nz / length) if length else None
+        return self.stddev * math.sqrt(1.0 - nz / length) if length else None
 
     def _formula(self, shape):
         rows, cols, axis, nz = self._layout(shape)
         unit = "output unit (column)" if axis == 0 else "input (row)"
         s = self.std(shape)
         return (
-            f"N(0, {self.std_:g}) with {nz} zeros per {unit} (ceil({self.sparsity:g} * "
+            f"N(0, {self.stddev:g}) with {nz} zeros per {unit} (ceil({self.sparsity:g} * "
             f"{rows if axis == 0 else cols})); element std = std * sqrt(1 - zeros / n) = "
             f"{fmt(s) if s is not None else 'undefined'}"
         )
