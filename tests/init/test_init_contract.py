@@ -233,3 +233,29 @@ def test_draw_is_fast_enough_for_big_kernels():
     t = time.perf_counter()
     get("he_normal(truncated=True)")((2048, 2048), rng=0)
     assert time.perf_counter() - t < 2.0
+
+
+@pytest.mark.parametrize("spec", ["he_normal", "orthogonal", "sparse", "zero_init", "identity"])
+def test_rank_one_shapes_are_shape_errors_naming_the_scheme(spec):
+    from initlab.errors import ShapeError
+
+    with pytest.raises(ShapeError, match=rf"{spec}.*\(5,\)"):
+        get(spec)((5,))
+
+
+@pytest.mark.parametrize("spec", ["he_normal", "glorot_uniform", "orthogonal", "normal", "sparse"])
+def test_empty_shapes_give_empty_arrays(spec):
+    assert get(spec)((0, 5), rng=0).shape == (0, 5)
+    assert get(spec)((3, 0), rng=0).shape == (3, 0)
+
+
+def test_dtype_and_rng_mistakes_are_initlab_errors():
+    from initlab.errors import ShapeError, SpecError
+
+    assert get("he_normal(truncated=True)")((4, 4), dtype="float16").dtype == np.float16
+    with pytest.raises(SpecError, match="int32"):
+        get("zeros")((2,), dtype="int32")
+    with pytest.raises(SpecError, match="-1"):
+        get("normal")((2,), rng=-1)
+    with pytest.raises(ShapeError, match="-1"):
+        get("normal")((3, -1))
