@@ -18,6 +18,8 @@ from initlab.errors import (
     SpecError,
     StoreError,
 )
+from initlab.init import Initializer, fans, gain
+from initlab.init import get as get_initializer
 from initlab.nn import Dense, Sequential, optim
 
 __version__ = "0.1.0"
@@ -30,6 +32,10 @@ __all__ = [
     "DataError",
     "ConfigError",
     "StoreError",
+    "Initializer",
+    "get_initializer",
+    "fans",
+    "gain",
     "Dense",
     "Sequential",
     "optim",
