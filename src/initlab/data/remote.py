@@ -327,7 +327,7 @@ def fetch_files(
             result[f.name] = check_hash(folder, f).path
     if not todo:
         return result
-    created = not folder.exists()
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -337,6 +337,7 @@ def fetch_files(
         for f in todo:
             result[f.name] = _download_one(f, folder, bases, retries, progress, timeout)
     finally:
-        if created and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+        for p in created:  # innermost first: remove the folders this call made, if empty
+            if p.is_dir() and not any(p.iterdir()):
+                p.rmdir()
     return result
