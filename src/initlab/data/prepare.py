@@ -70,8 +70,8 @@ def normalize(
     if how == "none" or x_train.shape[0] == 0:
         return x_train, x_test
     if how == "unit" and max_value is not None:
-        x_train *= x_train.dtype.type(1.0 / max_value)
-        x_test *= x_test.dtype.type(1.0 / max_value)
+        x_train /= x_train.dtype.type(max_value)  # division: 255 -> exactly 1.0
+        x_test /= x_test.dtype.type(max_value)
         return x_train, x_test
     if how == "unit":
         lo = x_train.min(axis=0)

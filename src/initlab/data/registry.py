@@ -290,8 +290,9 @@ def load(
     x_tr = x_tr.astype(dt)
     x_te = x_te.astype(dt)
     if flatten:
-        x_tr = x_tr.reshape(x_tr.shape[0], -1)
-        x_te = x_te.reshape(x_te.shape[0], -1)
+        width = int(np.prod(x_tr.shape[1:]))
+        x_tr = x_tr.reshape(x_tr.shape[0], width)
+        x_te = x_te.reshape(x_te.shape[0], width)
     x_tr, x_te = normalize_fn(x_tr, x_te, how, d.max_value)
     if one_hot:
         y_train_out, y_test_out = one_hot_fn(y_tr, n_classes, dt), one_hot_fn(y_te, n_classes, dt)
