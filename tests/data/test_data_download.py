@@ -215,3 +215,12 @@ def test_cli_fetch_failure_is_one_line_and_clean(server, tmp_path, capsys):
     assert err[-1].startswith("initlab: error: could not download train-images-idx3-ubyte.gz")
     assert "404" in err[-1]
     assert not target.exists()
+
+
+def test_permanent_errors_are_not_retried(server, tmp_path):
+    fs, _, _ = _generated(tmp_path)
+    name = PART_FILES["test"][1]
+    with pytest.raises(DataError, match="404"):
+        fetch_files(fs, [name], data_dir=tmp_path / "c", mirror=server.url, retries=3)
+    assert server.requests == [f"/{name}"]  # a 404 is asked once, not four times
+    assert not (tmp_path / "c").exists()
