@@ -343,8 +343,11 @@ def fetch(
     mirror: str | None = None,
     retries: int = 2,
     progress: bool | None = None,
+    parts: tuple[str, ...] = ("train", "test"),
 ) -> dict[str, Path]:
-    """Download (once) every file of dataset ``name``, verified by sha256.
+    """Download (once) the files of dataset ``name``, verified by sha256.
+
+    A present file with the wrong hash is downloaded again.
 
     Args:
         name: a downloaded dataset (mnist, fashion_mnist, kmnist).
@@ -352,6 +355,7 @@ def fetch(
         mirror: base URL instead of the built-in mirrors (``{name}`` is substituted).
         retries: further attempts per mirror.
         progress: progress bar (default: when stderr is a terminal).
+        parts: which parts' files: ``"train"``, ``"test"``.
 
     Returns:
         File name -> path. Empty for datasets that need no files.
@@ -366,7 +370,11 @@ def fetch(
     fs = _fileset(name)
     if fs is None:
         return {}
-    return fetch_files(fs, data_dir=data_dir, mirror=mirror, retries=retries,
+    for p in parts:
+        if p not in PART_FILES:
+            raise unknown("part", p, PART_FILES, ConfigError)
+    files = [n for p in parts for n in PART_FILES[p]]
+    return fetch_files(fs, files, data_dir=data_dir, mirror=mirror, retries=retries,
                        progress=progress, replace_bad=True)
 
 
