@@ -322,4 +322,7 @@ def _parse(spec: str) -> tuple[str, list[Any], dict[str, Any]]:
     from initlab.init.spec import parse
 
     parsed = parse(spec)
+    if parsed.flavor is not None:
+        raise SpecError(
+            f"{spec!r}: a flavor prefix ({parsed.flavor}:) applies to initializers only")
     return parsed.name.lower(), list(parsed.args), dict(parsed.kwargs)
