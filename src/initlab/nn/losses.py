@@ -89,7 +89,7 @@ class Loss:
         need_value: bool = True,
         scale: float = 1.0,
     ) -> np.ndarray | None:
-        """Return the mean loss per model (K,) float64 (None unless ``need_value``); write
+        """Return the mean loss per model (K,) (None unless ``need_value``); write
         ``scale`` * dL/dz (or dL/da for losses not from logits) into ``grad`` when given."""
         raise NotImplementedError
 
@@ -173,7 +173,7 @@ class CategoricalCrossentropy(Loss):
         if need_value:
             lse = np.log(s)
             lse += m
-            loss = (lse.sum(axis=(1, 2), dtype=np.float64) - _dot(z, t.t)) / n
+            loss = _in(z, (lse.sum(axis=(1, 2), dtype=np.float64) - _dot(z, t.t)) / n)
         if grad is not None:
             np.divide(e, s, out=e)
             e -= t.t
@@ -205,7 +205,7 @@ class BinaryCrossentropy(Loss):
         loss = None
         if need_value:
             sp = np.logaddexp(z, 0)
-            loss = (sp.sum(axis=(1, 2), dtype=np.float64) - _dot(z, t.t)) / (n * d)
+            loss = _in(z, (sp.sum(axis=(1, 2), dtype=np.float64) - _dot(z, t.t)) / (n * d))
         if grad is not None:
             from initlab.nn.activations import _special
 
@@ -239,10 +239,16 @@ class MeanSquaredError(Loss):
         diff = np.subtract(a, t.t, out=grad)
         loss = None
         if need_value:
-            loss = np.einsum("knd,knd->k", diff, diff, dtype=np.float64) / (n * d)
+            loss = _in(a, np.einsum("knd,knd->k", diff, diff, dtype=np.float64) / (n * d))
         if grad is not None:
             grad *= 2.0 * scale / (n * d)
         return loss
+
+
+def _in(like: np.ndarray, loss: np.ndarray) -> np.ndarray:
+    """The loss (summed in float64) in the model's precision: a float32 model whose loss
+    overflows float32 has a non-finite loss, as its gradients do."""
+    return loss.astype(like.dtype).astype(np.float64)
 
 
 def _dot(z: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -7,8 +7,9 @@ accuracy) comes out of the training forward pass itself; nothing is recomputed.
 
 A model whose batch loss is not finite is marked diverged at that epoch and frozen (its
 updates are zeroed from then on); the others go on and fit never raises for it. On epochs
-that are not logged the loss value is not computed; a model is then caught by its output
-gradient turning non-finite (one sum per step), and at the next logged epoch at the latest.
+that are not logged the cross-entropies are not evaluated; a cross-entropy from logits is
+finite exactly when the logits are, so one sum over the output logits per step finds the
+step at which a model diverges.
 
 Example:
     >>> import numpy as np
@@ -197,19 +198,21 @@ def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch
                         correct += lossf.correct(tw.z[-1], tw.post[-1], b.t)
                     folded = False
                 else:
-                    lv = model._step_grads(ws, lossf, b.t, need_output=False, need_value=logged,
+                    lv = model._step_grads(ws, lossf, b.t, need_output=False,
+                                           need_value=logged or not lossf.from_logits,
                                            scale=1.0 if fold is None else fold)
                     if logged:
                         correct += lossf.correct(ws.z[-1], ws.post[-1], b.t)
                     folded = fold is not None
                 grads = ws.grads
                 if lv is not None:
-                    loss_sum += lv * ws.n
+                    if logged:
+                        loss_sum += lv * ws.n
                     bad = ~np.isfinite(lv)
-                elif math.isfinite(ws.gzbuf[-1].sum()):
-                    bad = None
-                else:  # some model's output gradient is not finite: find which
-                    bad = ~np.isfinite(ws.gz[-1].sum(axis=(1, 2)))
+                elif math.isfinite(ws.zbuf[-1].sum(dtype=np.float64)):
+                    bad = None  # finite logits: every cross-entropy is finite
+                else:  # some model's logits are not finite: measure the losses
+                    bad = ~np.isfinite(lossf.value_and_grad(ws.z[-1], ws.post[-1], b.t, None))
                 if bad is not None and bad.any():
                     newly = bad & active
                     if newly.any():
