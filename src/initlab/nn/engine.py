@@ -29,14 +29,16 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
 
 import numpy as np
 
 from initlab.nn.activations import Activation
 from initlab.nn.params import ParamLayout, Params
 
-__all__ = ["Workspace", "forward", "backward"]
+__all__ = ["Workspace", "forward", "backward", "step_plan"]
 
 
 class Workspace:
@@ -160,3 +162,52 @@ def backward(params: Params, ws: Workspace) -> Params:
             act.backward(ws.z[li - 1], ws.post[li - 1], ga, out=ws.gz[li - 1])
     np.matmul(ws.x_aug.T, ws.gzbuf[0].reshape(ws.n, -1), out=grads.first_layer_matrix())
     return grads
+
+
+def step_plan(params: Params, ws: Workspace, loss: Any, t: Any, scale: float,
+              apply: bool) -> list[Callable[[], Any]]:
+    """Forward, loss gradient, backward (and ``params += grads`` when ``apply``) as a list of
+    bound calls on the workspace's fixed buffers.
+
+    Running the list is what :func:`forward`, the loss and :func:`backward` do, minus the
+    Python bookkeeping: for small networks (seed 002's 2-12-6-1) that bookkeeping is a large
+    part of a step. Only for losses from logits, whose value is not needed on this step.
+    """
+    L = len(ws.z)
+    n = ws.n
+    acts = ws.activations
+    plan: list[Callable[[], Any]] = [
+        partial(np.matmul, ws.x_aug, params.first_layer_matrix(), out=ws.zbuf[0].reshape(n, -1))
+    ]
+    for li in range(L):
+        if li > 0:
+            plan.append(partial(np.matmul, ws.a_aug[li], params.aug[li], out=ws.z[li]))
+        if li < L - 1:
+            if ws.whole[li]:
+                plan += acts[li].plan_forward(ws.zbuf[li], ws.abuf[li])
+            else:
+                plan += acts[li].plan_forward(ws.z[li], ws.post[li])
+    plan += loss.plan_grad(ws.z[-1], ws.post[-1], t, ws.gz[-1], scale)
+    grads = ws.grads
+    for li in range(L - 1, 0, -1):
+        gz = ws.gz[li]
+        plan.append(partial(np.matmul, ws.a_aug[li].transpose(0, 2, 1), gz, out=grads.aug[li]))
+        ga = ws.ga[li - 1]
+        if gz.shape[2] == 1 and ws.K >= 4 and ga.shape[2] <= 16:
+            g = ws.gzbuf[li][:, :, 0]
+            gab = ws.gabuf[li - 1]
+            W = params.W[li]
+            plan += [partial(np.multiply, g, W[:, j, 0], out=gab[:, :, j])
+                     for j in range(ga.shape[2])]
+        else:
+            plan.append(partial(np.matmul, gz, params.W[li].transpose(0, 2, 1), out=ga))
+        if ws.whole[li - 1]:
+            plan += acts[li - 1].plan_backward(ws.zbuf[li - 1], ws.abuf[li - 1],
+                                               ws.gabuf[li - 1], ws.gzbuf[li - 1])
+        else:
+            plan += acts[li - 1].plan_backward(ws.z[li - 1], ws.post[li - 1], ga, ws.gz[li - 1])
+    plan.append(partial(np.matmul, ws.x_aug.T, ws.gzbuf[0].reshape(n, -1),
+                        out=grads.first_layer_matrix()))
+    if apply:
+        plan.append(partial(np.add, params.flat, grads.flat, out=params.flat))
+    return plan

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from initlab.errors import ConfigError
-from initlab.nn.engine import Workspace
+from initlab.nn.engine import Workspace, step_plan
 from initlab.nn.history import History
 from initlab.nn.losses import Loss, Targets
 from initlab.nn.optim import get as get_optimizer
@@ -55,6 +55,7 @@ class _Batch:
 
     def __init__(self, model: Sequential, n: int, t: Targets) -> None:
         self.ws = Workspace(model._layout, model.activations, n)
+        self.plan: list | None = None
         self.t = Targets(np.empty((n, t.t.shape[1]), dtype=t.t.dtype),
                          None if t.labels is None else np.empty(n, dtype=t.labels.dtype))
 
@@ -197,6 +198,14 @@ def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch
                     if logged:
                         correct += lossf.correct(tw.z[-1], tw.post[-1], b.t)
                     folded = False
+                elif not logged and lossf.from_logits:
+                    if b.plan is None:
+                        b.plan = step_plan(params, ws, lossf, b.t,
+                                           1.0 if fold is None else fold, apply=False)
+                    for call in b.plan:
+                        call()
+                    lv = None
+                    folded = fold is not None
                 else:
                     lv = model._step_grads(ws, lossf, b.t, need_output=False,
                                            need_value=logged or not lossf.from_logits,
