@@ -269,7 +269,7 @@ def _row_max(z: np.ndarray) -> np.ndarray:
     """Max over the last axis, keepdims. For a few classes, column by column: NumPy's
     reduction over a short last axis costs far more per row than d - 1 element-wise maxima."""
     d = z.shape[-1]
-    if d > 16:
+    if d > 16 or z.size < 4096:
         return z.max(axis=-1, keepdims=True)
     m = z[..., :1].copy()
     for j in range(1, d):
