@@ -38,7 +38,7 @@ import numpy as np
 from initlab.nn.activations import Activation
 from initlab.nn.params import ParamLayout, Params
 
-__all__ = ["Workspace", "forward", "backward", "step_plan"]
+__all__ = ["Workspace", "forward", "backward", "StepPlan"]
 
 
 class Workspace:
@@ -164,50 +164,92 @@ def backward(params: Params, ws: Workspace) -> Params:
     return grads
 
 
-def step_plan(params: Params, ws: Workspace, loss: Any, t: Any, scale: float,
-              apply: bool) -> list[Callable[[], Any]]:
-    """Forward, loss gradient, backward (and ``params += grads`` when ``apply``) as a list of
-    bound calls on the workspace's fixed buffers.
+class StepPlan:
+    """One training step on a workspace's fixed buffers, as lists of bound NumPy calls.
 
-    Running the list is what :func:`forward`, the loss and :func:`backward` do, minus the
-    Python bookkeeping: for small networks (seed 002's 2-12-6-1) that bookkeeping is a large
-    part of a step. Only for losses from logits, whose value is not needed on this step.
+    Running the lists does what :func:`forward`, the loss and :func:`backward` do, minus the
+    Python bookkeeping (for seed 002's 2-12-6-1 network that bookkeeping is a large part of a
+    step). ``backward_apply``, when not None, also adds the gradients to the parameters: the
+    first layer's product is one GEMM with beta = 1 straight into the weights
+    (``W_aug += x_aug^T @ dL/dz``), so its gradient is never written out nor read back; the
+    caller folds the step size into the loss gradient (plain SGD).
+
+    Attributes:
+        forward: the forward pass (the output activation only where the loss needs it).
+        grad: the loss gradient into ``ws.gz[-1]`` (losses from logits; value not computed).
+        backward: the backward pass into ``ws.grads``.
+        backward_apply: the backward pass that also updates the parameters, or None.
     """
-    L = len(ws.z)
-    n = ws.n
-    acts = ws.activations
-    plan: list[Callable[[], Any]] = [
-        partial(np.matmul, ws.x_aug, params.first_layer_matrix(), out=ws.zbuf[0].reshape(n, -1))
-    ]
-    for li in range(L):
-        if li > 0:
-            plan.append(partial(np.matmul, ws.a_aug[li], params.aug[li], out=ws.z[li]))
-        if li < L - 1:
-            if ws.whole[li]:
-                plan += acts[li].plan_forward(ws.zbuf[li], ws.abuf[li])
+
+    def __init__(self, params: Params, ws: Workspace, loss: Any, t: Any, scale: float) -> None:
+        L = len(ws.z)
+        n = ws.n
+        acts = ws.activations
+        fwd: list[Callable[[], Any]] = [
+            partial(np.matmul, ws.x_aug, params.first_layer_matrix(),
+                    out=ws.zbuf[0].reshape(n, -1))
+        ]
+        for li in range(L):
+            if li > 0:
+                fwd.append(partial(np.matmul, ws.a_aug[li], params.aug[li], out=ws.z[li]))
+            if li < L - 1:
+                if ws.whole[li]:
+                    fwd += acts[li].plan_forward(ws.zbuf[li], ws.abuf[li])
+                else:
+                    fwd += acts[li].plan_forward(ws.z[li], ws.post[li])
+            elif not loss.from_logits:
+                fwd += acts[li].plan_forward(ws.z[li], ws.post[li])
+        self.forward = fwd
+        self.grad = (loss.plan_grad(ws.z[-1], ws.post[-1], t, ws.gz[-1], scale)
+                     if loss.from_logits else None)
+        grads = ws.grads
+        bwd: list[Callable[[], Any]] = []
+        for li in range(L - 1, 0, -1):
+            gz = ws.gz[li]
+            bwd.append(partial(np.matmul, ws.a_aug[li].transpose(0, 2, 1), gz,
+                               out=grads.aug[li]))
+            ga = ws.ga[li - 1]
+            if gz.shape[2] == 1 and ws.K >= 4 and ga.shape[2] <= 16:
+                g = ws.gzbuf[li][:, :, 0]
+                gab = ws.gabuf[li - 1]
+                W = params.W[li]
+                bwd += [partial(np.multiply, g, W[:, j, 0], out=gab[:, :, j])
+                        for j in range(ga.shape[2])]
             else:
-                plan += acts[li].plan_forward(ws.z[li], ws.post[li])
-    plan += loss.plan_grad(ws.z[-1], ws.post[-1], t, ws.gz[-1], scale)
-    grads = ws.grads
-    for li in range(L - 1, 0, -1):
-        gz = ws.gz[li]
-        plan.append(partial(np.matmul, ws.a_aug[li].transpose(0, 2, 1), gz, out=grads.aug[li]))
-        ga = ws.ga[li - 1]
-        if gz.shape[2] == 1 and ws.K >= 4 and ga.shape[2] <= 16:
-            g = ws.gzbuf[li][:, :, 0]
-            gab = ws.gabuf[li - 1]
-            W = params.W[li]
-            plan += [partial(np.multiply, g, W[:, j, 0], out=gab[:, :, j])
-                     for j in range(ga.shape[2])]
-        else:
-            plan.append(partial(np.matmul, gz, params.W[li].transpose(0, 2, 1), out=ga))
-        if ws.whole[li - 1]:
-            plan += acts[li - 1].plan_backward(ws.zbuf[li - 1], ws.abuf[li - 1],
-                                               ws.gabuf[li - 1], ws.gzbuf[li - 1])
-        else:
-            plan += acts[li - 1].plan_backward(ws.z[li - 1], ws.post[li - 1], ga, ws.gz[li - 1])
-    plan.append(partial(np.matmul, ws.x_aug.T, ws.gzbuf[0].reshape(n, -1),
-                        out=grads.first_layer_matrix()))
-    if apply:
-        plan.append(partial(np.add, params.flat, grads.flat, out=params.flat))
-    return plan
+                bwd.append(partial(np.matmul, gz, params.W[li].transpose(0, 2, 1), out=ga))
+            if ws.whole[li - 1]:
+                bwd += acts[li - 1].plan_backward(ws.zbuf[li - 1], ws.abuf[li - 1],
+                                                  ws.gabuf[li - 1], ws.gzbuf[li - 1])
+            else:
+                bwd += acts[li - 1].plan_backward(ws.z[li - 1], ws.post[li - 1], ga,
+                                                  ws.gz[li - 1])
+        self.backward = bwd + [partial(np.matmul, ws.x_aug.T, ws.gzbuf[0].reshape(n, -1),
+                                       out=grads.first_layer_matrix())]
+        self.backward_apply: list[Callable[[], Any]] | None = None
+        gemm = _gemm_into(params.first_layer_matrix(), ws.x_aug, ws.gzbuf[0].reshape(n, -1))
+        if gemm is not None:
+            tail = params.layout.offsets[1] if L > 1 else params.flat.size
+            apply = bwd + [gemm]
+            if tail < params.flat.size:
+                apply.append(partial(np.add, params.flat[tail:], grads.flat[tail:],
+                                     out=params.flat[tail:]))
+            self.backward_apply = apply
+
+
+def _gemm_into(c: np.ndarray, x: np.ndarray, g: np.ndarray) -> Callable[[], Any] | None:
+    """A call doing ``c += x^T @ g`` in one BLAS GEMM (beta = 1), or None if BLAS would copy.
+
+    ``c`` (C-ordered) is the Fortran-ordered ``c^T``, so the GEMM computes
+    ``c^T += g^T @ x`` with every operand in place.
+    """
+    try:
+        from scipy.linalg import blas
+    except ImportError:  # pragma: no cover - scipy is a dependency
+        return None
+    fn = {np.dtype(np.float32): blas.sgemm, np.dtype(np.float64): blas.dgemm}.get(c.dtype)
+    if fn is None or not (c.flags.c_contiguous and x.flags.c_contiguous
+                          and g.flags.c_contiguous):
+        return None
+    call = partial(fn, 1.0, g.T, x.T, beta=1.0, c=c.T, trans_b=1, overwrite_c=1)
+    probe = fn(0.0, g.T, x.T, beta=1.0, c=c.T, trans_b=1, overwrite_c=1)  # c unchanged
+    return call if np.shares_memory(probe, c) else None

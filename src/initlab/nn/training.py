@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from initlab.errors import ConfigError
-from initlab.nn.engine import Workspace, step_plan
+from initlab.nn.engine import StepPlan, Workspace
 from initlab.nn.history import History
 from initlab.nn.losses import Loss, Targets
 from initlab.nn.optim import get as get_optimizer
@@ -198,20 +198,21 @@ def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch
                     if logged:
                         correct += lossf.correct(tw.z[-1], tw.post[-1], b.t)
                     folded = False
-                elif not logged and lossf.from_logits:
-                    if b.plan is None:
-                        b.plan = step_plan(params, ws, lossf, b.t,
-                                           1.0 if fold is None else fold, apply=False)
-                    for call in b.plan:
-                        call()
-                    lv = None
-                    folded = fold is not None
                 else:
-                    lv = model._step_grads(ws, lossf, b.t, need_output=False,
-                                           need_value=logged or not lossf.from_logits,
-                                           scale=1.0 if fold is None else fold)
-                    if logged:
-                        correct += lossf.correct(ws.z[-1], ws.post[-1], b.t)
+                    plan = b.plan
+                    if plan is None:
+                        plan = b.plan = StepPlan(params, ws, lossf, b.t,
+                                                 1.0 if fold is None else fold)
+                    for call in plan.forward:
+                        call()
+                    if plan.grad is not None and not logged:
+                        for call in plan.grad:
+                            call()
+                        lv = None
+                    else:
+                        lv = model._loss_grad(ws, lossf, b.t, 1.0 if fold is None else fold)
+                        if logged:
+                            correct += lossf.correct(ws.z[-1], ws.post[-1], b.t)
                     folded = fold is not None
                 grads = ws.grads
                 if lv is not None:
@@ -229,11 +230,18 @@ def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch
                         history.diverged_epoch[newly] = epoch
                         active &= ~newly
                         all_active = False
-                if not folded:
-                    opt.update(grads, state, params)
-                if not all_active:
-                    grads.zero_models(~active)
-                params.flat += grads.flat
+                if tracing or not (folded and all_active and plan.backward_apply is not None):
+                    if not tracing:
+                        for call in plan.backward:
+                            call()
+                    if not folded:
+                        opt.update(grads, state, params)
+                    if not all_active:
+                        grads.zero_models(~active)
+                    params.flat += grads.flat
+                else:  # plain SGD, nobody frozen: the backward pass updates in place
+                    for call in plan.backward_apply:
+                        call()
                 step += 1
             if logged:
                 logs = {"loss": loss_sum / n, "accuracy": correct / n,
