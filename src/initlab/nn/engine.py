@@ -237,19 +237,61 @@ class StepPlan:
 
 
 def _gemm_into(c: np.ndarray, x: np.ndarray, g: np.ndarray) -> Callable[[], Any] | None:
-    """A call doing ``c += x^T @ g`` in one BLAS GEMM (beta = 1), or None if BLAS would copy.
+    """A call doing ``c += x^T @ g`` in one GEMM with beta = 1, or None where not possible.
 
-    ``c`` (C-ordered) is the Fortran-ordered ``c^T``, so the GEMM computes
-    ``c^T += g^T @ x`` with every operand in place.
+    It calls the CBLAS of the very library NumPy's matmul uses (found with threadpoolctl),
+    so no second BLAS thread pool competes with NumPy's.
     """
+    cblas = _numpy_cblas()
+    if cblas is None or not (c.flags.c_contiguous and x.flags.c_contiguous
+                             and g.flags.c_contiguous and c.dtype == x.dtype == g.dtype):
+        return None
+    fn = cblas.get(c.dtype.char)
+    if fn is None:
+        return None
+    import ctypes
+
+    gemm, int_t = fn
+    n, rows = x.shape  # c (rows, cols) += x^T (rows, n) @ g (n, cols)
+    cols = g.shape[1]
+    real = ctypes.c_float if c.dtype == np.float32 else ctypes.c_double
+    args = (101, 112, 111, int_t(rows), int_t(cols), int_t(n), real(1.0),
+            x.ctypes.data_as(ctypes.c_void_p), int_t(rows),
+            g.ctypes.data_as(ctypes.c_void_p), int_t(cols), real(1.0),
+            c.ctypes.data_as(ctypes.c_void_p), int_t(cols))
+    return partial(gemm, *args)
+
+
+_CBLAS: Any = False
+
+
+def _numpy_cblas() -> dict[str, tuple[Any, Any]] | None:
+    """``{"f": (sgemm, int type), "d": (dgemm, int type)}`` from NumPy's OpenBLAS, or None."""
+    global _CBLAS
+    if _CBLAS is not False:
+        return _CBLAS
+    _CBLAS = None
     try:
-        from scipy.linalg import blas
-    except ImportError:  # pragma: no cover - scipy is a dependency
-        return None
-    fn = {np.dtype(np.float32): blas.sgemm, np.dtype(np.float64): blas.dgemm}.get(c.dtype)
-    if fn is None or not (c.flags.c_contiguous and x.flags.c_contiguous
-                          and g.flags.c_contiguous):
-        return None
-    call = partial(fn, 1.0, g.T, x.T, beta=1.0, c=c.T, trans_b=1, overwrite_c=1)
-    probe = fn(0.0, g.T, x.T, beta=1.0, c=c.T, trans_b=1, overwrite_c=1)  # c unchanged
-    return call if np.shares_memory(probe, c) else None
+        import ctypes
+
+        from threadpoolctl import threadpool_info
+
+        paths = [i["filepath"] for i in threadpool_info()
+                 if i.get("internal_api") == "openblas" and "numpy" in i.get("filepath", "")]
+        if not paths:
+            return None
+        lib = ctypes.CDLL(paths[0])
+        found: dict[str, tuple[Any, Any]] = {}
+        for char, name in (("f", "sgemm"), ("d", "dgemm")):
+            for sym, int_t in ((f"scipy_cblas_{name}64_", ctypes.c_int64),
+                               (f"cblas_{name}64_", ctypes.c_int64),
+                               (f"cblas_{name}", ctypes.c_int)):
+                fn = getattr(lib, sym, None)
+                if fn is not None:
+                    fn.restype = None
+                    found[char] = (fn, int_t)
+                    break
+        _CBLAS = found or None
+    except Exception:  # noqa: BLE001 - any failure: fall back to matmul + add
+        _CBLAS = None
+    return _CBLAS
