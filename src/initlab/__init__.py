@@ -10,6 +10,8 @@ Example:
     '0.1.0'
 """
 
+from initlab.data import Dataset
+from initlab.data import load as load_dataset
 from initlab.errors import (
     ConfigError,
     DataError,
@@ -35,4 +37,6 @@ __all__ = [
     "get_initializer",
     "fans",
     "gain",
+    "Dataset",
+    "load_dataset",
 ]
