@@ -138,7 +138,7 @@ def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int |
 class _ThreadTuner:
     """Chooses how many BLAS threads the training steps use, by measuring them.
 
-    Products under 2e7 FLOP always run on one thread: a second OpenBLAS thread saves little
+    Products under 4e6 FLOP always run on one thread: a second OpenBLAS thread saves little
     there. For larger ones the answer depends on the machine's load: on an idle machine two
     threads are faster, but when another process holds a core every product waits for the
     descheduled thread (we measured an MNIST batch-128 epoch take 10-30 s instead of 0.45 s).
@@ -146,7 +146,7 @@ class _ThreadTuner:
     faster, and measures again every ``REPROBE`` steps.
     """
 
-    SMALL = 2e7
+    SMALL = 4e6
     WINDOW = 4
     REPROBE = 2000
 
