@@ -287,9 +287,9 @@ def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch
                     if logged:
                         loss_sum += lv * ws.n
                     bad = ~np.isfinite(lv)
-                elif math.isfinite(ws.zbuf[-1].sum(dtype=np.float64)):
+                elif math.isfinite(ws.zbuf[-1].sum()):
                     bad = None  # finite logits: every cross-entropy is finite
-                else:  # some model's logits are not finite: measure the losses
+                else:  # a logit is not finite (or the sum overflowed): measure the losses
                     bad = ~np.isfinite(lossf.value_and_grad(ws.z[-1], ws.post[-1], b.t, None))
                 if bad is not None and bad.any():
                     newly = bad & active
