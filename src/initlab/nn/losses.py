@@ -215,8 +215,8 @@ class BinaryCrossentropy(Loss):
         zs = z.transpose(1, 0, 2)  # sample-major, as the buffers are
         loss = None
         if need_value:
-            sp = np.logaddexp(zs, 0)
-            loss = _in(z, (sp.sum(axis=(0, 2), dtype=np.float64) - _dot(z, t.t)) / (n * d))
+            loss = _in(z, (_softplus(zs).sum(axis=(0, 2), dtype=np.float64)
+                           - _dot(z, t.t)) / (n * d))
         if grad is not None:
             for call in self.plan_grad(z, a, t, grad, scale):
                 call()
@@ -268,6 +268,19 @@ class MeanSquaredError(Loss):
         if grad is not None:
             grad *= 2.0 * scale / (n * d)
         return loss
+
+
+def _softplus(z: np.ndarray) -> np.ndarray:
+    """ln(1 + e^z), stably. For large arrays as max(z, 0) + log1p(exp(-|z|)): six SIMD
+    passes beat np.logaddexp's scalar loop about fourfold."""
+    if z.size < 4096:
+        return np.logaddexp(z, 0)
+    e = np.abs(z)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    np.log1p(e, out=e)
+    e += np.maximum(z, 0)
+    return e
 
 
 def _row_max(z: np.ndarray) -> np.ndarray:
