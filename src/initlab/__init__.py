@@ -18,6 +18,8 @@ from initlab.errors import (
     SpecError,
     StoreError,
 )
+from initlab.init import Initializer, fans, gain
+from initlab.init import get as get_initializer
 
 __version__ = "0.1.0"
 
@@ -29,4 +31,8 @@ __all__ = [
     "DataError",
     "ConfigError",
     "StoreError",
+    "Initializer",
+    "get_initializer",
+    "fans",
+    "gain",
 ]
