@@ -10,6 +10,8 @@ Example:
     '0.1.0'
 """
 
+from initlab.data import Dataset
+from initlab.data import load as load_dataset
 from initlab.errors import (
     ConfigError,
     DataError,
@@ -20,6 +22,7 @@ from initlab.errors import (
 )
 from initlab.init import Initializer, fans, gain
 from initlab.init import get as get_initializer
+from initlab.nn import Dense, Sequential, optim
 
 __version__ = "0.1.0"
 
@@ -35,4 +38,9 @@ __all__ = [
     "get_initializer",
     "fans",
     "gain",
+    "Dense",
+    "Sequential",
+    "optim",
+    "Dataset",
+    "load_dataset",
 ]
