@@ -174,7 +174,7 @@ def length_map(
         The next layer's mean squared pre-activation, as a float64 array.
 
     Example:
-        >>> float(length_map(1.0, "relu", 2.0))
+        >>> round(float(length_map(1.0, "relu", 2.0)), 12)
         1.0
     """
     phi, _ = activation_functions(activation)
@@ -198,7 +198,7 @@ def length_map_slope(
         The slope, float64.
 
     Example:
-        >>> float(length_map_slope(0.7, "relu", 2.0))
+        >>> round(float(length_map_slope(0.7, "relu", 2.0)), 12)
         1.0
     """
     phi, dphi = activation_functions(activation)
@@ -217,7 +217,7 @@ def chi(
     At ``q = q*`` this is chi_1.
 
     Example:
-        >>> float(chi(3.0, "relu", 2.0))
+        >>> round(float(chi(3.0, "relu", 2.0)), 12)
         1.0
     """
     _, dphi = activation_functions(activation)
@@ -336,7 +336,7 @@ def c_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0,
         ``c*`` in [-1, 1].
 
     Example:
-        >>> round(c_star("tanh", 4.0, 0.0), 6)
+        >>> abs(round(c_star("tanh", 4.0, 0.0), 6))
         0.0
     """
     from scipy.optimize import brentq
@@ -480,7 +480,10 @@ def propagate(
     """
     n = len(activations)
     sw = list(sigma_w2)
-    sb = list(sigma_b2) if np.ndim(sigma_b2) == 1 and len(sigma_b2) == n else [sigma_b2] * n  # type: ignore[arg-type]
+    if isinstance(sigma_b2, (list, tuple)) or (np.ndim(sigma_b2) == 1 and len(sigma_b2) == n):
+        sb = list(sigma_b2)  # type: ignore[arg-type]
+    else:
+        sb = [sigma_b2] * n
     if len(sw) != n or len(sb) != n:
         raise ConfigError(
             f"propagate needs one sigma_w2 and sigma_b2 per layer ({n}); got {len(sw)}, {len(sb)}"
@@ -499,7 +502,7 @@ def predicted_q(
     """Predict ``q_1 .. q_depth`` for a network of ``depth`` identical layers.
 
     Example:
-        >>> predicted_q("linear", 0.5, 0.5, 1.0, 3).tolist()
+        >>> predicted_q("linear", 0.5, 0.5, 1.0, 3).round(12).tolist()
         [1.0, 1.0, 1.0]
     """
     if int(depth) < 1:
@@ -567,7 +570,7 @@ def mean_field(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.
 
     Example:
         >>> mf = mean_field("relu", 2.0, 0.0)
-        >>> mf.chi_1, mf.phase
+        >>> round(mf.chi_1, 12), mf.phase
         (1.0, 'critical')
     """
     funcs = activation_functions(activation)
