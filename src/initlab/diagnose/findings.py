@@ -211,22 +211,25 @@ def _model_findings(stats: Sequence[LayerStats], k: int, x_rms: float,
 
 def _trend(stats: Sequence[LayerStats], k: int, ratios: np.ndarray, low: float, high: float,
            what: str, template: str, clip_hint: str) -> list[Finding]:
+    """One finding per direction: at the layer where the signal first crosses the bound (in
+    the direction it travels: forward for activations, backward for gradients), with the
+    most extreme ratio as its value."""
     out = []
-    with np.errstate(invalid="ignore"):
-        for kind, mask, worst, sq in (
-            ("vanishing", ratios < low, int(np.nanargmin(np.where(np.isnan(ratios), np.inf, ratios))), low * low),
-            ("exploding", ratios > high, int(np.nanargmax(np.where(np.isnan(ratios), -np.inf, ratios))), high * high),
-        ):
-            if not mask.any():
-                continue
-            v = float(ratios[worst])
-            sev = "error" if (v < sq if kind == "vanishing" else v > sq) else "warning"
-            first = int(np.argmax(mask)) + 1
-            last = len(mask) - int(np.argmax(mask[::-1]))
-            span = f"layer {first}" if first == last else f"layers {first}-{last}"
-            bound = f"{'below' if kind == 'vanishing' else 'above'} {_g(low if kind == 'vanishing' else high)}"
-            msg = f"{template.format(v=_g(v))} ({bound} at {span})."
-            extra = clip_hint if kind == "exploding" else ""
-            st = stats[worst]
-            out.append(_mk(sev, f"{kind}_{what}", worst, st, k, v, msg, _advice(st, k, extra)))
+    finite = np.where(np.isnan(ratios), 1.0, ratios)
+    for kind, mask in (("vanishing", finite < low), ("exploding", finite > high)):
+        if not mask.any():
+            continue
+        vanish = kind == "vanishing"
+        v = float(finite.min() if vanish else finite.max())
+        bound = low if vanish else high
+        sev = "error" if (v < bound * bound if vanish else v > bound * bound) else "warning"
+        first = int(np.argmax(mask))
+        last = len(mask) - 1 - int(np.argmax(mask[::-1]))
+        at = first if what == "activations" else last
+        span = f"layer {first + 1}" if first == last else f"layers {first + 1}-{last + 1}"
+        side = "below" if vanish else "above"
+        msg = f"{template.format(v=_g(v))} at worst ({side} {_g(bound)} at {span})."
+        st = stats[at]
+        out.append(_mk(sev, f"{kind}_{what}", at, st, k, v, msg,
+                       _advice(st, k, "" if vanish else clip_hint)))
     return out
