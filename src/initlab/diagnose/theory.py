@@ -265,8 +265,14 @@ def q_star(
     else:
         grid = np.concatenate([[0.0], q0 * np.logspace(-18, 0, 361)])[::-1]
     vals = g(grid)
-    # a |g| within rounding of q counts as a root (quadrature sums carry ~1e-16 relative noise)
-    sign = np.where(np.abs(vals) <= 1e-10 * np.maximum(grid, 1e-300), 0.0, np.sign(vals))
+    sign = np.sign(vals)
+    if g0 < 0:
+        # shrinking towards 0: a |g| within rounding of q counts as a root (the quadrature
+        # sum carries ~1e-16 relative noise, which would fake sign changes near q = 0)
+        sign[np.abs(vals) <= 1e-10 * np.maximum(grid, 1e-300)] = 0.0
+    else:
+        # growing: the quadrature's relative rounding of q must not fake a crossing at huge q
+        sign[np.abs(vals) <= 1e-8 * grid] = 1.0
     other = np.nonzero(sign != np.sign(g0))[0]
     if other.size == 0:
         return math.inf if g0 > 0 else 0.0
