@@ -102,7 +102,7 @@ def test_k_models_equal_separate_models() -> None:
         one = Sequential([Dense(16, activation="relu"), Dense(3, activation="softmax")],
                          input_dim=8, inits=[spec], seeds=[k], dtype=np.float64)
         alone = trace_stats(one.trace(x, y))
-        for a, s in zip(alone, together):
+        for a, s in zip(alone, together, strict=True):
             for name in ("pre_std", "post_mean", "dead_fraction", "distinct_units",
                          "max_cosine", "grad_W_norm", "update_ratio"):
                 np.testing.assert_allclose(getattr(s, name)[k], getattr(a, name)[0],

@@ -95,7 +95,7 @@ def test_length_map_matches_monte_carlo() -> None:
 def test_predicted_q_iterates_the_map() -> None:
     q = theory.predicted_q("tanh", 1.5, 0.05, 0.8, 4)
     assert q[0] == pytest.approx(1.5 * 0.8 + 0.05)
-    for a, b in zip(q[:-1], q[1:]):
+    for a, b in zip(q[:-1], q[1:], strict=True):
         assert float(theory.length_map(a, "tanh", 1.5, 0.05)) == pytest.approx(b)
 
 

@@ -122,7 +122,7 @@ class Report:
                 row += [_f(st.grad_W_norm[k]), _f(gnorm), _f(st.update_ratio[k])]
             rows.append(row)
         widths = [max(len(r[j]) for r in rows) for j in range(len(head))]
-        lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+        lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
 

@@ -176,7 +176,8 @@ def layer_stats(
         ShapeError: arrays in the trace do not have the Trace contract's shapes.
 
     Example:
-        >>> lt = LayerTrace("d", "tanh", pre=np.full((1, 2, 3), 5.0), post=np.tanh(np.full((1, 2, 3), 5.0)),
+        >>> z = np.full((1, 2, 3), 5.0)
+        >>> lt = LayerTrace("d", "tanh", pre=z, post=np.tanh(z),
         ...                 W=np.ones((1, 4, 3)), b=np.zeros((1, 3)))
         >>> float(layer_stats(lt).saturated_fraction[0])
         1.0

@@ -187,7 +187,9 @@ def length_map(
 def length_map_slope(
     q: float | np.ndarray, activation: ActivationLike, sigma_w2: float | np.ndarray
 ) -> np.ndarray:
-    """Return ``d q_l / d q_{l-1}`` at ``q``: ``sigma_w2 * E[z phi(sqrt(q) z) phi'(sqrt(q) z)] / sqrt(q)``.
+    """Return the slope ``d q_l / d q_{l-1}`` of the length map at ``q``.
+
+    Computed as ``sigma_w2 * E[z phi(sqrt(q) z) phi'(sqrt(q) z)] / sqrt(q)`` (Stein's lemma).
 
     Args:
         q: the point (any shape); ``q = 0`` is evaluated as its limit.
@@ -610,7 +612,10 @@ def mean_field(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.
 
 
 def trainable_range(
-    activation: ActivationLike, sigma_b2: float, depth: int, bounds: tuple[float, float] = (1e-3, 1e3)
+    activation: ActivationLike,
+    sigma_b2: float,
+    depth: int,
+    bounds: tuple[float, float] = (1e-3, 1e3),
 ) -> tuple[float, float]:
     """Return the interval of ``sigma_w2`` around the critical one where ``6 xi_c >= depth``.
 
