@@ -151,3 +151,15 @@ def test_thresholds_change_the_verdict_and_errors() -> None:
 
 def test_public_api_reexport() -> None:
     assert initlab.inspect is inspect
+
+
+@pytest.mark.parametrize("act,init", [("tanh", "normal(std=0.05)"), ("relu", "normal(std=0.03)")])
+def test_measured_gradient_norms_within_10_percent_of_theory_at_width_1000(act, init) -> None:
+    x, y = _data(256, 1000)
+    rep = inspect(_net(act, init, 6, 1000, 1000), x, y)
+    measured = np.array([s.grad_pre_rms[0] * np.sqrt(s.units) for s in rep.stats])
+    ratio = measured / rep.predicted_grad[:, 0]
+    assert np.all(np.abs(ratio - 1) <= 0.10), ratio
+    # relu at sigma_w^2 = 0.9 shrinks the gradient by sqrt(0.45) per layer: theory sees it too
+    if act == "relu":
+        assert rep.predicted_grad[0, 0] < 0.2 * rep.predicted_grad[-2, 0]

@@ -31,7 +31,7 @@ from initlab.diagnose.thresholds import Thresholds, as_thresholds
 from initlab.errors import ConfigError
 from initlab.nn.trace import Trace
 
-__all__ = ["Report", "inspect", "report_from_trace", "predict_q"]
+__all__ = ["Report", "inspect", "report_from_trace", "predict_q", "predict_grad"]
 
 MAX_Q0_QUANTILES = 64
 """The input's per-sample mean squares are summarized by this many quantiles for theory."""
@@ -46,6 +46,9 @@ class Report:
         findings: every :class:`Finding`, sorted by model, severity and layer.
         predicted_q: (n_layers, K) mean-field prediction of each layer's mean squared
             pre-activation (NaN where the theory does not apply, e.g. after softmax).
+        predicted_grad: (n_layers, K) mean-field prediction of the per-sample norm of
+            dL/dz at each layer, back-propagated from the measured one at the output (None
+            without gradients).
         mean_field: per model, the :class:`~initlab.diagnose.theory.MeanField` of the hidden
             layers when they share one activation (None otherwise).
         labels: a label per model (its init spec when known).
@@ -59,6 +62,7 @@ class Report:
     predicted_q: np.ndarray
     mean_field: list[theory.MeanField | None]
     labels: list[str]
+    predicted_grad: np.ndarray | None = None
     loss: np.ndarray | None = None
     n_samples: int = 0
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -86,6 +90,9 @@ class Report:
                 row = st.model(k)
                 row["predicted_q"] = float(self.predicted_q[i, k])
                 row["measured_q"] = float(st.pre_rms[k]) ** 2
+                if self.predicted_grad is not None:
+                    row["predicted_grad_pre_norm"] = float(self.predicted_grad[i, k])
+                    row["grad_pre_norm"] = float(st.grad_pre_rms[k]) * math.sqrt(st.units)
                 layers.append(row)
             mf = self.mean_field[k]
             models.append({
@@ -108,7 +115,7 @@ class Report:
         head = ["layer", "act", "units", "z mean", "z std", "q", "q theory", "a mean", "a std",
                 "dead", "sat", "distinct", "max cos"]
         if grads:
-            head += ["|dL/dW|", "|dL/dz|", "lr*g/W"]
+            head += ["|dL/dW|", "|dL/dz|", "theory", "lr*g/W"]
         rows = [head]
         for i, st in enumerate(self.stats):
             row = [
@@ -119,7 +126,8 @@ class Report:
             ]
             if grads:
                 gnorm = st.grad_pre_rms[k] * math.sqrt(st.units)
-                row += [_f(st.grad_W_norm[k]), _f(gnorm), _f(st.update_ratio[k])]
+                pg = np.nan if self.predicted_grad is None else self.predicted_grad[i, k]
+                row += [_f(st.grad_W_norm[k]), _f(gnorm), _f(pg), _f(st.update_ratio[k])]
             rows.append(row)
         widths = [max(len(r[j]) for r in rows) for j in range(len(head))]
         lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
@@ -209,6 +217,32 @@ def predict_q(trace: Trace, stats: list[LayerStats]) -> np.ndarray:
     return out
 
 
+def predict_grad(stats: list[LayerStats], predicted_q: np.ndarray) -> np.ndarray | None:
+    """Mean-field prediction of the per-sample norm of dL/dz at each layer, per model.
+
+    Back-propagation through layer ``l + 1`` multiplies the expected squared norm by
+    ``sigma_w2[l+1] * E[phi_l'(sqrt(q_l) z)^2]`` (chi at the layer's predicted ``q``), the
+    widths cancelling; the output layer's measured norm is the starting point.
+
+    Returns:
+        (n_layers, K) array, or None when the stats have no gradients.
+    """
+    if not stats or not stats[0].has_gradients:
+        return None
+    n = len(stats)
+    out = np.full((n, stats[0].pre_rms.shape[0]), np.nan)
+    out[-1] = stats[-1].grad_pre_rms * math.sqrt(stats[-1].units)
+    with np.errstate(all="ignore"):
+        for i in range(n - 2, -1, -1):
+            st = stats[i]
+            if st.activation == "softmax" or not np.all(np.isfinite(predicted_q[i])):
+                break
+            gain = theory.chi(np.maximum(predicted_q[i], 0.0), st.activation,
+                              stats[i + 1].sigma_w2)
+            out[i] = out[i + 1] * np.sqrt(gain)
+    return out
+
+
 def _mean_fields(stats: list[LayerStats]) -> list[theory.MeanField | None]:
     hidden = stats[:-1] if len(stats) > 1 else stats
     k = stats[0].pre_rms.shape[0] if stats else 0
@@ -251,10 +285,12 @@ def report_from_trace(
     labels = list(labels) if labels is not None else [f"model {i}" for i in range(k)]
     if len(labels) != k:
         raise ConfigError(f"need one label per model ({k}); got {len(labels)}")
+    pq = predict_q(trace, stats)
     return Report(
         stats=stats,
         findings=find(stats, input_rms(trace), th),
-        predicted_q=predict_q(trace, stats),
+        predicted_q=pq,
+        predicted_grad=predict_grad(stats, pq),
         mean_field=_mean_fields(stats),
         labels=labels,
         loss=None if trace.loss is None else np.asarray(trace.loss, dtype=np.float64),
