@@ -76,7 +76,7 @@ def test_relu_he_normal_10_layers_width_256_has_no_findings() -> None:
 
 
 def test_selu_lecun_normal_32_layers_width_512_self_normalizes() -> None:
-    x, _ = _data(256, 512)
+    x, _ = _data(160, 512)
     rep = inspect(_net("selu", "lecun_normal", 32, 512, 512, out=None), x)
     means = np.array([s.post_mean[0] for s in rep.stats])
     var = np.array([s.post_std[0] ** 2 for s in rep.stats])

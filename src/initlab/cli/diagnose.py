@@ -111,6 +111,14 @@ def run_inspect(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.lr) and args.lr > 0):
         raise ConfigError(f"--lr must be a positive number; got {args.lr}")
     inits = args.inits or ["auto"]
+    # check the specs before the (slower) data loading
+    from initlab.init import get as get_init
+    from initlab.nn.activations import get as get_activation
+
+    get_activation(args.activation)
+    for spec in inits:
+        if spec != "auto":
+            get_init(spec)
     ds = _load(args.dataset, args.n_samples, args.seed, args.data_dir)
     x, y = ds.x_train[: args.n_samples], ds.y_train[: args.n_samples]
     layers = [Dense(w, activation=args.activation) for w in widths]
