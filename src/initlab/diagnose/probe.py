@@ -36,8 +36,10 @@ from initlab.nn.trace import Trace
 
 __all__ = ["Probe", "DEFAULT_EVERY", "FIELDS"]
 
-DEFAULT_EVERY = 50
-"""Steps between two records by default (probe overhead <= 10 % of training time)."""
+DEFAULT_EVERY = 100
+"""Steps between two records by default. One record costs about 3 ms for a 784-256-128-10 net
+(K = 1, batch 32), i.e. ~4 training steps; at every = 100 the probe added ~5 % to one epoch of
+12,000 samples (K = 1, batch 32) and ~5 % for K = 10, batch 128 (noisy shared machine)."""
 
 FIELDS = (
     "pre_mean", "pre_std", "post_mean", "post_std", "dead_fraction", "zero_fraction",
