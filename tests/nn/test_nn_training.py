@@ -325,9 +325,21 @@ def test_fit_restores_the_blas_thread_count_and_tunes_it_by_measuring():
         ctl[1](before)
         with tuner:
             assert tuner.next == 2
-            tuner.tick(2)
-            tuner.t -= 10.0  # pretend the default count was very slow
-            tuner.tick(6)
+            tuner.tick(2)  # one thread for 4 steps
+            assert ctl[0]() == 1
+            tuner.t -= 1.0  # pretend those 4 steps took a second
+            tuner.tick(6)  # then the default count, checked step by step
+            assert ctl[0]() == before and tuner.next == 7
+            for s in (7, 8, 9):
+                tuner.tick(s)
             tuner.tick(10)
-            assert ctl[0]() == 1 and tuner.next == 2010
+            assert ctl[0]() == before  # fast steps: the default count wins
+            assert tuner.next == 10 + _ThreadTuner.REPROBE
+            tuner.tick(tuner.next)
+            tuner.t -= 1.0
+            tuner.tick(tuner.next)
+            tuner.last -= 10.0  # one very slow step: stop and go back to one thread
+            s = tuner.next
+            tuner.tick(s)
+            assert ctl[0]() == 1 and tuner.next == s + 2 * _ThreadTuner.REPROBE
         assert ctl[0]() == before

@@ -64,11 +64,10 @@ class History:
 
     def record(self, epoch: int, logs: dict[str, Any]) -> None:
         """Append one logged epoch; missing metrics are NaN, scalars are broadcast over K."""
-        self._epochs.append(int(epoch))
+        self._epochs.append(int(epoch))  # kept raw (cheap per epoch), shaped when read
         for m in METRICS:
             v = logs.get(m, np.nan)
-            self._rows[m].append(np.broadcast_to(np.asarray(v, dtype=np.float64),
-                                                 (self.n_models,)).copy())
+            self._rows[m].append(v.copy() if isinstance(v, np.ndarray) else float(v))
 
     @property
     def epochs(self) -> np.ndarray:
@@ -76,10 +75,10 @@ class History:
         return np.asarray(self._epochs, dtype=np.int64)
 
     def _metric(self, name: str) -> np.ndarray:
-        rows = self._rows[name]
-        if not rows:
-            return np.empty((0, self.n_models))
-        return np.stack(rows)
+        out = np.empty((len(self._rows[name]), self.n_models))
+        for i, v in enumerate(self._rows[name]):
+            out[i] = v
+        return out
 
     loss = property(lambda self: self._metric("loss"), doc="(n_logged, K) training loss")
     accuracy = property(lambda self: self._metric("accuracy"), doc="(n_logged, K) accuracy")

@@ -138,17 +138,17 @@ def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int |
 class _ThreadTuner:
     """Chooses how many BLAS threads the training steps use, by measuring them.
 
-    Products under 2e7 FLOP always run on one thread: a second OpenBLAS thread saves little
+    Products under 4e6 FLOP always run on one thread: a second OpenBLAS thread saves little
     there. For larger ones the answer depends on the machine's load: on an idle machine two
     threads are faster, but when another process holds a core every product waits for the
     descheduled thread (we measured an MNIST batch-128 epoch take 10-30 s instead of 0.45 s).
-    So fit times a few steps with NumPy's thread count and a few with one thread, keeps the
-    faster, and measures again every ``REPROBE`` steps.
+    So fit times a few steps with one thread and a few with NumPy's thread count, keeps the
+    faster, and measures again later (the load of a shared machine changes); see ``tick``.
     """
 
-    SMALL = 2e7
+    SMALL = 4e6
     WINDOW = 4
-    REPROBE = 2000
+    REPROBE = 250
 
     def __init__(self, model: Sequential, n_batch: int) -> None:
         K = model.n_models
@@ -174,7 +174,7 @@ class _ThreadTuner:
         if self.biggest < self.SMALL:
             self.ctl[1](1)
         else:
-            self.phase, self.next = 0, 2  # two warm-up steps, then probe
+            self.phase, self.next, self.backoff = 0, 2, self.REPROBE // 2  # warm up 2 steps
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -184,19 +184,35 @@ class _ThreadTuner:
             self.fallback.restore_original_limits()
 
     def tick(self, step: int) -> None:
-        """Called before step ``step`` when ``step >= self.next``."""
+        """Called before step ``step`` when ``step >= self.next``.
+
+        A probe times WINDOW steps on one thread, then up to WINDOW steps on NumPy's count,
+        stopping early at a step three times slower than the one-thread average (under
+        contention a many-thread step can take 50x longer), and keeps the faster. While one
+        thread keeps winning, the next probe comes twice as late.
+        """
         now = time.perf_counter()
-        if self.phase == 0:  # start timing the default thread count
-            self.ctl[1](self.original)
-            self.t, self.phase, self.next = now, 1, step + self.WINDOW
-        elif self.phase == 1:  # then one thread
-            self.many = now - self.t
+        if self.phase == 0:  # time one thread
             self.ctl[1](1)
-            self.t, self.phase, self.next = now, 2, step + self.WINDOW
-        else:  # keep the faster
-            one = now - self.t
-            self.ctl[1](1 if one <= self.many else self.original)
-            self.phase, self.next = 0, step + self.REPROBE
+            self.t, self.phase, self.next = now, 1, step + self.WINDOW
+        elif self.phase == 1:  # then the default count, step by step
+            self.one = (now - self.t) / self.WINDOW
+            self.ctl[1](self.original)
+            self.t = self.last = now
+            self.phase, self.next, self.stop = 2, step + 1, step + self.WINDOW
+        else:
+            slow = now - self.last > 3 * self.one
+            self.last = now
+            if not slow and step < self.stop:
+                self.next = step + 1
+                return
+            many = (now - self.t) / (self.WINDOW - (self.stop - step))
+            if slow or many >= self.one:
+                self.ctl[1](1)
+                self.backoff = min(2 * self.backoff, 16 * self.REPROBE)
+            else:
+                self.backoff = self.REPROBE
+            self.phase, self.next = 0, step + self.backoff
 
 
 def _openblas_threads() -> tuple[Any, Any] | None:
@@ -287,9 +303,9 @@ def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch
                     if logged:
                         loss_sum += lv * ws.n
                     bad = ~np.isfinite(lv)
-                elif math.isfinite(ws.zbuf[-1].sum(dtype=np.float64)):
+                elif math.isfinite(ws.zbuf[-1].sum()):
                     bad = None  # finite logits: every cross-entropy is finite
-                else:  # some model's logits are not finite: measure the losses
+                else:  # a logit is not finite (or the sum overflowed): measure the losses
                     bad = ~np.isfinite(lossf.value_and_grad(ws.z[-1], ws.post[-1], b.t, None))
                 if bad is not None and bad.any():
                     newly = bad & active
