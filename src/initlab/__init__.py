@@ -10,6 +10,8 @@ Example:
     '0.1.0'
 """
 
+from initlab.data import Dataset
+from initlab.data import load as load_dataset
 from initlab.errors import (
     ConfigError,
     DataError,
@@ -29,4 +31,6 @@ __all__ = [
     "DataError",
     "ConfigError",
     "StoreError",
+    "Dataset",
+    "load_dataset",
 ]
