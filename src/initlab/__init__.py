@@ -20,6 +20,7 @@ from initlab.errors import (
     SpecError,
     StoreError,
 )
+from initlab.nn import Dense, Sequential, optim
 
 __version__ = "0.1.0"
 
@@ -33,4 +34,7 @@ __all__ = [
     "StoreError",
     "Dataset",
     "load_dataset",
+    "Dense",
+    "Sequential",
+    "optim",
 ]

@@ -1,0 +1,215 @@
+"""fit: train K models on the same minibatches with one optimizer, in place.
+
+Minibatches: one seeded permutation per epoch; each batch is gathered with ``np.take`` into
+the workspace's preallocated input buffer (the column of ones stays in place). Full-batch
+training (``batch_size=None``) builds the augmented input once. Loss (and, on logged epochs,
+accuracy) comes out of the training forward pass itself; nothing is recomputed.
+
+A model whose batch loss is not finite is marked diverged at that epoch and frozen (its
+updates are zeroed from then on); the others go on and fit never raises for it.
+
+Example:
+    >>> import numpy as np
+    >>> from initlab.nn import Dense, Sequential
+    >>> m = Sequential([Dense(1, activation="sigmoid")], input_dim=2, n_models=3)
+    >>> h = m.fit(np.eye(2), [0, 1], epochs=2, batch_size=1, optimizer="sgd")
+    >>> h.loss.shape, h.diverged.tolist()
+    ((2, 3), [False, False, False])
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from initlab.errors import ConfigError
+from initlab.nn.engine import Workspace
+from initlab.nn.history import History
+from initlab.nn.losses import Loss, Targets
+from initlab.nn.optim import get as get_optimizer
+from initlab.rng import as_generator
+
+if TYPE_CHECKING:
+    from initlab.nn.model import Sequential
+
+__all__ = ["fit"]
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{name} must be a positive int; got {value!r}")
+    return int(value)
+
+
+class _Batch:
+    """A workspace for one batch size plus its targets buffer."""
+
+    def __init__(self, model: Sequential, n: int, t: Targets) -> None:
+        self.ws = Workspace(model._layout, model.activations, n)
+        self.t = Targets(np.empty((n, t.t.shape[1]), dtype=t.t.dtype),
+                         None if t.labels is None else np.empty(n, dtype=t.labels.dtype))
+
+    def fill(self, xs: np.ndarray, t: Targets, idx: np.ndarray) -> None:
+        ws = self.ws
+        np.take(xs, idx, axis=0, out=ws.x_aug[:, :-1], mode="clip")
+        np.take(t.t, idx, axis=0, out=self.t.t, mode="clip")
+        if t.labels is not None:
+            np.take(t.labels, idx, out=self.t.labels, mode="clip")
+
+
+def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int | None = 32,
+        optimizer: Any = "adam", loss: Any = None, validation_data: Any = None,
+        seed: Any = 0, verbose: int = 0, log_every: int = 1,
+        callbacks: Sequence[Any] | None = None) -> History:
+    """Train ``model`` in place; see :meth:`initlab.nn.Sequential.fit` for the arguments.
+
+    Returns:
+        A :class:`~initlab.nn.History`.
+
+    Example:
+        >>> import numpy as np
+        >>> from initlab.nn import Dense, Sequential
+        >>> m = Sequential([Dense(2, activation="softmax")], input_dim=2)
+        >>> fit(m, np.eye(2), [0, 1], epochs=1, batch_size=None).epochs.tolist()
+        [0]
+    """
+    epochs = _positive_int("epochs", epochs)
+    log_every = _positive_int("log_every", log_every)
+    xs = model._check_x(x)
+    n = len(xs)
+    lossf: Loss = model._loss(loss)
+    t = model._targets(lossf, y, n)
+    val = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ConfigError("validation_data must be a pair (x_val, y_val)")
+        xv = model._check_x(validation_data[0], "x_val")
+        val = (xv, model._targets(lossf, validation_data[1], len(xv), "y_val"))
+    opt = get_optimizer(optimizer)
+    callbacks = list(callbacks or [])
+    tracers = []
+    for cb in callbacks:
+        every = getattr(cb, "every", 0) or 0
+        if not isinstance(every, numbers.Integral) or every < 0:
+            raise ConfigError(f"callback.every must be an int >= 0; got {every!r}")
+        if every > 0:
+            if not hasattr(cb, "on_trace"):
+                raise ConfigError(f"callback {cb!r} has every={every} but no on_trace method")
+            tracers.append((int(every), cb))
+    enders = [cb for cb in callbacks if hasattr(cb, "on_epoch_end")]
+    if batch_size is not None:
+        batch_size = _positive_int("batch_size", batch_size)
+    full = batch_size is None or batch_size >= n
+    rng = as_generator(seed)
+
+    K = model.n_models
+    params = model.params
+    state = opt.init(params)
+    history = History(K)
+    active = np.ones(K, dtype=bool)
+
+    if full:
+        fb = _Batch(model, n, t)
+        fb.ws.x_aug[:, :-1] = xs
+        fb.t = t
+        batches: list[_Batch] = [fb]
+    else:
+        batches = [_Batch(model, batch_size, t)]
+        if n % batch_size:
+            batches.append(_Batch(model, n % batch_size, t))
+
+    bar = None
+    if verbose and epochs >= 1000:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, file=sys.stderr, leave=False, mininterval=0.5)
+    t0 = time.perf_counter()
+    step = 0
+    steps_per_epoch = 1 if full else -(-n // batch_size)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for epoch in range(epochs):
+            logged = epoch % log_every == 0 or epoch == epochs - 1
+            loss_sum = np.zeros(K)
+            correct = np.zeros(K) if logged else None
+            perm = None if full else rng.permutation(n)
+            for bi in range(steps_per_epoch):
+                if full:
+                    b = batches[0]
+                else:
+                    start = bi * batch_size
+                    stop = min(start + batch_size, n)
+                    b = batches[0] if stop - start == batch_size else batches[1]
+                    b.fill(xs, t, perm[start:stop])
+                ws = b.ws
+                tracing = [cb for every, cb in tracers if step % every == 0]
+                if tracing:  # a fresh workspace: the trace owns its arrays
+                    tb = _Batch(model, ws.n, t)
+                    np.copyto(tb.ws.x_aug, ws.x_aug)
+                    tb.t = b.t
+                    lv = model._step_grads(tb.ws, lossf, b.t, need_output=True)
+                    trace = model._make_trace(tb.ws.x_aug[:, :-1], tb.ws, lv)
+                    for cb in tracing:
+                        cb.on_trace(step, trace)
+                    grads = ws.grads
+                    np.copyto(grads.flat, tb.ws.grads.flat)
+                    ws = tb.ws
+                else:
+                    lv = model._step_grads(ws, lossf, b.t, need_output=False)
+                    grads = ws.grads
+                loss_sum += lv * ws.n
+                if logged:
+                    correct += lossf.correct(ws.z[-1], ws.post[-1], b.t)
+                bad = ~np.isfinite(lv)
+                if bad.any():
+                    newly = bad & active
+                    if newly.any():
+                        history.diverged[newly] = True
+                        history.diverged_epoch[newly] = epoch
+                        active &= ~newly
+                opt.update(grads, state, params)
+                if not active.all():
+                    grads.zero_models(~active)
+                params.flat += grads.flat
+                step += 1
+            if logged:
+                logs = {"loss": loss_sum / n, "accuracy": correct / n,
+                        "time": time.perf_counter() - t0}
+                if val is not None:
+                    r = model._evaluate(val[0], val[1], lossf, 4096)
+                    logs["val_loss"], logs["val_accuracy"] = r["loss"], r["accuracy"]
+                history.record(epoch, logs)
+                logs["diverged"] = history.diverged.copy()
+                for cb in enders:
+                    cb.on_epoch_end(epoch, logs)
+                if verbose:
+                    _print_line(epoch, epochs, logs, K, bar)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return history
+
+
+def _print_line(epoch: int, epochs: int, logs: dict, K: int, bar: Any) -> None:
+    parts = [f"Epoch {epoch + 1}/{epochs}", f"{logs['time']:.1f}s"]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        if key not in logs:
+            continue
+        v = np.asarray(logs[key], dtype=float)
+        if K == 1:
+            parts.append(f"{key}: {v[0]:.4f}")
+        else:
+            parts.append(f"{key}: {np.nanmean(v):.4f} [{np.nanmin(v):.4f}, {np.nanmax(v):.4f}]")
+    if logs["diverged"].any():
+        parts.append(f"diverged: {int(logs['diverged'].sum())}/{K}")
+    line = " - ".join(parts)
+    if bar is not None:
+        bar.write(line)
+    else:
+        print(line, flush=True)
+
