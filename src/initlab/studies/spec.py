@@ -367,6 +367,30 @@ class Study:
             clips.append(optim.clip_by_value(self.clip_value))
         return optim.chain(*clips, opt) if clips else opt
 
+    def run(
+        self,
+        store: Any = None,
+        *,
+        progress: bool = True,
+        workers: int = 1,
+        max_models: int | None = None,
+        data_dir: str | Path | None = None,
+        threads: int | None = 1,
+    ) -> Any:
+        """Train the runs missing from ``store`` and return the :class:`Results`.
+
+        See :func:`initlab.studies.runner.run_study` for the arguments.
+
+        Example:
+            >>> s = Study(dataset="xor", layers=(4,), schemes=["he_normal"], seeds=2, epochs=2)
+            >>> s.run(progress=False).complete
+            True
+        """
+        from initlab.studies.runner import run_study
+
+        return run_study(self, store, progress=progress, workers=workers,
+                         max_models=max_models, data_dir=data_dir, threads=threads)
+
     # ------------------------------------------------------------------ derived
     @property
     def runs(self) -> tuple[tuple[str, int], ...]:
@@ -391,6 +415,9 @@ class Study:
 
     def __hash__(self) -> int:
         return hash((self.config_hash, self.name, self.schemes, self.seeds))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable (for worker processes) as plain data
+        return (_unpickle, (self.to_dict(),))
 
     def replace(self, **changes: Any) -> Study:
         """Return a copy with ``changes`` applied and validated again.
@@ -507,6 +534,10 @@ class Study:
         text = self.to_json() if p.suffix.lower() == ".json" else self.to_toml()
         p.write_text(text, encoding="utf-8")
         return p
+
+
+def _unpickle(data: dict[str, Any]) -> Study:
+    return Study.from_dict(data, validate_names=False)
 
 
 def _toml_value(v: Any) -> str:
