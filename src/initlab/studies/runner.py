@@ -239,6 +239,7 @@ def run_study(
     max_models: int | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     threads: int | None = 1,
+    dataset: Any = None,
 ) -> Results:
     """Train the study's missing runs and return its results.
 
@@ -256,6 +257,8 @@ def run_study(
         threads: BLAS threads per training process (None: the library's default). One is
             the default: on a shared 2-core machine two BLAS threads made the engine 2-5x
             slower on these small products (see the README's measurements).
+        dataset: the study's data already loaded with :func:`load_data` (None: load it
+            when a run is missing).
 
     Returns:
         :class:`~initlab.studies.results.Results` of the whole grid.
@@ -273,7 +276,8 @@ def run_study(
         st.register(study)
         missing = st.missing(study)
         if missing:
-            dataset = load_data(study, data_dir)
+            if dataset is None:
+                dataset = load_data(study, data_dir)
             _output_units(study, int(dataset.n_classes))  # fail before training
             ensembles = plan_ensembles(study, missing, workers, max_models)
             bar = _bar(study, len(missing), progress)

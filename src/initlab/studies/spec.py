@@ -81,6 +81,13 @@ _FIELDS: tuple[str, ...] = (
 _GRID_FIELDS: tuple[str, ...] = ("name", "schemes", "seeds")
 
 _Scalar = (str, int, float, bool)
+# Options of initlab.data.load that a study does not take, and why.
+_NOT_OPTIONS = {
+    "dtype": "is set by the study's own field 'dtype'",
+    "data_dir": "is where files are on this machine, not part of a study: pass data_dir to "
+    "run() or --data-dir",
+    "progress": "is not part of a study (use run(progress=...) or --quiet)",
+}
 
 
 def _bad(field: str, value: object, allowed: str) -> ConfigError:
@@ -319,8 +326,10 @@ class Study:
                 raise ConfigError(f"study field {field!r}: {e}") from None
 
         check("dataset", data.info, self.dataset)
-        allowed = data.allowed_options(self.dataset)
+        allowed = [o for o in data.allowed_options(self.dataset) if o not in _NOT_OPTIONS]
         for key in self.dataset_options:
+            if key in _NOT_OPTIONS:
+                raise ConfigError(f"study field 'dataset_options': {key!r} {_NOT_OPTIONS[key]}")
             if key not in allowed:
                 err = unknown(f"option for dataset {self.dataset!r}", key, allowed, ConfigError)
                 raise ConfigError(f"study field 'dataset_options': {err}")
