@@ -155,6 +155,13 @@ class Store:
                 p = Path(self.path)
                 if p.is_dir():
                     raise StoreError(f"store path {self.path!r} is a folder; give a file path")
+                if p.is_file() and p.stat().st_size > 0:
+                    with p.open("rb") as fh:
+                        if fh.read(16) != b"SQLite format 3\x00":
+                            raise StoreError(
+                                f"{self.path!r} is not an initlab store (not a SQLite file); "
+                                "give a new path or the store a study wrote"
+                            )
                 p.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         except (OSError, sqlite3.Error) as e:
