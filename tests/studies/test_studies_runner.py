@@ -1,0 +1,132 @@
+"""The runner: ensembles equal separate runs, reruns are identical, resumption trains only
+what is missing, and the store is checked before any training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from initlab.errors import ConfigError, StoreError
+from initlab.studies import Store, Study
+from initlab.studies.results import Results
+from initlab.studies.runner import plan_ensembles, run_study
+
+TINY = Study(name="tiny", dataset="moons", dataset_options={"n_train": 48, "n_test": 24},
+             layers=(5,), schemes=("zeros", "he_normal", "normal(std=2)"), seeds=2, epochs=6,
+             batch_size=16, lr=0.1, log_every=2)
+
+
+def numbers(results: Results) -> dict:
+    return {r.key: (r.final, r.history["loss"], r.history["val_accuracy"], r.status)
+            for r in results.runs}
+
+
+def assert_same_numbers(a: Results, b: Results, exact: bool) -> None:
+    na, nb = numbers(a), numbers(b)
+    assert na.keys() == nb.keys() == set(TINY.runs)
+    for key in na:
+        fa, la, va, sa = na[key]
+        fb, lb, vb, sb = nb[key]
+        assert sa == sb
+        if exact:
+            assert (fa, la, va) == (fb, lb, vb), key
+        else:  # float32 sums may be ordered differently for another K
+            np.testing.assert_allclose([*fa.values(), *la, *va], [*fb.values(), *lb, *vb],
+                                       rtol=2e-5, atol=1e-6, err_msg=str(key))
+
+
+def test_rerun_with_the_same_seeds_gives_identical_numbers(tmp_path):
+    a = TINY.run(tmp_path / "a.sqlite", progress=False)
+    b = TINY.run(tmp_path / "b.sqlite", progress=False)
+    assert a.complete and len(a.runs) == 6
+    assert_same_numbers(a, b, exact=True)
+    assert len({r.ensemble for r in a.runs}) == 1 and a.runs[0].ensemble_size == 6
+
+
+def test_one_ensemble_equals_separate_runs_and_worker_processes():
+    together = run_study(TINY, progress=False)
+    separate = run_study(TINY, progress=False, max_models=1)
+    assert len({r.ensemble for r in separate.runs}) == 6
+    assert_same_numbers(together, separate, exact=False)
+    parallel = run_study(TINY, progress=False, workers=2)
+    assert len({r.ensemble for r in parallel.runs}) == 2
+    assert_same_numbers(together, parallel, exact=False)
+
+
+def test_schemes_differ_and_zeros_stays_symmetric():
+    r = run_study(TINY, progress=False)
+    zeros = [x for x in r.runs if x.scheme == "zeros"]
+    he = [x for x in r.runs if x.scheme == "he_normal"]
+    assert zeros[0].final == zeros[1].final  # no randomness reaches an all-zero network
+    assert he[0].final != he[1].final
+
+
+def test_rerun_trains_only_the_missing_runs(tmp_path):
+    path = tmp_path / "s.sqlite"
+    first = TINY.replace(seeds=1).run(path, progress=False)
+    before = {r.key: (r.id, r.ensemble, r.finished) for r in first.runs}
+    full = TINY.run(path, progress=False)
+    after = {r.key: (r.id, r.ensemble, r.finished) for r in full.runs}
+    assert len(after) == 6 and all(after[k] == v for k, v in before.items())
+    new = {after[k][1] for k in after if k not in before}
+    assert len(new) == 1 and new.isdisjoint({v[1] for v in before.values()})
+    again = TINY.run(path, progress=False)  # nothing missing: nothing trained
+    assert {r.key: (r.id, r.ensemble, r.finished) for r in again.runs} == after
+    assert_same_numbers(full, run_study(TINY, progress=False), exact=False)
+
+
+def test_results_from_the_store_match(tmp_path):
+    path = tmp_path / "s.sqlite"
+    r = TINY.run(path, progress=False)
+    back = Results.from_store(path)
+    assert back.study == TINY and numbers(back) == numbers(r)
+    assert Results.from_store(path, "tiny").table() == r.table()
+
+
+def test_diverged_runs_are_marked_and_kept_apart():
+    s = TINY.replace(layers=(6, 6), activation="linear", schemes=["glorot_uniform",
+                     "normal(std=100)"], batch_size=None, lr=0.5, epochs=30)
+    r = run_study(s, progress=False)
+    by = {x.scheme: x for x in r.runs}
+    assert by["normal(std=100)"].status == "diverged"
+    assert by["normal(std=100)"].diverged_epoch is not None
+    assert by["glorot_uniform"].status == "trained"
+    summary = {x.scheme: x for x in r.summary()}
+    assert summary["normal(std=100)"].n_diverged == 2
+    assert summary["glorot_uniform"].metrics["accuracy"].n == 2
+
+
+def test_store_is_checked_before_data_or_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    s = Study(dataset="mnist", dataset_options={"download": False}, layers=(4,),
+              output="softmax", epochs=1)
+    # the data is absent too; the store's error comes first
+    with pytest.raises(StoreError):
+        run_study(s, blocker / "s.sqlite", progress=False, data_dir=tmp_path)
+
+
+def test_another_recipe_in_the_same_store_is_refused_before_training(tmp_path):
+    path = tmp_path / "s.sqlite"
+    TINY.replace(seeds=1).run(path, progress=False)
+    with pytest.raises(StoreError, match="epochs 6 -> 7"):
+        TINY.replace(epochs=7).run(path, progress=False)
+    with Store(path) as st:
+        assert len(st.records(TINY)) == 3
+
+
+def test_sigmoid_needs_two_classes():
+    s = Study(dataset="blobs", dataset_options={"n_classes": 3, "n_train": 30, "n_test": 9},
+              layers=(4,), output="sigmoid", epochs=1)
+    with pytest.raises(ConfigError, match="softmax"):
+        run_study(s, progress=False)
+
+
+def test_plan_and_argument_checks():
+    assert [len(e) for e in plan_ensembles(TINY, TINY.runs, max_models=4)] == [3, 3]
+    assert [len(e) for e in plan_ensembles(TINY, TINY.runs, workers=4)] == [2, 2, 1, 1]
+    assert plan_ensembles(TINY, []) == []
+    with pytest.raises(ConfigError, match="workers"):
+        run_study(TINY, workers=0)
+    with pytest.raises(ConfigError, match="max_models"):
+        run_study(TINY, max_models=0)
