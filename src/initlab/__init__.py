@@ -21,6 +21,7 @@ from initlab.errors import (
     StoreError,
 )
 from initlab.nn import Dense, Sequential, optim
+from initlab.studies import Results, Study
 
 __version__ = "0.1.0"
 
@@ -37,4 +38,6 @@ __all__ = [
     "Dense",
     "Sequential",
     "optim",
+    "Study",
+    "Results",
 ]

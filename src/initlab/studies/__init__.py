@@ -6,7 +6,20 @@ Example:
     ('he_normal', 1)
 """
 
+from initlab.studies.results import Curve, Results, SchemeSummary, Stat, mean_ci
+from initlab.studies.runner import run_study
 from initlab.studies.spec import Study, parse_layers
 from initlab.studies.store import RunRecord, Store
 
-__all__ = ["Study", "Store", "RunRecord", "parse_layers"]
+__all__ = [
+    "Study",
+    "Store",
+    "RunRecord",
+    "Results",
+    "SchemeSummary",
+    "Stat",
+    "Curve",
+    "mean_ci",
+    "run_study",
+    "parse_layers",
+]

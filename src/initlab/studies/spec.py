@@ -425,6 +425,15 @@ class Study:
     def __hash__(self) -> int:
         return hash((self.config_hash, self.name, self.schemes, self.seeds))
 
+    def __repr__(self) -> str:
+        arch = "-".join(str(w) for w in self.layers) or "no hidden layer"
+        batch = "full batch" if self.batch_size is None else f"batch {self.batch_size}"
+        return (
+            f"Study({self.name!r}: {self.dataset} {arch} {self.activation}->{self.output}, "
+            f"{len(self.schemes)} schemes x {len(self.seeds)} seeds, {self.optimizer} "
+            f"lr={self.lr:g}, {self.epochs} epochs, {batch}, hash {self.config_hash})"
+        )
+
     def __reduce__(self) -> tuple[Any, ...]:  # picklable (for worker processes) as plain data
         return (_unpickle, (self.to_dict(),))
 
