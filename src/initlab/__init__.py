@@ -20,6 +20,8 @@ from initlab.errors import (
     SpecError,
     StoreError,
 )
+from initlab.init import Initializer, fans, gain
+from initlab.init import get as get_initializer
 from initlab.nn import Dense, Sequential, optim
 from initlab.studies import Results, Study
 
@@ -33,6 +35,10 @@ __all__ = [
     "DataError",
     "ConfigError",
     "StoreError",
+    "Initializer",
+    "get_initializer",
+    "fans",
+    "gain",
     "Dataset",
     "load_dataset",
     "Dense",
