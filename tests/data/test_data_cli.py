@@ -54,3 +54,15 @@ def test_module_entry_point_lists():
     out = subprocess.run([sys.executable, "-m", "initlab", "datasets", "--help"], env=env,
                          capture_output=True, text=True, check=True)
     assert "fetch" in out.stdout and "verify" in out.stdout
+
+
+def test_default_folder_is_the_platform_cache(monkeypatch):
+    import pooch
+
+    from initlab.data import data_home
+
+    monkeypatch.delenv("INITLAB_DATA", raising=False)
+    assert data_home("kmnist") == Path(pooch.os_cache("initlab")) / "kmnist"
+    monkeypatch.setenv("INITLAB_DATA", "/somewhere")
+    assert data_home("kmnist") == Path("/somewhere/kmnist")
+    assert data_home("kmnist", "/mine") == Path("/mine")

@@ -215,3 +215,29 @@ def test_cli_fetch_failure_is_one_line_and_clean(server, tmp_path, capsys):
     assert err[-1].startswith("initlab: error: could not download train-images-idx3-ubyte.gz")
     assert "404" in err[-1]
     assert not target.exists()
+
+
+def test_permanent_errors_are_not_retried(server, tmp_path):
+    fs, _, _ = _generated(tmp_path)
+    name = PART_FILES["test"][1]
+    with pytest.raises(DataError, match="404"):
+        fetch_files(fs, [name], data_dir=tmp_path / "c", mirror=server.url, retries=3)
+    assert server.requests == [f"/{name}"]  # a 404 is asked once, not four times
+    assert not (tmp_path / "c").exists()
+
+
+def test_cli_fetch_test_part_of_real_files_then_verify(server, shared_mnist_dir, tmp_path,
+                                                       capsys):
+    _serve(server, {p.name: p.read_bytes() for p in shared_mnist_dir.glob("t10k-*.gz")})
+    target = tmp_path / "m"
+    rc = main(["datasets", "fetch", "mnist", "--part", "test", "--data-dir", str(target),
+               "--mirror", server.url, "--no-progress"])
+    assert rc == 0
+    assert capsys.readouterr().out.count("ok  t10k-") == 2
+    main(["datasets", "verify", "mnist", "--data-dir", str(target)])
+    out = capsys.readouterr().out
+    assert out.count("ok ") == 2 and out.count("missing") == 2
+    n = len(server.requests)
+    assert main(["datasets", "fetch", "mnist", "--part", "test", "--data-dir", str(target),
+                 "--mirror", server.url]) == 0
+    assert len(server.requests) == n  # cached: nothing asked again

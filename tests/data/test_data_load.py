@@ -130,6 +130,10 @@ def test_dataset_is_frozen_and_provenance_is_json():
         ({"name": "moons", "split": "test:10/5"}, ConfigError, "no part 'test'; allowed: all"),
         ({"name": "digits", "split": "all:1700/200"}, ConfigError, "has 1797"),
         ({"name": "digits", "n_train": 5000}, ConfigError, "only 1437"),
+        ({"name": "moons", "noise": -0.1}, ConfigError, r"noise=-0.1 must be a number >= 0"),
+        ({"name": "circles", "factor": 1.5}, ConfigError, r"factor=1.5 must be .* \(0, 1\)"),
+        ({"name": "blobs", "n_classes": 2.5}, ConfigError, "n_classes=2.5 must be an int"),
+        ({"name": "spirals", "n_classes": "3"}, ConfigError, "n_classes='3'"),
     ],
 )
 def test_user_mistakes_are_clear_errors(kwargs, error, pattern):
@@ -252,3 +256,21 @@ def test_corrupt_file_is_named(fake_mnist):
 def test_info_describes_sizes():
     assert (info("mnist").n_train, info("mnist").n_test) == (60_000, 10_000)
     assert (info("moons").n_train, info("moons").n_test) == (400, 100)
+
+
+def test_normalize_function_never_scales_shared_memory_twice():
+    from initlab.data.prepare import normalize
+
+    x = np.array([[0.0, 10.0], [2.0, 30.0]])
+    tr, te = normalize(x, x, "standardize")
+    np.testing.assert_allclose(tr, te)
+    np.testing.assert_allclose(te.std(0), [1.0, 1.0])
+    tr, te = normalize(np.array([[0], [255]], np.uint8), np.array([[51]], np.uint8), "unit", 255)
+    assert tr.dtype == np.float32 and te.tolist() == [[np.float32(51) / np.float32(255)]]
+
+
+def test_synthetic_split_and_empty_test():
+    ds = load("moons", split="all:300/50", seed=5)
+    assert (ds.n_train, ds.n_test) == (300, 50)
+    ds = load("moons", n_test=0)
+    assert ds.x_test.shape == (0, 2) and ds.y_test.shape == (0,)

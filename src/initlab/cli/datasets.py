@@ -3,6 +3,7 @@
 Example:
     $ initlab datasets
     $ initlab datasets fetch mnist --data-dir ~/data/mnist
+    $ initlab datasets fetch fashion_mnist --part test --mirror http://127.0.0.1:8000/{name}
     $ initlab datasets verify mnist --data-dir ../shared/data/mnist
 """
 
@@ -29,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "or the platform cache)")
     f.add_argument("--mirror", help="base URL to download from instead of the built-in "
                    "mirrors ({name} is replaced by the dataset name); or $INITLAB_DATA_MIRROR")
+    f.add_argument("--part", choices=("train", "test", "all"), default="all",
+                   help="fetch only the train or the test files (default: all)")
     f.add_argument("--retries", type=int, default=2, help="further attempts per mirror")
     f.add_argument("--no-progress", action="store_true", help="no progress bar")
     f.set_defaults(func=_fetch)
@@ -68,8 +71,9 @@ def _fetch(args: argparse.Namespace) -> int:
         print(f"{args.name} is {d.kind} ({d.source}); there is nothing to download")
         return 0
     progress = False if args.no_progress else None
+    parts = ("train", "test") if args.part == "all" else (args.part,)
     paths = fetch(args.name, data_dir=args.data_dir, mirror=args.mirror,
-                  retries=args.retries, progress=progress)
+                  retries=args.retries, progress=progress, parts=parts)
     for name, path in paths.items():
         print(f"ok  {name}  {path}")
     return 0

@@ -43,7 +43,7 @@ def normalize(
     how: str,
     max_value: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Normalize features with statistics from ``x_train`` only, in place when possible.
+    """Normalize features with statistics from ``x_train`` only (in place for float arrays).
 
     Args:
         x_train: training inputs (float), samples first.
@@ -67,6 +67,12 @@ def normalize(
     """
     if how not in NORMALIZE:
         raise unknown("normalize option", how, NORMALIZE, ConfigError)
+    if not np.issubdtype(x_train.dtype, np.floating):
+        x_train = x_train.astype(np.float32)
+    if not np.issubdtype(x_test.dtype, np.floating):
+        x_test = x_test.astype(np.float32)
+    if np.shares_memory(x_train, x_test):  # never scale the same memory twice
+        x_test = x_test.copy()
     if how == "none" or x_train.shape[0] == 0:
         return x_train, x_test
     if how == "unit" and max_value is not None:

@@ -26,7 +26,7 @@ from initlab.data.images import read_parts
 from initlab.data.prepare import NORMALIZE, as_float_dtype
 from initlab.data.prepare import normalize as normalize_fn
 from initlab.data.prepare import one_hot as one_hot_fn
-from initlab.data.remote import FileStatus, data_home, fetch_files, locate, verify_files
+from initlab.data.remote import FileSet, FileStatus, data_home, fetch_files, locate, verify_files
 from initlab.data.split import SPLIT_SYNTAX, Split, apply_split, parse_split
 from initlab.errors import ConfigError, DataError, unknown
 from initlab.rng import RngLike
@@ -162,6 +162,37 @@ def allowed_options(name: str) -> tuple[str, ...]:
     return _COMMON + file_opts + tuple(d.extra)
 
 
+_EXTRA_RULES: dict[str, tuple[type, float, float | None, str]] = {
+    # option: (type, lowest allowed, highest allowed or None, how to say it)
+    "noise": (float, 0.0, None, "a number >= 0"),
+    "factor": (float, 0.0, 1.0, "a number in (0, 1)"),
+    "turns": (float, 0.0, None, "a number > 0"),
+    "cluster_std": (float, 0.0, None, "a number > 0"),
+    "n_classes": (int, 2, None, "an int >= 2"),
+    "n_features": (int, 1, None, "an int >= 1"),
+}
+
+
+def _check_extra(name: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """Check the dataset-specific options' types and ranges; return them as plain numbers."""
+    out = {}
+    for key, value in extra.items():
+        kind, lo, hi, says = _EXTRA_RULES[key]
+        ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+            value, bool
+        )
+        if ok and kind is int:
+            ok = float(value).is_integer()
+        if ok:
+            v = kind(value)
+            strict_lo = key in ("factor", "turns", "cluster_std")
+            ok = (v > lo if strict_lo else v >= lo) and (hi is None or v < hi)
+        if not ok:
+            raise ConfigError(f"{name}: option {key}={value!r} must be {says}")
+        out[key] = kind(value)
+    return out
+
+
 def _count(value: Any, what: str) -> int | None:
     if value is None:
         return None
@@ -250,7 +281,7 @@ def load(
     for key in options:
         if key not in allowed:
             raise unknown(f"option for dataset {name!r}", key, allowed, ConfigError)
-    extra = {k: options.get(k, v) for k, v in d.extra.items()}
+    extra = _check_extra(name, {k: options.get(k, v) for k, v in d.extra.items()})
     file_opts = {k: options[k] for k in _FILE_OPTIONS if k in options}
     dt = as_float_dtype(dtype)
     how = d.default_normalize if normalize is None else normalize
@@ -330,7 +361,7 @@ def _first(
     return x[:n], y[:n]
 
 
-def _fileset(name: str) -> Any:
+def _fileset(name: str) -> FileSet | None:
     d = info(name)
     if d.kind != "download":
         return None
@@ -343,8 +374,11 @@ def fetch(
     mirror: str | None = None,
     retries: int = 2,
     progress: bool | None = None,
+    parts: tuple[str, ...] = ("train", "test"),
 ) -> dict[str, Path]:
-    """Download (once) every file of dataset ``name``, verified by sha256.
+    """Download (once) the files of dataset ``name``, verified by sha256.
+
+    A present file with the wrong hash is downloaded again.
 
     Args:
         name: a downloaded dataset (mnist, fashion_mnist, kmnist).
@@ -352,6 +386,7 @@ def fetch(
         mirror: base URL instead of the built-in mirrors (``{name}`` is substituted).
         retries: further attempts per mirror.
         progress: progress bar (default: when stderr is a terminal).
+        parts: which parts' files: ``"train"``, ``"test"``.
 
     Returns:
         File name -> path. Empty for datasets that need no files.
@@ -366,7 +401,11 @@ def fetch(
     fs = _fileset(name)
     if fs is None:
         return {}
-    return fetch_files(fs, data_dir=data_dir, mirror=mirror, retries=retries,
+    for p in parts:
+        if p not in PART_FILES:
+            raise unknown("part", p, PART_FILES, ConfigError)
+    files = [n for p in parts for n in PART_FILES[p]]
+    return fetch_files(fs, files, data_dir=data_dir, mirror=mirror, retries=retries,
                        progress=progress, replace_bad=True)
 
 

@@ -26,6 +26,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,6 +226,20 @@ def verify_files(
     return [_status(folder, f) for f in fileset.files]
 
 
+def _transient(e: BaseException) -> bool:
+    """Whether another attempt at the same URL may succeed (not: unknown host, 404, refused)."""
+    import requests
+
+    if isinstance(e, requests.exceptions.HTTPError):
+        status = e.response.status_code if e.response is not None else 0
+        return status >= 500 or status == 429
+    text = str(e)
+    if any(s in text for s in ("Failed to resolve", "Name or service not known",
+                               "Connection refused", "No route to host")):
+        return False
+    return isinstance(e, (requests.exceptions.RequestException, ValueError))
+
+
 def _download_one(
     file: RemoteFile,
     folder: Path,
@@ -233,7 +248,12 @@ def _download_one(
     progress: bool,
     timeout: float,
 ) -> Path:
-    """Download one file into ``folder`` via a staging folder; raise DataError on failure."""
+    """Download one file into ``folder`` via a staging folder; raise DataError on failure.
+
+    Each mirror gets up to ``1 + retries`` attempts, waiting 1 s, 2 s, ... between them;
+    errors that another attempt cannot fix (unknown host, refused connection, 404) move on
+    to the next mirror at once.
+    """
     import pooch
     import requests
 
@@ -242,22 +262,22 @@ def _download_one(
     try:
         for base in bases:
             p = pooch.create(
-                path=staging,
-                base_url=base,
-                registry={file.name: f"sha256:{file.sha256}"},
-                retry_if_failed=retries,
+                path=staging, base_url=base, registry={file.name: f"sha256:{file.sha256}"}
             )
-            downloader = pooch.HTTPDownloader(progressbar=progress, timeout=timeout)
-            try:
-                got = p.fetch(file.name, downloader=downloader)
-            except ValueError as e:  # pooch: hash mismatch
-                failures.append(f"{base}{file.name}: wrong sha256 ({_one_line(e)})")
-            except (requests.exceptions.RequestException, OSError) as e:
-                failures.append(f"{base}{file.name}: {_one_line(e)}")
-            else:
-                target = folder / file.name
-                os.replace(got, target)
-                return target
+            for attempt in range(1 + max(retries, 0)):
+                downloader = pooch.HTTPDownloader(progressbar=progress, timeout=timeout)
+                try:
+                    got = p.fetch(file.name, downloader=downloader)
+                except (ValueError, requests.exceptions.RequestException, OSError) as e:
+                    what = "wrong sha256 " if isinstance(e, ValueError) else ""
+                    failures.append(f"{base}{file.name}: {what}({_one_line(e)})")
+                    if attempt == retries or not _transient(e):
+                        break
+                    time.sleep(attempt + 1)
+                else:
+                    target = folder / file.name
+                    os.replace(got, target)
+                    return target
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     raise DataError(
