@@ -3,6 +3,8 @@ what is missing, and the store is checked before any training."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -130,3 +132,21 @@ def test_plan_and_argument_checks():
         run_study(TINY, workers=0)
     with pytest.raises(ConfigError, match="max_models"):
         run_study(TINY, max_models=0)
+
+
+def test_step_macs_and_auto_workers():
+    from initlab.data import Dataset
+    from initlab.studies.runner import auto_workers, step_macs
+
+    def data(n: int, d: int, classes: int) -> Dataset:
+        z = np.zeros((n, d), np.float32)
+        return Dataset("shape-only", z, np.zeros(n, np.int64), z, np.zeros(n, np.int64), classes)
+
+    s = Study(layers=(128, 64), output="softmax", batch_size=128, epochs=1)
+    assert step_macs(s, 784, 10, 8000, 30) == (784 * 128 + 128 * 64 + 64 * 10) * 128 * 30
+    small = Study(layers=(12, 6), epochs=1)  # seed 002's network: overhead-bound
+    moons = data(400, 2, 2)
+    assert auto_workers(small, moons, 30) == 1
+    mnist = data(8000, 784, 10)
+    assert auto_workers(s, mnist, 30) == min(len(os.sched_getaffinity(0)), 4)
+    assert auto_workers(s, mnist, 1) == 1

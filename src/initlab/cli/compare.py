@@ -67,7 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a("--out", metavar="DIR", help="folder for study.sqlite, runs.csv, summary.csv, "
       "results.json and study.toml (without it nothing is written)")
     a("--data-dir", metavar="D", help="folder with a downloaded dataset's files")
-    a("--workers", type=int, default=1, help="processes training in parallel (default 1)")
+    a("--workers", default="auto", help="processes training in parallel, or 'auto' (default: "
+      "two on two cores where a step is large enough to pay, else one)")
     a("--max-models", type=int, help="the most models in one ensemble")
     a("--quiet", action="store_true", help="no progress bar; print the table only")
     p.set_defaults(func=run)
@@ -155,14 +156,18 @@ def run(args: argparse.Namespace) -> int:
     """Run ``initlab compare``; return the exit status."""
     from initlab.studies.runner import load_data, run_study
 
-    for flag, value in (("--workers", args.workers), ("--max-models", args.max_models)):
-        if value is not None and value < 1:
-            raise ConfigError(f"{flag} must be >= 1; got {value}")
+    workers: int | str = args.workers
+    if workers != "auto":
+        if not str(workers).isdigit() or int(workers) < 1:
+            raise ConfigError(f"--workers must be 'auto' or an int >= 1; got {workers!r}")
+        workers = int(workers)
+    if args.max_models is not None and args.max_models < 1:
+        raise ConfigError(f"--max-models must be >= 1; got {args.max_models}")
     study = build_study(args)
     dataset = load_data(study, args.data_dir)  # missing files or bad options: before --out
     store = _open_store(args.out) if args.out else None
     try:
-        results = run_study(study, store, progress=not args.quiet, workers=args.workers,
+        results = run_study(study, store, progress=not args.quiet, workers=workers,
                             max_models=args.max_models, dataset=dataset)
     finally:
         if store is not None:

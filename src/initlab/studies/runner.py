@@ -5,8 +5,9 @@ one K-model ensemble of the engine (:class:`initlab.nn.Sequential` with ``n_mode
 every scheme sees the same minibatches (the shuffle seed belongs to the study), and the
 first layer is one batched product for all K models. Each ensemble's runs are written to the
 store in one transaction as soon as it finishes, so a crash loses at most the ensembles in
-flight. ``workers=2`` splits the runs into two ensembles trained in two processes (see the
-README for when that pays); ``max_models`` caps K (memory, or finer-grained resumption).
+flight. ``workers=2`` splits the runs into two ensembles trained in two processes;
+``workers="auto"`` (the default) does that only where it pays (see :func:`auto_workers`);
+``max_models`` caps K (memory, or finer-grained resumption).
 
 Example:
     >>> from initlab.studies import Study
@@ -35,7 +36,17 @@ from initlab.studies.results import Results
 from initlab.studies.spec import Study
 from initlab.studies.store import RunRecord, Store, now
 
-__all__ = ["run_study", "plan_ensembles", "train_ensemble", "load_data", "build_model"]
+__all__ = [
+    "run_study",
+    "plan_ensembles",
+    "train_ensemble",
+    "load_data",
+    "build_model",
+    "auto_workers",
+    "step_macs",
+    "PARALLEL_MIN_MACS",
+    "PARALLEL_MIN_MACS_PER_UNIT",
+]
 
 Run = tuple[str, int]
 
@@ -185,6 +196,60 @@ def _split(items: list[Run], parts: int) -> list[list[Run]]:
     return out
 
 
+# When a second process pays (measured on this project's 2-core machine, K = 30; README):
+# only for steps that are large *and* matrix-product bound. Seed 002's moons network
+# (12-6-1, full batch: 1.2 M multiply-adds per step, 5 per unit) gains nothing: every process
+# still takes every step and Python overhead dominates; 64-64-1 on moons (51 M, 33 per unit,
+# element-wise bound) gains 7 %; MNIST 784-128-64-10 (batch 128: 420 M, batch 32: 105 M;
+# 540 per unit) trains 1.5-1.6x faster in two processes.
+PARALLEL_MIN_MACS = 10_000_000
+"""Multiply-adds per step (all models together) below which one process is used."""
+PARALLEL_MIN_MACS_PER_UNIT = 100
+"""Mean fan-in (multiply-adds per unit) below which one process is used."""
+
+
+def step_macs(study: Study, input_dim: int, n_out: int, n_train: int, k: int) -> int:
+    """Multiply-adds of one forward pass of one optimizer step for K models (the work size).
+
+    Example:
+        >>> step_macs(Study(layers=(12, 6), validate_names=False), 2, 1, 400, 30)
+        1224000
+    """
+    widths = [input_dim, *study.layers, n_out]
+    per_sample = sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    batch = n_train if study.batch_size is None else min(study.batch_size, n_train)
+    return int(per_sample * batch * k)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def auto_workers(study: Study, dataset: Any, n_runs: int) -> int:
+    """How many processes to train ``n_runs`` in: more than one only where that pays.
+
+    One when a step is small (under :data:`PARALLEL_MIN_MACS` multiply-adds for all the
+    models: per-step overhead dominates and every process would still take every step) or
+    element-wise bound (mean fan-in under :data:`PARALLEL_MIN_MACS_PER_UNIT`); otherwise one
+    per core, at most 4 and at most one per run.
+
+    Example:
+        >>> from initlab.data import load
+        >>> auto_workers(Study(layers=(12, 6), validate_names=False), load("moons"), 30)
+        1
+    """
+    n_out = _output_units(study, int(dataset.n_classes))
+    d = int(dataset.x_train.shape[1])
+    macs = step_macs(study, d, n_out, int(dataset.x_train.shape[0]), n_runs)
+    per_unit = step_macs(study, d, n_out, 1, 1) / (sum(study.layers) + n_out)
+    if macs < PARALLEL_MIN_MACS or per_unit < PARALLEL_MIN_MACS_PER_UNIT:
+        return 1
+    return max(1, min(_cores(), 4, n_runs))
+
+
 # ---------------------------------------------------------------------- worker processes
 _COUNTER: Any = None
 
@@ -235,7 +300,7 @@ def run_study(
     store: str | os.PathLike[str] | Store | None = None,
     *,
     progress: bool = True,
-    workers: int = 1,
+    workers: int | str = "auto",
     max_models: int | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     threads: int | None = 1,
@@ -251,7 +316,8 @@ def run_study(
         store: a SQLite file (created if absent), an open :class:`Store`, or None for an
             in-memory store (results are then not kept).
         progress: show a progress bar over model-epochs (tqdm, on stderr).
-        workers: processes training in parallel (each its own ensemble).
+        workers: processes training in parallel (each its own ensemble), or ``"auto"``
+            (:func:`auto_workers`: two on two cores for large steps, else one).
         max_models: the most models in one ensemble (None: no limit).
         data_dir: where a downloaded dataset's files are (see :mod:`initlab.data`).
         threads: BLAS threads per training process (None: the library's default). One is
@@ -267,7 +333,8 @@ def run_study(
         StoreError: the store cannot be written or holds another recipe for this name.
         ConfigError, DataError: a bad option or missing data, before any training.
     """
-    _check_count("workers", workers, optional=False)
+    if workers != "auto":
+        _check_count("workers", workers, optional=False)
     _check_count("max_models", max_models, optional=True)
     _check_count("threads", threads, optional=True)
     own = not isinstance(store, Store)
@@ -279,11 +346,13 @@ def run_study(
             if dataset is None:
                 dataset = load_data(study, data_dir)
             _output_units(study, int(dataset.n_classes))  # fail before training
-            ensembles = plan_ensembles(study, missing, workers, max_models)
+            if workers == "auto":
+                workers = auto_workers(study, dataset, len(missing))
+            ensembles = plan_ensembles(study, missing, int(workers), max_models)
             bar = _bar(study, len(missing), progress)
             try:
-                if workers > 1 and len(ensembles) > 1:
-                    _run_parallel(study, dataset, ensembles, st, bar, workers, threads)
+                if int(workers) > 1 and len(ensembles) > 1:
+                    _run_parallel(study, dataset, ensembles, st, bar, int(workers), threads)
                 else:
                     for runs in ensembles:
                         with _blas_limits(threads):

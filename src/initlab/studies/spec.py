@@ -381,7 +381,7 @@ class Study:
         store: Any = None,
         *,
         progress: bool = True,
-        workers: int = 1,
+        workers: int | str = "auto",
         max_models: int | None = None,
         data_dir: str | Path | None = None,
         threads: int | None = 1,
