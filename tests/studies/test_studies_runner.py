@@ -144,9 +144,9 @@ def test_step_macs_and_auto_workers():
 
     s = Study(layers=(128, 64), output="softmax", batch_size=128, epochs=1)
     assert step_macs(s, 784, 10, 8000, 30) == (784 * 128 + 128 * 64 + 64 * 10) * 128 * 30
-    small = Study(layers=(12, 6), epochs=1)  # seed 002's network: overhead-bound
+    cores = min(len(os.sched_getaffinity(0)), 4)
+    assert auto_workers(s, data(8000, 784, 10), 30) == min(cores, 30)
+    assert auto_workers(s, data(8000, 784, 10), 1) == 1
     moons = data(400, 2, 2)
-    assert auto_workers(small, moons, 30) == 1
-    mnist = data(8000, 784, 10)
-    assert auto_workers(s, mnist, 30) == min(len(os.sched_getaffinity(0)), 4)
-    assert auto_workers(s, mnist, 1) == 1
+    assert auto_workers(Study(layers=(12, 6), epochs=15000), moons, 30) == cores
+    assert auto_workers(TINY, moons, 6) == 1  # a second of work or less: one process

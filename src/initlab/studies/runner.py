@@ -6,7 +6,8 @@ every scheme sees the same minibatches (the shuffle seed belongs to the study), 
 first layer is one batched product for all K models. Each ensemble's runs are written to the
 store in one transaction as soon as it finishes, so a crash loses at most the ensembles in
 flight. ``workers=2`` splits the runs into two ensembles trained in two processes;
-``workers="auto"`` (the default) does that only where it pays (see :func:`auto_workers`);
+``workers="auto"`` (the default) uses one process per core unless the study is tiny
+(see :func:`auto_workers`);
 ``max_models`` caps K (memory, or finer-grained resumption).
 
 Example:
@@ -44,8 +45,7 @@ __all__ = [
     "build_model",
     "auto_workers",
     "step_macs",
-    "PARALLEL_MIN_MACS",
-    "PARALLEL_MIN_MACS_PER_UNIT",
+    "PARALLEL_MIN_WORK",
 ]
 
 Run = tuple[str, int]
@@ -196,16 +196,13 @@ def _split(items: list[Run], parts: int) -> list[list[Run]]:
     return out
 
 
-# When a second process pays (measured on this project's 2-core machine, K = 30; README):
-# only for steps that are large *and* matrix-product bound. Seed 002's moons network
-# (12-6-1, full batch: 1.2 M multiply-adds per step, 5 per unit) gains nothing: every process
-# still takes every step and Python overhead dominates; 64-64-1 on moons (51 M, 33 per unit,
-# element-wise bound) gains 7 %; MNIST 784-128-64-10 (batch 128: 420 M, batch 32: 105 M;
-# 540 per unit) trains 1.5-1.6x faster in two processes.
-PARALLEL_MIN_MACS = 10_000_000
-"""Multiply-adds per step (all models together) below which one process is used."""
-PARALLEL_MIN_MACS_PER_UNIT = 100
-"""Mean fan-in (multiply-adds per unit) below which one process is used."""
+# When more processes pay, measured on this project's shared 2-core machine with K = 30 runs
+# (medians of 5, README): two processes of one BLAS thread each beat one process on every
+# workload: seed 002's moons network, 3,000 full-batch epochs, 3.74 -> 2.79 s; MNIST
+# 784-128-64-10, one epoch on 8,000 images, batch 128 3.08 -> 1.87 s, batch 32 (Adam)
+# 5.19 -> 3.07 s. Below about a second of work, starting a process costs more than it saves.
+PARALLEL_MIN_WORK = 1_000_000_000
+"""Multiply-adds of a whole study (all runs, all steps) below which one process is used."""
 
 
 def step_macs(study: Study, input_dim: int, n_out: int, n_train: int, k: int) -> int:
@@ -229,23 +226,20 @@ def _cores() -> int:
 
 
 def auto_workers(study: Study, dataset: Any, n_runs: int) -> int:
-    """How many processes to train ``n_runs`` in: more than one only where that pays.
-
-    One when a step is small (under :data:`PARALLEL_MIN_MACS` multiply-adds for all the
-    models: per-step overhead dominates and every process would still take every step) or
-    element-wise bound (mean fan-in under :data:`PARALLEL_MIN_MACS_PER_UNIT`); otherwise one
-    per core, at most 4 and at most one per run.
+    """How many processes to train ``n_runs`` in: one per core (at most 4, at most one per
+    run), or one for a study under :data:`PARALLEL_MIN_WORK` multiply-adds in all.
 
     Example:
         >>> from initlab.data import load
-        >>> auto_workers(Study(layers=(12, 6), validate_names=False), load("moons"), 30)
+        >>> auto_workers(Study(layers=(12, 6), epochs=10, validate_names=False), load("moons"), 30)
         1
     """
     n_out = _output_units(study, int(dataset.n_classes))
-    d = int(dataset.x_train.shape[1])
-    macs = step_macs(study, d, n_out, int(dataset.x_train.shape[0]), n_runs)
-    per_unit = step_macs(study, d, n_out, 1, 1) / (sum(study.layers) + n_out)
-    if macs < PARALLEL_MIN_MACS or per_unit < PARALLEL_MIN_MACS_PER_UNIT:
+    n_train = int(dataset.x_train.shape[0])
+    steps = study.epochs * (1 if study.batch_size is None
+                            else math.ceil(n_train / study.batch_size))
+    work = step_macs(study, int(dataset.x_train.shape[1]), n_out, n_train, n_runs) * steps
+    if work < PARALLEL_MIN_WORK:
         return 1
     return max(1, min(_cores(), 4, n_runs))
 
@@ -317,7 +311,7 @@ def run_study(
             in-memory store (results are then not kept).
         progress: show a progress bar over model-epochs (tqdm, on stderr).
         workers: processes training in parallel (each its own ensemble), or ``"auto"``
-            (:func:`auto_workers`: two on two cores for large steps, else one).
+            (:func:`auto_workers`: one per core, at most 4, except for tiny studies).
         max_models: the most models in one ensemble (None: no limit).
         data_dir: where a downloaded dataset's files are (see :mod:`initlab.data`).
         threads: BLAS threads per training process (None: the library's default). One is
