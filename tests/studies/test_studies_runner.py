@@ -150,3 +150,21 @@ def test_step_macs_and_auto_workers():
     moons = data(400, 2, 2)
     assert auto_workers(Study(layers=(12, 6), epochs=15000), moons, 30) == cores
     assert auto_workers(TINY, moons, 6) == 1  # a second of work or less: one process
+
+
+def test_kept_weights_rebuild_the_trained_models(tmp_path):
+    from initlab.studies.runner import load_data
+
+    path = tmp_path / "s.sqlite"
+    TINY.run(path, progress=False, keep_weights=True)
+    r = Results.from_store(path, weights=True)
+    ds = load_data(TINY)
+    for run in r.runs:
+        m = r.model(run.scheme, run.seed)
+        got = m.evaluate(ds.x_test, ds.y_test)
+        assert float(got["accuracy"][0]) == pytest.approx(run.final["val_accuracy"], abs=1e-12)
+        assert float(got["loss"][0]) == pytest.approx(run.final["val_loss"], rel=1e-6)
+    with pytest.raises(StoreError, match="keep_weights"):
+        Results.from_store(path).model("zeros", 0)
+    with pytest.raises(StoreError, match="no run"):
+        r.model("zeros", 9)

@@ -177,12 +177,15 @@ class Results:
         )
 
     @classmethod
-    def from_store(cls, store: str | Path | Store, study: Study | str | None = None) -> Results:
+    def from_store(
+        cls, store: str | Path | Store, study: Study | str | None = None, weights: bool = False
+    ) -> Results:
         """Read a study's results from a store (a path or an open :class:`Store`).
 
         Args:
             store: the SQLite file or an open store.
             study: the study or its name; None when the store holds exactly one study.
+            weights: also read the trained parameters (where the runs kept them).
 
         Raises:
             StoreError: no such study (the message lists those present).
@@ -210,7 +213,7 @@ class Results:
                 study = names[0]
             if isinstance(study, str):
                 study = st.load_study(study)
-            return cls(study, st.records(study))
+            return cls(study, st.records(study, weights=weights))
         finally:
             if not isinstance(store, Store):
                 st.close()
@@ -230,6 +233,46 @@ class Results:
     def for_scheme(self, scheme: str) -> list[RunRecord]:
         """The runs of one scheme, in seed order."""
         return [r for r in self.runs if r.scheme == scheme]
+
+    def model(self, scheme: str, seed: int) -> Any:
+        """Rebuild one run's trained network (a one-model :class:`initlab.nn.Sequential`).
+
+        Needs the weights: run the study with ``keep_weights=True`` (and read the store with
+        ``weights=True``).
+
+        Raises:
+            StoreError: no such run, or its weights were not kept.
+
+        Example:
+            >>> s = Study(dataset="xor", layers=(3,), schemes=["he_normal"], seeds=1, epochs=2)
+            >>> r = s.run(progress=False, keep_weights=True)
+            >>> r.model("he_normal", 0).predict([[0.0, 1.0]]).shape
+            (1, 1, 1)
+        """
+        from initlab.errors import StoreError
+        from initlab.studies.runner import build_model
+
+        run = next((r for r in self.runs if r.key == (scheme, seed)), None)
+        if run is None:
+            raise StoreError(
+                f"no run ({scheme!r}, {seed}) in study {self.study.name!r}; runs: "
+                + ", ".join(f"({s!r}, {k})" for s, k in (r.key for r in self.runs))
+            )
+        if run.weights is None:
+            raise StoreError(
+                f"run ({scheme!r}, {seed}) has no stored weights: run the study with "
+                "keep_weights=True and read it with weights=True"
+            )
+        w = run.weights
+        n_layers = len(w) // 2
+        input_dim = int(w["W0"].shape[0])
+        n_out = int(w[f"W{n_layers - 1}"].shape[1])
+        n_classes = 2 if self.study.output == "sigmoid" else n_out
+        model = build_model(self.study, input_dim, n_classes, [(scheme, seed)])
+        for i in range(n_layers):
+            model.params.W[i][0] = w[f"W{i}"]
+            model.params.b[i][0] = w[f"b{i}"]
+        return model
 
     def summary(self, metrics: Sequence[str] = FINAL_METRICS) -> list[SchemeSummary]:
         """One :class:`SchemeSummary` per scheme, in the study's order.

@@ -111,7 +111,11 @@ class _Progress:
 
 
 def train_ensemble(
-    study: Study, dataset: Any, runs: Sequence[Run], tick: Callable[[int], None] | None = None
+    study: Study,
+    dataset: Any,
+    runs: Sequence[Run],
+    tick: Callable[[int], None] | None = None,
+    keep_weights: bool = False,
 ) -> list[RunRecord]:
     """Train ``runs`` as one K-model ensemble on ``dataset``; return one record per run.
 
@@ -120,6 +124,7 @@ def train_ensemble(
         dataset: an :class:`initlab.data.Dataset` (the study's).
         runs: the ``(scheme, seed)`` pairs, one per model.
         tick: called with the number of model-epochs done since the last call (progress).
+        keep_weights: put each model's trained parameters into its record.
 
     Returns:
         The runs' records in the order of ``runs`` (final metrics measured after training:
@@ -157,8 +162,17 @@ def train_ensemble(
             seconds=seconds, ensemble=ensemble, ensemble_size=len(runs),
             started=started, finished=finished,
             initlab_version=initlab.__version__, numpy_version=np.__version__,
+            weights=_weights(model, k) if keep_weights else None,
         ))
     return records
+
+
+def _weights(model: Any, k: int) -> dict[str, np.ndarray]:
+    out = {}
+    for i in range(len(model.layers)):
+        out[f"W{i}"] = np.array(model.params.W[i][k])
+        out[f"b{i}"] = np.array(model.params.b[i][k])
+    return out
 
 
 def plan_ensembles(
@@ -270,8 +284,10 @@ def _worker_tick(n: int) -> None:
         _COUNTER.value += n
 
 
-def _worker_train(study: Study, dataset: Any, runs: list[Run]) -> list[RunRecord]:
-    return train_ensemble(study, dataset, runs, tick=_worker_tick)
+def _worker_train(
+    study: Study, dataset: Any, runs: list[Run], keep_weights: bool
+) -> list[RunRecord]:
+    return train_ensemble(study, dataset, runs, tick=_worker_tick, keep_weights=keep_weights)
 
 
 def _mp_context() -> Any:
@@ -299,6 +315,7 @@ def run_study(
     data_dir: str | os.PathLike[str] | None = None,
     threads: int | None = 1,
     dataset: Any = None,
+    keep_weights: bool = False,
 ) -> Results:
     """Train the study's missing runs and return its results.
 
@@ -319,6 +336,8 @@ def run_study(
             slower on these small products (see the README's measurements).
         dataset: the study's data already loaded with :func:`load_data` (None: load it
             when a run is missing).
+        keep_weights: store each run's trained parameters too (``Results.model`` rebuilds
+            the model from them, e.g. to draw decision boundaries) and read them back.
 
     Returns:
         :class:`~initlab.studies.results.Results` of the whole grid.
@@ -346,16 +365,18 @@ def run_study(
             bar = _bar(study, len(missing), progress)
             try:
                 if int(workers) > 1 and len(ensembles) > 1:
-                    _run_parallel(study, dataset, ensembles, st, bar, int(workers), threads)
+                    _run_parallel(study, dataset, ensembles, st, bar, int(workers), threads,
+                                  keep_weights)
                 else:
                     for runs in ensembles:
                         with _blas_limits(threads):
-                            records = train_ensemble(study, dataset, runs, tick=bar.update)
+                            records = train_ensemble(study, dataset, runs, tick=bar.update,
+                                                     keep_weights=keep_weights)
                         st.write(study, records)
                         bar.set_postfix_str(f"{_done(st, study)}/{len(study.runs)} runs stored")
             finally:
                 bar.close()
-        return Results(study, st.records(study))
+        return Results(study, st.records(study, weights=keep_weights))
     finally:
         if own:
             st.close()
@@ -376,7 +397,7 @@ def _bar(study: Study, n_runs: int, progress: bool) -> Any:
 
 def _run_parallel(
     study: Study, dataset: Any, ensembles: list[list[Run]], st: Store, bar: Any, workers: int,
-    threads: int | None,
+    threads: int | None, keep_weights: bool,
 ) -> None:
     ctx = _mp_context()
     counter = ctx.Value("q", 0)
@@ -385,7 +406,7 @@ def _run_parallel(
         initializer=_worker_init, initargs=(counter, threads),
     ) as pool:
         pending: set[Future[list[RunRecord]]] = {
-            pool.submit(_worker_train, study, dataset, runs) for runs in ensembles
+            pool.submit(_worker_train, study, dataset, runs, keep_weights) for runs in ensembles
         }
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)

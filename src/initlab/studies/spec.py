@@ -387,6 +387,7 @@ class Study:
         max_models: int | None = None,
         data_dir: str | Path | None = None,
         threads: int | None = 1,
+        keep_weights: bool = False,
     ) -> Any:
         """Train the runs missing from ``store`` and return the :class:`Results`.
 
@@ -400,7 +401,8 @@ class Study:
         from initlab.studies.runner import run_study
 
         return run_study(self, store, progress=progress, workers=workers,
-                         max_models=max_models, data_dir=data_dir, threads=threads)
+                         max_models=max_models, data_dir=data_dir, threads=threads,
+                         keep_weights=keep_weights)
 
     # ------------------------------------------------------------------ derived
     @property

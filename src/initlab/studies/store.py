@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -30,6 +31,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from initlab.errors import StoreError
 from initlab.studies.spec import Study
@@ -57,6 +60,7 @@ CREATE TABLE IF NOT EXISTS runs (
     history         TEXT NOT NULL,
     final           TEXT NOT NULL,
     probes          TEXT,
+    weights         BLOB,
     ensemble        TEXT NOT NULL,
     ensemble_size   INTEGER NOT NULL,
     seconds         REAL NOT NULL,
@@ -69,7 +73,7 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 _RUN_COLUMNS = (
     "study", "config_hash", "scheme", "seed", "status", "diverged_epoch", "epochs", "history",
-    "final", "probes", "ensemble", "ensemble_size", "seconds", "initlab_version",
+    "final", "probes", "weights", "ensemble", "ensemble_size", "seconds", "initlab_version",
     "numpy_version", "started", "finished",
 )
 
@@ -85,6 +89,17 @@ def _finite_or_none(values: Iterable[float]) -> list[float | None]:
 
 def _nan_if_none(values: Iterable[float | None]) -> list[float]:
     return [math.nan if v is None else float(v) for v in values]
+
+
+def _pack(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _unpack(blob: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(blob), allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,8 @@ class RunRecord:
         seconds: wall time of the ensemble that trained this run.
         ensemble: id of that ensemble; ensemble_size: its K.
         probes: diagnostics recorded during training (JSON-ready), or None.
+        weights: the trained parameters (``W0``, ``b0``, ``W1``, ... of this model) when the
+            study was run with ``keep_weights=True`` and they were read back; else None.
         started, finished: UTC timestamps of that ensemble's training.
         initlab_version, numpy_version: the versions that trained it.
         id: the row id in the store (None before it is written).
@@ -120,6 +137,7 @@ class RunRecord:
     ensemble: str = ""
     ensemble_size: int = 1
     probes: Any = None
+    weights: dict[str, np.ndarray] | None = field(default=None, compare=False, repr=False)
     started: str = ""
     finished: str = ""
     initlab_version: str = ""
@@ -311,6 +329,7 @@ class Store:
                 json.dumps({k: _finite_or_none(v) for k, v in r.history.items()}),
                 json.dumps(dict(zip(r.final, _finite_or_none(r.final.values()), strict=True))),
                 None if r.probes is None else json.dumps(r.probes),
+                None if r.weights is None else _pack(r.weights),
                 r.ensemble, int(r.ensemble_size), float(r.seconds), r.initlab_version,
                 r.numpy_version, r.started, r.finished,
             ))
@@ -326,20 +345,26 @@ class Store:
         except sqlite3.Error as e:
             raise StoreError(f"cannot write runs to store {self.path!r}: {e}") from None
 
-    def records(self, study: Study | str) -> list[RunRecord]:
-        """Every stored run of a study (by object or name), in the order they were written."""
+    def records(self, study: Study | str, weights: bool = False) -> list[RunRecord]:
+        """Every stored run of a study (by object or name), in the order they were written.
+
+        Args:
+            study: the study or its name.
+            weights: also read the trained parameters, where they were kept.
+        """
         if isinstance(study, Study):
             where, args = "study = ? AND config_hash = ?", (study.name, study.config_hash)
         else:
             where, args = "study = ?", (study,)
         cur = self._db.execute(
             "SELECT id, scheme, seed, status, diverged_epoch, epochs, history, final, probes, "
-            "ensemble, ensemble_size, seconds, initlab_version, numpy_version, started, "
-            f"finished FROM runs WHERE {where} ORDER BY id",
+            f"{'weights' if weights else 'NULL'}, ensemble, ensemble_size, seconds, "
+            f"initlab_version, numpy_version, started, finished FROM runs WHERE {where} "
+            "ORDER BY id",
             args,
         )
         out = []
-        for (rid, scheme, seed, status, dep, epochs, hist, final, probes, ens, k, secs,
+        for (rid, scheme, seed, status, dep, epochs, hist, final, probes, blob, ens, k, secs,
              iv, nv, started, finished) in cur:
             out.append(RunRecord(
                 scheme=scheme, seed=int(seed), status=status,
@@ -349,6 +374,7 @@ class Store:
                 final={m: math.nan if v is None else float(v)
                        for m, v in json.loads(final).items()},
                 probes=None if probes is None else json.loads(probes),
+                weights=None if blob is None else _unpack(blob),
                 ensemble=ens, ensemble_size=int(k), seconds=float(secs),
                 initlab_version=iv, numpy_version=nv, started=started, finished=finished,
                 id=int(rid),
