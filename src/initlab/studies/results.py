@@ -144,6 +144,11 @@ class SchemeSummary:
         return self.n_runs - self.n_diverged
 
 
+# How the table names the final metrics (the test set is the data's held-out part).
+_LABELS = {"loss": "train_loss", "accuracy": "train_acc", "val_loss": "test_loss",
+           "val_accuracy": "test_acc"}
+
+
 def _json_float(v: Any) -> Any:
     if isinstance(v, (float, np.floating)):
         return float(v) if math.isfinite(v) else None
@@ -331,9 +336,9 @@ class Results:
 
         Example:
             >>> print(Results(Study(epochs=1, validate_names=False), []).table().splitlines()[2])
-            he_normal  0     0         -     -         -         -
+            he_normal  0     0         -           -          -          -
         """
-        header = ["scheme", "runs", "diverged", *metrics]
+        header = ["scheme", "runs", "diverged", *(_LABELS.get(m, m) for m in metrics)]
         rows = [header]
         for s in self.summary(metrics):
             row = [s.scheme, str(s.n_runs), str(s.n_diverged)]
@@ -352,8 +357,8 @@ class Results:
                  for r in rows]
         lines.insert(1, "-" * len(lines[0]))
         pct = round(self.level * 100)
-        lines.append(f"(mean +- std over seeds [{pct} % t interval]; diverged runs are counted, "
-                     "not averaged; loss/accuracy on the training set, val_* on the test set)")
+        lines.append(f"mean +- std over seeds [{pct} % t interval]; diverged runs are counted, "
+                     "not averaged")
         if self.missing:
             lines.append(f"{len(self.missing)} of {len(self.study.runs)} runs are missing")
         return "\n".join(lines)
