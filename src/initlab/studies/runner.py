@@ -273,9 +273,22 @@ def _blas_limits(threads: int | None) -> Any:
     return threadpool_limits(limits=threads, user_api="blas")
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel end this worker when the parent dies (e.g. ``kill -9``)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc: nothing to do
+        pass
+
+
 def _worker_init(counter: Any, threads: int | None) -> None:
     global _COUNTER
     _COUNTER = counter
+    _die_with_parent()
     _blas_limits(threads).__enter__()  # for the life of this worker process
 
 
