@@ -199,3 +199,12 @@ def test_direct_construction_validates_like_specs():
         VarianceScaling(1.0, "fan_none")
     with pytest.raises(SpecError, match="-0.5"):
         Normal(0.0, -0.5)
+
+
+def test_initializers_pickle_with_their_spec():
+    import pickle
+
+    for spec in ["he_normal", "torch:kaiming_uniform(a=0.1)", "torch:linear_default", "zero_init"]:
+        ini = get(spec)
+        back = pickle.loads(pickle.dumps(ini))
+        assert back == ini and str(back) == str(ini)

@@ -55,6 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InitLabError as e:
         print(f"initlab: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `initlab schemes | head`: the reader left; not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("initlab: interrupted", file=sys.stderr)
         return 130

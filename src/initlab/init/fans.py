@@ -68,7 +68,8 @@ def fans(shape: int | Sequence[int], layout: str = "keras") -> tuple[int, int]:
     """Return ``(fan_in, fan_out)`` of a dense or conv weight shape.
 
     fan_in = in * receptive field, fan_out = out * receptive field (Glorot & Bengio 2010,
-    He et al. 2015): the number of inputs of one unit and of units one input feeds.
+    He et al. 2015): the number of inputs of one unit and of units one input feeds. The bias
+    is not counted (seed 003's definition adds it; the papers and every library do not).
 
     Args:
         shape: the weight's shape, rank >= 2.

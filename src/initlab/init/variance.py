@@ -133,9 +133,8 @@ class VarianceScaling(Initializer):
         if self.distribution == "normal":
             return f"N(0, sigma) with {sigma}"
         return (
-            f"N(0, sigma / {TRUNCATED_STD_2:.4f}) truncated to +-2 of its std (the std of "
-            f"N(0, 1) truncated to [-2, 2] is {TRUNCATED_STD_2:.4f}, so the std is sigma) "
-            f"with {sigma}"
+            f"N(0, s) truncated to [-2 s, 2 s], s = sigma / {TRUNCATED_STD_2:.4f} (corrected: "
+            f"the std is sigma) with {sigma}"
         )
 
 
