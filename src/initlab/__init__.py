@@ -39,11 +39,11 @@ __all__ = [
     "get_initializer",
     "fans",
     "gain",
-    "Dataset",
-    "load_dataset",
     "Dense",
     "Sequential",
     "optim",
+    "Dataset",
+    "load_dataset",
     "Study",
     "Results",
 ]

@@ -55,6 +55,8 @@ class Activation:
     name: str = ""
     recommended_init: str = _GLOROT
     family: str = "other"
+    keeps_one: bool = False
+    """True when f(1) == 1 (the engine then runs it over a layer's column of ones too)."""
 
     def __init__(self, **params: float) -> None:
         self.params: dict[str, float] = {k: float(v) for k, v in params.items()}
@@ -89,6 +91,7 @@ class Linear(Activation):
     """Identity: f(z) = z."""
 
     name = "linear"
+    keeps_one = True
 
     def forward(self, z, out=None):
         if out is None:
@@ -109,6 +112,7 @@ class ReLU(Activation):
     """f(z) = max(z, 0); f'(z) = 1 for z > 0 else 0."""
 
     name = "relu"
+    keeps_one = True
     recommended_init = _HE
     family = "relu"
 
@@ -123,6 +127,7 @@ class LeakyReLU(Activation):
     """f(z) = z for z > 0 else alpha * z (default alpha 0.01, PyTorch's)."""
 
     name = "leaky_relu"
+    keeps_one = True
     recommended_init = _HE
     family = "relu"
 
@@ -141,6 +146,7 @@ class ELU(Activation):
     """f(z) = z for z > 0 else alpha * (exp(z) - 1)."""
 
     name = "elu"
+    keeps_one = True
     recommended_init = _HE
     family = "relu"
 
@@ -316,4 +322,7 @@ def _parse(spec: str) -> tuple[str, list[Any], dict[str, Any]]:
     from initlab.init.spec import parse
 
     parsed = parse(spec)
+    if parsed.flavor is not None:
+        raise SpecError(
+            f"{spec!r}: a flavor prefix ({parsed.flavor}:) applies to initializers only")
     return parsed.name.lower(), list(parsed.args), dict(parsed.kwargs)

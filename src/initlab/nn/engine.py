@@ -4,12 +4,16 @@ A :class:`Workspace` holds every buffer one batch size needs; :func:`forward` an
 :func:`backward` fill them in place (``out=``), so a training step allocates (almost)
 nothing. Layout (see :mod:`initlab.nn.params`):
 
-* the input is augmented with a column of ones, ``x_aug`` (n, fan_in + 1);
-* layer 0 is one product for all K models, ``x_aug @ W_aug`` -> (n, K * units), viewed as
-  (K, n, units) for everything downstream;
-* every later layer is a batched product over the model axis, its input being the previous
-  activations augmented with ones, ``a_aug`` (K, n, units + 1);
-* the gradients of weight and bias come out of one product, ``a_aug^T @ dL/dz``.
+* every per-layer buffer is sample-major, (n, K, units [+ 1]), and is handed out as a
+  (K, n, units) view; BLAS reads and writes such views directly (leading dimension K * cols),
+  and element-wise work runs over whole contiguous buffers;
+* the input is augmented with a column of ones, ``x_aug`` (n, fan_in + 1); a hidden layer's
+  buffers carry a column of ones too, so ``[a, 1] @ W_aug`` adds the bias inside the product
+  and ``[a, 1]^T @ dL/dz`` yields the gradients of weight and bias together;
+* layer 0 is one product for all K models, ``x_aug @ W_aug`` -> (n, K * (units + 1));
+  every later layer is a batched product over the model axis;
+* activations with f(1) = 1 (relu, leaky_relu, elu, linear) run over the whole buffer, the
+  column of ones included (it stays 1, and its gradient stays 0).
 
 Example:
     >>> import numpy as np
@@ -19,7 +23,7 @@ Example:
     >>> p = lay.alloc()
     >>> ws = Workspace(lay, [get("relu"), get("sigmoid")], n=5)
     >>> ws.x_aug[:, :3] = 1.0
-    >>> forward(p, ws, need_output=True)[0].shape
+    >>> forward(p, ws, need_output=True)[-1].shape
     (2, 5, 1)
 """
 
@@ -39,11 +43,11 @@ class Workspace:
     """Buffers for a batch of ``n`` samples through K models.
 
     Attributes:
-        x_aug: (n, fan_in + 1) input with its column of ones (fill ``x_aug[:, :-1]``), unless
-            ``own_input=False`` (then set ``x_aug`` to a caller's augmented slice).
-        z: per layer, pre-activations (K, n, units) (layer 0: a view of an (n, K*units) buffer).
-        post: per layer, activations (K, n, units) (hidden ones are views of ``a_aug``).
-        gz: per layer, dL/dz (K, n, units), same layout as ``z``.
+        x_aug: (n, fan_in + 1) input with its column of ones (fill ``x_aug[:, :-1]``).
+        z: per layer, pre-activations, (K, n, units) views of (n, K, units [+ 1]) buffers.
+        post: per layer, activations, the same kind of views.
+        a_aug: per layer ``l >= 1``, its augmented input (K, n, units_prev + 1).
+        gz: per layer, dL/dz (K, n, units) views; ``ga``: dL/da likewise.
         grads: the gradient Params.
     """
 
@@ -52,7 +56,6 @@ class Workspace:
         layout: ParamLayout,
         activations: Sequence[Activation],
         n: int,
-        own_input: bool = True,
         with_grads: bool = True,
     ) -> None:
         K, dt = layout.K, layout.dtype
@@ -60,32 +63,40 @@ class Workspace:
         L = len(shapes)
         self.n, self.K, self.layout = n, K, layout
         self.activations = list(activations)
-        fan0, u0 = shapes[0]
-        self.x_aug: np.ndarray | None = None
-        if own_input:
-            self.x_aug = np.empty((n, fan0 + 1), dtype=dt)
-            self.x_aug[:, fan0] = 1
-        self.z0 = np.empty((n, K * u0), dtype=dt)
-        self.z: list[np.ndarray] = [self.z0.reshape(n, K, u0).transpose(1, 0, 2)]
-        self.a_aug: list[np.ndarray | None] = [None]
-        for li in range(1, L):
-            units_prev = shapes[li - 1][1]
-            a = np.empty((K, n, units_prev + 1), dtype=dt)
-            a[:, :, units_prev] = 1
-            self.a_aug.append(a)
-            self.z.append(np.empty((K, n, shapes[li][1]), dtype=dt))
-        self.post: list[np.ndarray] = [
-            self.a_aug[li + 1][:, :, : shapes[li][1]] for li in range(L - 1)  # type: ignore[index]
+        self.x_aug = np.empty((n, shapes[0][0] + 1), dtype=dt)
+        self.x_aug[:, -1] = 1
+        self.zbuf: list[np.ndarray] = []
+        self.abuf: list[np.ndarray] = []
+        for li, (_, units) in enumerate(shapes):
+            cols = units + (1 if li < L - 1 else 0)
+            z = np.empty((n, K, cols), dtype=dt)
+            a = np.empty((n, K, cols), dtype=dt)
+            if cols > units:
+                z[:, :, units] = 1
+                a[:, :, units] = 1
+            self.zbuf.append(z)
+            self.abuf.append(a)
+        self.z = [_view(b, u) for b, (_, u) in zip(self.zbuf, shapes, strict=True)]
+        self.post = [_view(b, u) for b, (_, u) in zip(self.abuf, shapes, strict=True)]
+        self.a_aug: list[np.ndarray | None] = [None] + [
+            b.transpose(1, 0, 2) for b in self.abuf[:-1]
         ]
-        self.post.append(np.empty((K, n, shapes[-1][1]), dtype=dt))
+        self.whole = [
+            li < L - 1 and act.keeps_one for li, act in enumerate(self.activations)
+        ]
         self.with_grads = with_grads
         if with_grads:
-            self.gz0 = np.empty((n, K * u0), dtype=dt)
-            self.gz: list[np.ndarray] = [self.gz0.reshape(n, K, u0).transpose(1, 0, 2)]
-            self.gz += [np.empty((K, n, u), dtype=dt) for _, u in shapes[1:]]
-            # dL/da for each hidden layer (and the output, used by losses not from logits)
-            self.ga: list[np.ndarray] = [np.empty((K, n, u), dtype=dt) for _, u in shapes]
+            # zero-filled, so the extra columns of dL/da and dL/dz stay 0
+            self.gzbuf = [np.zeros_like(b) for b in self.zbuf]
+            self.gabuf = [np.zeros_like(b) for b in self.zbuf]
+            self.gz = [_view(b, u) for b, (_, u) in zip(self.gzbuf, shapes, strict=True)]
+            self.ga = [_view(b, u) for b, (_, u) in zip(self.gabuf, shapes, strict=True)]
             self.grads: Params = layout.alloc()
+
+
+def _view(buf: np.ndarray, units: int) -> np.ndarray:
+    """The (K, n, units) view of an (n, K, cols) buffer."""
+    return buf[:, :, :units].transpose(1, 0, 2)
 
 
 def forward(params: Params, ws: Workspace, need_output: bool = True) -> list[np.ndarray]:
@@ -98,17 +109,19 @@ def forward(params: Params, ws: Workspace, need_output: bool = True) -> list[np.
             from the logits and skip it during training).
 
     Returns:
-        The list of activations per layer (buffers of ``ws``).
+        The list of activations per layer ((K, n, units) views into ``ws``).
     """
     L = len(ws.z)
-    K = ws.K
-    fan0, u0 = ws.layout.shapes[0]
-    np.matmul(ws.x_aug, params.aug[0].reshape(fan0 + 1, K * u0), out=ws.z0)
+    n = ws.n
+    np.matmul(ws.x_aug, params.first_layer_matrix(), out=ws.zbuf[0].reshape(n, -1))
     for li in range(L):
         if li > 0:
             np.matmul(ws.a_aug[li], params.aug[li], out=ws.z[li])
         if li < L - 1 or need_output:
-            ws.activations[li].forward(ws.z[li], out=ws.post[li])
+            if ws.whole[li]:
+                ws.activations[li].forward(ws.zbuf[li], out=ws.abuf[li])
+            else:
+                ws.activations[li].forward(ws.z[li], out=ws.post[li])
     return ws.post
 
 
@@ -125,10 +138,25 @@ def backward(params: Params, ws: Workspace) -> Params:
     L = len(ws.z)
     grads = ws.grads
     for li in range(L - 1, 0, -1):
-        np.matmul(ws.a_aug[li].transpose(0, 2, 1), ws.gz[li], out=grads.aug[li])
+        gz = ws.gz[li]
+        np.matmul(ws.a_aug[li].transpose(0, 2, 1), gz, out=grads.aug[li])
         ga = ws.ga[li - 1]
-        np.matmul(ws.gz[li], params.W[li].transpose(0, 2, 1), out=ga)
-        ws.activations[li - 1].backward(ws.z[li - 1], ws.post[li - 1], ga, out=ws.gz[li - 1])
-    fan0, u0 = ws.layout.shapes[0]
-    np.matmul(ws.x_aug.T, ws.gz0, out=grads.aug[0].reshape(fan0 + 1, ws.K * u0))
+        Wt = params.W[li].transpose(0, 2, 1)
+        if gz.shape[2] == 1 and ws.K >= 4 and ga.shape[2] <= 16:
+            # one unit feeding a narrow layer: an outer product per model; column by column
+            # over the sample-major buffers beats K tiny BLAS calls
+            W = params.W[li]
+            g = ws.gzbuf[li][:, :, 0]
+            gab = ws.gabuf[li - 1]
+            for j in range(ga.shape[2]):
+                np.multiply(g, W[:, j, 0], out=gab[:, :, j])
+        else:
+            np.matmul(gz, Wt, out=ga)
+        act = ws.activations[li - 1]
+        if ws.whole[li - 1]:
+            act.backward(ws.zbuf[li - 1], ws.abuf[li - 1], ws.gabuf[li - 1],
+                         out=ws.gzbuf[li - 1])
+        else:
+            act.backward(ws.z[li - 1], ws.post[li - 1], ga, out=ws.gz[li - 1])
+    np.matmul(ws.x_aug.T, ws.gzbuf[0].reshape(ws.n, -1), out=grads.first_layer_matrix())
     return grads

@@ -11,7 +11,7 @@ Example:
     >>> import numpy as np
     >>> h = History(n_models=2)
     >>> h.record(0, {"loss": np.array([0.5, 0.7]), "time": 0.1})
-    >>> h.loss.shape, h["loss"][0, 1], h.epochs.tolist()
+    >>> h.loss.shape, float(h["loss"][0, 1]), h.epochs.tolist()
     ((1, 2), 0.7, [0])
 """
 

@@ -81,9 +81,16 @@ class Loss:
         raise NotImplementedError
 
     def value_and_grad(
-        self, z: np.ndarray, a: np.ndarray, t: Targets, grad: np.ndarray | None
-    ) -> np.ndarray:
-        """Return the mean loss per model (K,); write dL/dz (or dL/da) into ``grad``."""
+        self,
+        z: np.ndarray,
+        a: np.ndarray,
+        t: Targets,
+        grad: np.ndarray | None,
+        need_value: bool = True,
+        scale: float = 1.0,
+    ) -> np.ndarray | None:
+        """Return the mean loss per model (K,) (None unless ``need_value``); write
+        ``scale`` * dL/dz (or dL/da for losses not from logits) into ``grad`` when given."""
         raise NotImplementedError
 
     def correct(self, z: np.ndarray, a: np.ndarray, t: Targets) -> np.ndarray:
@@ -155,21 +162,22 @@ class CategoricalCrossentropy(Loss):
             raise DataError("one-hot / probability targets must be >= 0 with rows summing to 1")
         return Targets(y.astype(dtype), y.argmax(axis=1))
 
-    def value_and_grad(self, z, a, t, grad):
-        K, n, d = z.shape
+    def value_and_grad(self, z, a, t, grad, need_value=True, scale=1.0):
+        n = z.shape[1]
         m = z.max(axis=-1, keepdims=True)
         e = grad if grad is not None else np.empty_like(z)
         np.subtract(z, m, out=e)
         np.exp(e, out=e)
         s = e.sum(axis=-1, keepdims=True)
-        tz = z.reshape(K, n * d) @ t.t.reshape(n * d)
-        lse = np.log(s)
-        lse += m
-        loss = (lse.reshape(K, n).sum(axis=1) - tz) / n
+        loss = None
+        if need_value:
+            lse = np.log(s)
+            lse += m
+            loss = _in(z, (lse.sum(axis=(1, 2), dtype=np.float64) - _dot(z, t.t)) / n)
         if grad is not None:
             np.divide(e, s, out=e)
             e -= t.t
-            e *= 1.0 / n
+            e *= scale / n
         return loss
 
 
@@ -192,17 +200,18 @@ class BinaryCrossentropy(Loss):
         labels = y[:, 0].astype(np.intp) if n_out == 1 and np.isin(y, (0, 1)).all() else None
         return Targets(y.astype(dtype), labels)
 
-    def value_and_grad(self, z, a, t, grad):
-        K, n, d = z.shape
-        sp = np.logaddexp(z, 0)
-        tz = z.reshape(K, n * d) @ t.t.reshape(n * d)
-        loss = (sp.reshape(K, n * d).sum(axis=1) - tz) / (n * d)
+    def value_and_grad(self, z, a, t, grad, need_value=True, scale=1.0):
+        _, n, d = z.shape
+        loss = None
+        if need_value:
+            sp = np.logaddexp(z, 0)
+            loss = _in(z, (sp.sum(axis=(1, 2), dtype=np.float64) - _dot(z, t.t)) / (n * d))
         if grad is not None:
             from initlab.nn.activations import _special
 
             _special().expit(z, out=grad)
             grad -= t.t
-            grad *= 1.0 / (n * d)
+            grad *= scale / (n * d)
         return loss
 
 
@@ -225,13 +234,26 @@ class MeanSquaredError(Loss):
             labels = y.argmax(axis=1)
         return Targets(y.astype(dtype), labels)
 
-    def value_and_grad(self, z, a, t, grad):
-        K, n, d = a.shape
+    def value_and_grad(self, z, a, t, grad, need_value=True, scale=1.0):
+        _, n, d = a.shape
         diff = np.subtract(a, t.t, out=grad)
-        loss = np.einsum("knd,knd->k", diff, diff) / (n * d)
+        loss = None
+        if need_value:
+            loss = _in(a, np.einsum("knd,knd->k", diff, diff, dtype=np.float64) / (n * d))
         if grad is not None:
-            grad *= 2.0 / (n * d)
+            grad *= 2.0 * scale / (n * d)
         return loss
+
+
+def _in(like: np.ndarray, loss: np.ndarray) -> np.ndarray:
+    """The loss (summed in float64) in the model's precision: a float32 model whose loss
+    overflows float32 has a non-finite loss, as its gradients do."""
+    return loss.astype(like.dtype).astype(np.float64)
+
+
+def _dot(z: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Per model, sum over samples and units of z * t: (K, n, d), (n, d) -> (K,) float64."""
+    return np.einsum("knd,nd->k", z, t, dtype=np.float64)
 
 
 LOSSES: dict[str, type[Loss]] = {

@@ -114,7 +114,7 @@ class Sequential:
             fan_in = ly.units
         self.activations = [ly.activation for ly in layers]
         self._layout = ParamLayout(K, shapes, self.dtype)
-        self.params = self._layout.alloc()
+        self.params = self._layout.alloc(constants=True)
         for ly in layers:
             ly._params = self.params
         self._initialize()
@@ -251,14 +251,18 @@ class Sequential:
             lv = self._step_grads(ws, lossf, t, need_output=True)
         return self._make_trace(xs, ws, lv)
 
-    def _step_grads(self, ws: Workspace, lossf: Loss, t: Targets, need_output: bool) -> Any:
-        """Forward + loss + backward on a filled workspace; return the loss per model."""
+    def _step_grads(self, ws: Workspace, lossf: Loss, t: Targets, need_output: bool,
+                    need_value: bool = True, scale: float = 1.0) -> Any:
+        """Forward + loss + backward on a filled workspace; return the loss per model.
+
+        With ``scale`` != 1 the gradients come out multiplied by it (plain SGD folds -lr in).
+        """
         forward(self.params, ws, need_output=need_output or not lossf.from_logits)
         z, a = ws.z[-1], ws.post[-1]
         if lossf.from_logits:
-            lv = lossf.value_and_grad(z, a, t, ws.gz[-1])
+            lv = lossf.value_and_grad(z, a, t, ws.gz[-1], need_value, scale)
         else:
-            lv = lossf.value_and_grad(z, a, t, ws.ga[-1])
+            lv = lossf.value_and_grad(z, a, t, ws.ga[-1], need_value, scale)
             self.activations[-1].backward(z, a, ws.ga[-1], out=ws.gz[-1])
         backward(self.params, ws)
         return lv

@@ -51,6 +51,12 @@ class Transform:
         """Transform ``updates`` in place (on entry the gradients or the previous output)."""
         raise NotImplementedError
 
+    def scale(self) -> float | None:
+        """The constant c when this transformation is ``updates = c * grads`` (stateless and
+        linear, as plain SGD is), else None. The engine then folds c into the loss gradient
+        and skips the update pass."""
+        return None
+
     def __repr__(self) -> str:
         return str(self)
 
@@ -84,6 +90,9 @@ class _SGD(Transform):
     def init(self, params):
         return params.layout.alloc() if self.momentum else None
 
+    def scale(self):
+        return None if self.momentum else -self.lr
+
     def update(self, updates, state, params):
         g = updates.flat
         g *= -self.lr
@@ -107,7 +116,7 @@ class _RMSprop(Transform):
     def __init__(self, lr: float, rho: float, epsilon: float) -> None:
         self.lr = _positive("learning rate", lr)
         self.rho = _fraction("rho", rho)
-        self.epsilon = _positive("epsilon", epsilon, allow_zero=True)
+        self.epsilon = _positive("epsilon", epsilon)
 
     def init(self, params):
         return {"v": params.layout.alloc(), "tmp": params.layout.alloc()}
@@ -132,7 +141,7 @@ class _Adam(Transform):
         self.lr = _positive("learning rate", lr)
         self.beta1 = _fraction("beta1", beta1)
         self.beta2 = _fraction("beta2", beta2)
-        self.epsilon = _positive("epsilon", epsilon, allow_zero=True)
+        self.epsilon = _positive("epsilon", epsilon)
 
     def init(self, params):
         return {"m": params.layout.alloc(), "v": params.layout.alloc(),
@@ -212,6 +221,15 @@ class _Chain(Transform):
     def update(self, updates, state, params):
         for p, s in zip(self.parts, state, strict=True):
             p.update(updates, s, params)
+
+    def scale(self):
+        c = 1.0
+        for p in self.parts:
+            s = p.scale()
+            if s is None:
+                return None
+            c *= s
+        return c
 
     def __str__(self) -> str:
         return f"chain({', '.join(str(p) for p in self.parts)})"

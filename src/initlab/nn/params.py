@@ -3,10 +3,12 @@
 Each Dense layer keeps its weights and its bias in one *augmented* matrix (the bias is the
 last row), so ``[a, 1] @ W_aug`` is ``a @ W + b`` and ``[a, 1]^T @ g`` yields both gradients
 in one matrix product. The first layer, whose input all K models share, is stored
-``(fan_in + 1, K, units)`` so that its forward pass is one large product
-``x_aug @ W_aug.reshape(fan_in + 1, K * units)``; the other layers are stored
-``(K, fan_in + 1, units)`` for batched products. The public views always carry the model axis
-first: ``W`` (K, fan_in, units) and ``b`` (K, units).
+``(fan_in + 1, K, units + 1)`` so that its forward pass is one large product
+``x_aug @ W_aug.reshape(fan_in + 1, K * (units + 1))``; when it is a hidden layer, its extra
+column is the constant (0, ..., 0, 1), so the product also yields the column of ones that the
+next layer's augmented input needs (its gradient is always 0, so no optimizer moves it). The
+other layers are stored ``(K, fan_in + 1, units)`` for batched products. The public views
+always carry the model axis first: ``W`` (K, fan_in, units) and ``b`` (K, units).
 
 Because every parameter lives in one flat array, element-wise optimizer steps (SGD, Adam,
 clipping by value) are a few NumPy calls over the whole network, whatever its depth.
@@ -15,7 +17,7 @@ Example:
     >>> import numpy as np
     >>> p = ParamLayout(2, [(3, 4), (4, 1)], np.float32).alloc()
     >>> p.W[0].shape, p.b[0].shape, p.W[1].shape, p.flat.size
-    ((2, 3, 4), (2, 4), (2, 4, 1), 42)
+    ((2, 3, 4), (2, 4), (2, 4, 1), 50)
 """
 
 from __future__ import annotations
@@ -40,18 +42,31 @@ class ParamLayout:
         self.K = int(n_models)
         self.shapes = [(int(i), int(u)) for i, u in shapes]
         self.dtype = np.dtype(dtype)
+        # the first layer carries the constant column when another layer follows it
+        self.extra0 = 1 if len(self.shapes) > 1 else 0
         self.offsets: list[int] = []
         off = 0
-        for fan_in, units in self.shapes:
+        for li, (fan_in, units) in enumerate(self.shapes):
             self.offsets.append(off)
-            off += self.K * (fan_in + 1) * units
+            off += self.K * (fan_in + 1) * (units + (self.extra0 if li == 0 else 0))
         self.size = off
 
-    def alloc(self, flat: np.ndarray | None = None) -> Params:
-        """Return Params over ``flat`` (a new zeroed buffer when None)."""
+    def alloc(self, flat: np.ndarray | None = None, constants: bool = False) -> Params:
+        """Return Params over ``flat`` (a new zeroed buffer when None).
+
+        Args:
+            flat: an existing buffer of ``size`` elements to view, or None.
+            constants: write the first layer's constant column (for parameters; gradients and
+                optimizer states keep it 0).
+        """
         if flat is None:
             flat = np.zeros(self.size, dtype=self.dtype)
-        return Params(self, flat)
+        p = Params(self, flat)
+        if constants and self.extra0:
+            fan_in = self.shapes[0][0]
+            p.aug[0][:, :, -1] = 0
+            p.aug[0][fan_in, :, -1] = 1
+        return p
 
 
 class Params:
@@ -59,8 +74,8 @@ class Params:
 
     Attributes:
         flat: the (size,) buffer.
-        aug: per layer, the augmented storage (first layer (fan_in+1, K, units), others
-            (K, fan_in+1, units)).
+        aug: per layer, the augmented storage (first layer (fan_in+1, K, units+1) with the
+            constant column when hidden, others (K, fan_in+1, units)).
         W: per layer, (K, fan_in, units) views.
         b: per layer, (K, units) views.
         tensors: ``[W0, b0, W1, b1, ...]``, each with the model axis first.
@@ -75,13 +90,13 @@ class Params:
         self.b: list[np.ndarray] = []
         pairs = zip(layout.shapes, layout.offsets, strict=True)
         for li, ((fan_in, units), off) in enumerate(pairs):
-            block = flat[off : off + K * (fan_in + 1) * units]
             if li == 0:
-                aug = block.reshape(fan_in + 1, K, units)
-                self.W.append(aug[:fan_in].transpose(1, 0, 2))
-                self.b.append(aug[fan_in])
+                cols = units + layout.extra0
+                aug = flat[off : off + K * (fan_in + 1) * cols].reshape(fan_in + 1, K, cols)
+                self.W.append(aug[:fan_in, :, :units].transpose(1, 0, 2))
+                self.b.append(aug[fan_in, :, :units])
             else:
-                aug = block.reshape(K, fan_in + 1, units)
+                aug = flat[off : off + K * (fan_in + 1) * units].reshape(K, fan_in + 1, units)
                 self.W.append(aug[:, :fan_in, :])
                 self.b.append(aug[:, fan_in, :])
             self.aug.append(aug)
@@ -96,6 +111,11 @@ class Params:
     def copy(self) -> Params:
         """Return a deep copy."""
         return self.layout.alloc(self.flat.copy())
+
+    def first_layer_matrix(self) -> np.ndarray:
+        """The first layer's storage as one (fan_in + 1, K * columns) matrix."""
+        a = self.aug[0]
+        return a.reshape(a.shape[0], -1)
 
     def sq_norms(self) -> list[np.ndarray]:
         """Return, per tensor, the squared L2 norm of each model's part, (K,) float64."""

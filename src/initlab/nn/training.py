@@ -6,7 +6,10 @@ training (``batch_size=None``) builds the augmented input once. Loss (and, on lo
 accuracy) comes out of the training forward pass itself; nothing is recomputed.
 
 A model whose batch loss is not finite is marked diverged at that epoch and frozen (its
-updates are zeroed from then on); the others go on and fit never raises for it.
+updates are zeroed from then on); the others go on and fit never raises for it. On epochs
+that are not logged the cross-entropies are not evaluated; a cross-entropy from logits is
+finite exactly when the logits are, so one sum over the output logits per step finds the
+step at which a model diverges.
 
 Example:
     >>> import numpy as np
@@ -19,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import numbers
 import sys
 import time
@@ -123,6 +127,38 @@ def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int |
         if n % batch_size:
             batches.append(_Batch(model, n % batch_size, t))
 
+    with _blas_threads(model, n if full else batch_size):
+        _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch_size,
+              epochs, log_every, rng, tracers, enders, val, verbose)
+    return history
+
+
+_SMALL_PRODUCT_FLOPS = 2e7
+
+
+def _blas_threads(model: Sequential, n_batch: int) -> Any:
+    """Run small problems on one BLAS thread: for products of a few MFLOP, waking a second
+    thread costs more than it saves (and much more on a busy machine)."""
+    import contextlib
+
+    K = model.n_models
+    biggest = max(2.0 * n_batch * (f + 1) * u * (K if i == 0 else 1)
+                  for i, (f, u) in enumerate(model._layout.shapes))
+    if biggest >= _SMALL_PRODUCT_FLOPS:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch_size,
+          epochs, log_every, rng, tracers, enders, val, verbose) -> None:
+    """The epoch and step loops of :func:`fit` (arguments as prepared there)."""
+    K = model.n_models
+    n = len(xs)
+    params = model.params
     bar = None
     if verbose and epochs >= 1000:
         from tqdm.auto import tqdm
@@ -130,6 +166,8 @@ def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int |
         bar = tqdm(total=epochs, file=sys.stderr, leave=False, mininterval=0.5)
     t0 = time.perf_counter()
     step = 0
+    fold = opt.scale()  # plain SGD: fold -lr into the loss gradient, skip the update pass
+    all_active = True
     steps_per_epoch = 1 if full else -(-n // batch_size)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         for epoch in range(epochs):
@@ -146,33 +184,45 @@ def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int |
                     b = batches[0] if stop - start == batch_size else batches[1]
                     b.fill(xs, t, perm[start:stop])
                 ws = b.ws
-                tracing = [cb for every, cb in tracers if step % every == 0]
+                tracing = [cb for every, cb in tracers if step % every == 0] if tracers else ()
                 if tracing:  # a fresh workspace: the trace owns its arrays
-                    tb = _Batch(model, ws.n, t)
-                    np.copyto(tb.ws.x_aug, ws.x_aug)
-                    tb.t = b.t
-                    lv = model._step_grads(tb.ws, lossf, b.t, need_output=True)
-                    trace = model._make_trace(tb.ws.x_aug[:, :-1], tb.ws, lv)
+                    tw = Workspace(model._layout, model.activations, ws.n)
+                    np.copyto(tw.x_aug, ws.x_aug)
+                    lv = model._step_grads(tw, lossf, b.t, need_output=True)
+                    trace = model._make_trace(tw.x_aug[:, :-1], tw, lv)
                     for cb in tracing:
                         cb.on_trace(step, trace)
-                    grads = ws.grads
-                    np.copyto(grads.flat, tb.ws.grads.flat)
-                    ws = tb.ws
+                    np.copyto(ws.grads.flat, tw.grads.flat)
+                    np.copyto(ws.gzbuf[-1], tw.gzbuf[-1])
+                    if logged:
+                        correct += lossf.correct(tw.z[-1], tw.post[-1], b.t)
+                    folded = False
                 else:
-                    lv = model._step_grads(ws, lossf, b.t, need_output=False)
-                    grads = ws.grads
-                loss_sum += lv * ws.n
-                if logged:
-                    correct += lossf.correct(ws.z[-1], ws.post[-1], b.t)
-                bad = ~np.isfinite(lv)
-                if bad.any():
+                    lv = model._step_grads(ws, lossf, b.t, need_output=False,
+                                           need_value=logged or not lossf.from_logits,
+                                           scale=1.0 if fold is None else fold)
+                    if logged:
+                        correct += lossf.correct(ws.z[-1], ws.post[-1], b.t)
+                    folded = fold is not None
+                grads = ws.grads
+                if lv is not None:
+                    if logged:
+                        loss_sum += lv * ws.n
+                    bad = ~np.isfinite(lv)
+                elif math.isfinite(ws.zbuf[-1].sum(dtype=np.float64)):
+                    bad = None  # finite logits: every cross-entropy is finite
+                else:  # some model's logits are not finite: measure the losses
+                    bad = ~np.isfinite(lossf.value_and_grad(ws.z[-1], ws.post[-1], b.t, None))
+                if bad is not None and bad.any():
                     newly = bad & active
                     if newly.any():
                         history.diverged[newly] = True
                         history.diverged_epoch[newly] = epoch
                         active &= ~newly
-                opt.update(grads, state, params)
-                if not active.all():
+                        all_active = False
+                if not folded:
+                    opt.update(grads, state, params)
+                if not all_active:
                     grads.zero_models(~active)
                 params.flat += grads.flat
                 step += 1
@@ -192,7 +242,6 @@ def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int |
                 bar.update(1)
     if bar is not None:
         bar.close()
-    return history
 
 
 def _print_line(epoch: int, epochs: int, logs: dict, K: int, bar: Any) -> None:
