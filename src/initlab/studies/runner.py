@@ -304,9 +304,12 @@ def _worker_train(
 
 
 def _mp_context() -> Any:
+    """forkserver where there is one (workers start from a clean, single-threaded process:
+    forking a parent that runs threads, e.g. JAX's or a BLAS pool, can deadlock), else spawn."""
     import multiprocessing as mp
 
-    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    return mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods()
+                          else "spawn")
 
 
 # ---------------------------------------------------------------------- the runner
