@@ -304,12 +304,24 @@ def _worker_train(
 
 
 def _mp_context() -> Any:
-    """forkserver where there is one (workers start from a clean, single-threaded process:
-    forking a parent that runs threads, e.g. JAX's or a BLAS pool, can deadlock), else spawn."""
-    import multiprocessing as mp
+    """How worker processes start: fork where it is safe, else forkserver (or spawn).
 
-    return mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods()
-                          else "spawn")
+    fork works from any script, even one without an ``if __name__ == "__main__":`` guard,
+    but forking a parent that runs threads (JAX's, PyTorch's, a thread pool) can deadlock;
+    then the workers start from a forkserver's clean process (which needs that guard in a
+    script that starts a study, as every non-fork start does).
+    """
+    import multiprocessing as mp
+    import sys
+    import threading
+
+    methods = mp.get_all_start_methods()
+    threaded = threading.active_count() > 1 or any(
+        m in sys.modules for m in ("jax", "torch", "tensorflow")
+    )
+    if "fork" in methods and not threaded:
+        return mp.get_context("fork")
+    return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 # ---------------------------------------------------------------------- the runner
