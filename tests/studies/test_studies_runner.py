@@ -168,3 +168,22 @@ def test_kept_weights_rebuild_the_trained_models(tmp_path):
         Results.from_store(path).model("zeros", 0)
     with pytest.raises(StoreError, match="no run"):
         r.model("zeros", 9)
+
+
+def test_worker_processes_from_a_script_without_a_main_guard(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "from initlab.studies import Study\n"
+        f"s = Study.from_file({str(TINY.save(tmp_path / 's.toml'))!r})\n"
+        f"r = s.run({str(tmp_path / 'st.sqlite')!r}, workers=2, progress=True)\n"
+        "print(len({x.ensemble for x in r.runs}), len(r.runs))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.split() == ["2", "6"]

@@ -316,9 +316,9 @@ def _mp_context() -> Any:
     import threading
 
     methods = mp.get_all_start_methods()
-    threaded = threading.active_count() > 1 or any(
-        m in sys.modules for m in ("jax", "torch", "tensorflow")
-    )
+    others = [t for t in threading.enumerate()
+              if t is not threading.main_thread() and t.name != "tqdm_monitor"]
+    threaded = bool(others) or any(m in sys.modules for m in ("jax", "torch", "tensorflow"))
     if "fork" in methods and not threaded:
         return mp.get_context("fork")
     return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
