@@ -136,7 +136,9 @@ def test_plan_and_argument_checks():
 
 def test_step_macs_and_auto_workers():
     from initlab.data import Dataset
-    from initlab.studies.runner import auto_workers, step_macs
+    from initlab.studies.runner import auto_workers, idle_cores, step_macs
+
+    assert [idle_cores(cores=2, load=x) for x in (0.0, 1.0, 1.6, 2.4, 6.0)] == [2, 2, 1, 1, 1]
 
     def data(n: int, d: int, classes: int) -> Dataset:
         z = np.zeros((n, d), np.float32)
@@ -144,12 +146,14 @@ def test_step_macs_and_auto_workers():
 
     s = Study(layers=(128, 64), output="softmax", batch_size=128, epochs=1)
     assert step_macs(s, 784, 10, 8000, 30) == (784 * 128 + 128 * 64 + 64 * 10) * 128 * 30
-    cores = min(len(os.sched_getaffinity(0)), 4)
-    assert auto_workers(s, data(8000, 784, 10), 30) == min(cores, 30)
-    assert auto_workers(s, data(8000, 784, 10), 1) == 1
+    mnist = data(8000, 784, 10)
+    assert auto_workers(s, mnist, 30, cores=2, load=1.0) == 2  # one core idle besides ours
+    assert auto_workers(s, mnist, 30, cores=2, load=3.2) == 1  # others keep both busy
+    assert auto_workers(s, mnist, 30, cores=16, load=0.0) == 4  # at most 4
+    assert auto_workers(s, mnist, 1, cores=2, load=0.0) == 1  # one run, one process
     moons = data(400, 2, 2)
-    assert auto_workers(Study(layers=(12, 6), epochs=15000), moons, 30) == cores
-    assert auto_workers(TINY, moons, 6) == 1  # a second of work or less: one process
+    assert auto_workers(Study(layers=(12, 6), epochs=15000), moons, 30, cores=2, load=1) == 2
+    assert auto_workers(TINY, moons, 6, cores=2, load=0.0) == 1  # under a second of work
 
 
 def test_kept_weights_rebuild_the_trained_models(tmp_path):

@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
       "results.json and study.toml (without it nothing is written)")
     a("--data-dir", metavar="D", help="folder with a downloaded dataset's files")
     a("--workers", default="auto", help="processes training in parallel, or 'auto' (default: "
-      "one per core, at most 4; one for a tiny study)")
+      "one per idle core, at most 4; one for a tiny study)")
     a("--max-models", type=int, help="the most models in one ensemble")
     a("--quiet", action="store_true", help="no progress bar; print the table only")
     p.set_defaults(func=run)

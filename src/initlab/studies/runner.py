@@ -6,7 +6,7 @@ every scheme sees the same minibatches (the shuffle seed belongs to the study), 
 first layer is one batched product for all K models. Each ensemble's runs are written to the
 store in one transaction as soon as it finishes, so a crash loses at most the ensembles in
 flight. ``workers=2`` splits the runs into two ensembles trained in two processes;
-``workers="auto"`` (the default) uses one process per core unless the study is tiny
+``workers="auto"`` (the default) uses one process per idle core unless the study is tiny
 (see :func:`auto_workers`);
 ``max_models`` caps K (memory, or finer-grained resumption).
 
@@ -46,6 +46,7 @@ __all__ = [
     "auto_workers",
     "step_macs",
     "PARALLEL_MIN_WORK",
+    "idle_cores",
 ]
 
 Run = tuple[str, int]
@@ -210,11 +211,13 @@ def _split(items: list[Run], parts: int) -> list[list[Run]]:
     return out
 
 
-# When more processes pay, measured on this project's shared 2-core machine with K = 30 runs
-# (medians of 5, README): two processes of one BLAS thread each beat one process on every
-# workload: seed 002's moons network, 3,000 full-batch epochs, 3.74 -> 2.79 s; MNIST
-# 784-128-64-10, one epoch on 8,000 images, batch 128 3.08 -> 1.87 s, batch 32 (Adam)
-# 5.19 -> 3.07 s. Below about a second of work, starting a process costs more than it saves.
+# When more processes pay, measured on this project's 2-core machine that other sessions share
+# (K = 30 runs, medians of 5; README): with a core idle, two processes of one BLAS thread each
+# beat one process (seed 002's moons network, 3,000 full-batch epochs: 3.74 -> 2.79 s; MNIST
+# 784-128-64-10, one epoch of 8,000 images, batch 128: 3.08 -> 1.87 s, batch 32 with Adam:
+# 5.19 -> 3.07 s); with both cores busy with other work they lose (2.53 -> 3.29 s and
+# 3.06 -> 3.49 s). So "auto" counts the idle cores (the load average) and starts a process
+# per idle core, for a study of at least about a second of work.
 PARALLEL_MIN_WORK = 1_000_000_000
 """Multiply-adds of a whole study (all runs, all steps) below which one process is used."""
 
@@ -239,9 +242,34 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def auto_workers(study: Study, dataset: Any, n_runs: int) -> int:
-    """How many processes to train ``n_runs`` in: one per core (at most 4, at most one per
-    run), or one for a study under :data:`PARALLEL_MIN_WORK` multiply-adds in all.
+def idle_cores(cores: int | None = None, load: float | None = None) -> int:
+    """Cores this process may use besides its own: usable cores minus the others' load.
+
+    Args:
+        cores: usable cores (default: this process's CPU affinity).
+        load: the 1-minute load average (default: :func:`os.getloadavg`); this process is
+            assumed to count one in it.
+
+    Example:
+        >>> idle_cores(cores=2, load=1.0), idle_cores(cores=2, load=3.5)
+        (2, 1)
+    """
+    cores = _cores() if cores is None else int(cores)
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (OSError, AttributeError):  # pragma: no cover - no load average here
+            load = 0.0
+    others = max(0.0, float(load) - 1.0)
+    return max(1, min(cores, math.floor(cores - others + 0.5)))
+
+
+def auto_workers(
+    study: Study, dataset: Any, n_runs: int, cores: int | None = None, load: float | None = None
+) -> int:
+    """How many processes to train ``n_runs`` in: one per idle core (:func:`idle_cores`, at
+    most 4, at most one per run), or one for a study under :data:`PARALLEL_MIN_WORK`
+    multiply-adds in all.
 
     Example:
         >>> from initlab.data import load
@@ -255,7 +283,7 @@ def auto_workers(study: Study, dataset: Any, n_runs: int) -> int:
     work = step_macs(study, int(dataset.x_train.shape[1]), n_out, n_train, n_runs) * steps
     if work < PARALLEL_MIN_WORK:
         return 1
-    return max(1, min(_cores(), 4, n_runs))
+    return max(1, min(idle_cores(cores, load), 4, n_runs))
 
 
 # ---------------------------------------------------------------------- worker processes
@@ -356,7 +384,7 @@ def run_study(
             in-memory store (results are then not kept).
         progress: show a progress bar over model-epochs (tqdm, on stderr).
         workers: processes training in parallel (each its own ensemble), or ``"auto"``
-            (:func:`auto_workers`: one per core, at most 4, except for tiny studies).
+            (:func:`auto_workers`: one per idle core, at most 4; one for a tiny study).
         max_models: the most models in one ensemble (None: no limit).
         data_dir: where a downloaded dataset's files are (see :mod:`initlab.data`).
         threads: BLAS threads per training process (None: the library's default). One is
