@@ -22,6 +22,8 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -70,6 +72,16 @@ class Activation:
     ) -> np.ndarray:
         """Return ``g * f'(z)`` given ``z``, ``a = f(z)`` and the upstream gradient ``g``."""
         raise NotImplementedError
+
+    def plan_forward(self, z: np.ndarray, out: np.ndarray) -> list[Callable[[], Any]]:
+        """Return calls that compute ``out = f(z)`` on these fixed buffers (for repeated steps)."""
+        return [partial(self.forward, z, out)]
+
+    def plan_backward(
+        self, z: np.ndarray, a: np.ndarray, g: np.ndarray, out: np.ndarray
+    ) -> list[Callable[[], Any]]:
+        """Return calls that compute ``out = g * f'(z)`` on these fixed buffers."""
+        return [partial(self.backward, z, a, g, out)]
 
     def __str__(self) -> str:
         if not self.params:
@@ -121,6 +133,13 @@ class ReLU(Activation):
 
     def backward(self, z, a, g, out=None):
         return np.multiply(g, z > 0, out=out)
+
+    def plan_forward(self, z, out):
+        return [partial(np.maximum, z, 0, out=out)]
+
+    def plan_backward(self, z, a, g, out):
+        mask = np.empty(z.shape, dtype=bool)
+        return [partial(np.greater, z, 0, out=mask), partial(np.multiply, g, mask, out=out)]
 
 
 class LeakyReLU(Activation):

@@ -29,14 +29,16 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
 
 import numpy as np
 
 from initlab.nn.activations import Activation
 from initlab.nn.params import ParamLayout, Params
 
-__all__ = ["Workspace", "forward", "backward"]
+__all__ = ["Workspace", "forward", "backward", "StepPlan"]
 
 
 class Workspace:
@@ -160,3 +162,136 @@ def backward(params: Params, ws: Workspace) -> Params:
             act.backward(ws.z[li - 1], ws.post[li - 1], ga, out=ws.gz[li - 1])
     np.matmul(ws.x_aug.T, ws.gzbuf[0].reshape(ws.n, -1), out=grads.first_layer_matrix())
     return grads
+
+
+class StepPlan:
+    """One training step on a workspace's fixed buffers, as lists of bound NumPy calls.
+
+    Running the lists does what :func:`forward`, the loss and :func:`backward` do, minus the
+    Python bookkeeping (for seed 002's 2-12-6-1 network that bookkeeping is a large part of a
+    step). ``backward_apply``, when not None, also adds the gradients to the parameters: the
+    first layer's product is one GEMM with beta = 1 straight into the weights
+    (``W_aug += x_aug^T @ dL/dz``), so its gradient is never written out nor read back; the
+    caller folds the step size into the loss gradient (plain SGD).
+
+    Attributes:
+        forward: the forward pass (the output activation only where the loss needs it).
+        grad: the loss gradient into ``ws.gz[-1]`` (losses from logits; value not computed).
+        backward: the backward pass into ``ws.grads``.
+        backward_apply: the backward pass that also updates the parameters, or None.
+    """
+
+    def __init__(self, params: Params, ws: Workspace, loss: Any, t: Any, scale: float) -> None:
+        L = len(ws.z)
+        n = ws.n
+        acts = ws.activations
+        fwd: list[Callable[[], Any]] = [
+            partial(np.matmul, ws.x_aug, params.first_layer_matrix(),
+                    out=ws.zbuf[0].reshape(n, -1))
+        ]
+        for li in range(L):
+            if li > 0:
+                fwd.append(partial(np.matmul, ws.a_aug[li], params.aug[li], out=ws.z[li]))
+            if li < L - 1:
+                if ws.whole[li]:
+                    fwd += acts[li].plan_forward(ws.zbuf[li], ws.abuf[li])
+                else:
+                    fwd += acts[li].plan_forward(ws.z[li], ws.post[li])
+            elif not loss.from_logits:
+                fwd += acts[li].plan_forward(ws.z[li], ws.post[li])
+        self.forward = fwd
+        self.grad = (loss.plan_grad(ws.z[-1], ws.post[-1], t, ws.gz[-1], scale)
+                     if loss.from_logits else None)
+        grads = ws.grads
+        bwd: list[Callable[[], Any]] = []
+        for li in range(L - 1, 0, -1):
+            gz = ws.gz[li]
+            bwd.append(partial(np.matmul, ws.a_aug[li].transpose(0, 2, 1), gz,
+                               out=grads.aug[li]))
+            ga = ws.ga[li - 1]
+            if gz.shape[2] == 1 and ws.K >= 4 and ga.shape[2] <= 16:
+                g = ws.gzbuf[li][:, :, 0]
+                gab = ws.gabuf[li - 1]
+                W = params.W[li]
+                bwd += [partial(np.multiply, g, W[:, j, 0], out=gab[:, :, j])
+                        for j in range(ga.shape[2])]
+            else:
+                bwd.append(partial(np.matmul, gz, params.W[li].transpose(0, 2, 1), out=ga))
+            if ws.whole[li - 1]:
+                bwd += acts[li - 1].plan_backward(ws.zbuf[li - 1], ws.abuf[li - 1],
+                                                  ws.gabuf[li - 1], ws.gzbuf[li - 1])
+            else:
+                bwd += acts[li - 1].plan_backward(ws.z[li - 1], ws.post[li - 1], ga,
+                                                  ws.gz[li - 1])
+        self.backward = bwd + [partial(np.matmul, ws.x_aug.T, ws.gzbuf[0].reshape(n, -1),
+                                       out=grads.first_layer_matrix())]
+        self.backward_apply: list[Callable[[], Any]] | None = None
+        gemm = _gemm_into(params.first_layer_matrix(), ws.x_aug, ws.gzbuf[0].reshape(n, -1))
+        if gemm is not None:
+            tail = params.layout.offsets[1] if L > 1 else params.flat.size
+            apply = bwd + [gemm]
+            if tail < params.flat.size:
+                apply.append(partial(np.add, params.flat[tail:], grads.flat[tail:],
+                                     out=params.flat[tail:]))
+            self.backward_apply = apply
+
+
+def _gemm_into(c: np.ndarray, x: np.ndarray, g: np.ndarray) -> Callable[[], Any] | None:
+    """A call doing ``c += x^T @ g`` in one GEMM with beta = 1, or None where not possible.
+
+    It calls the CBLAS of the very library NumPy's matmul uses (found with threadpoolctl),
+    so no second BLAS thread pool competes with NumPy's.
+    """
+    cblas = _numpy_cblas()
+    if cblas is None or not (c.flags.c_contiguous and x.flags.c_contiguous
+                             and g.flags.c_contiguous and c.dtype == x.dtype == g.dtype):
+        return None
+    fn = cblas.get(c.dtype.char)
+    if fn is None:
+        return None
+    import ctypes
+
+    gemm, int_t = fn
+    n, rows = x.shape  # c (rows, cols) += x^T (rows, n) @ g (n, cols)
+    cols = g.shape[1]
+    real = ctypes.c_float if c.dtype == np.float32 else ctypes.c_double
+    args = (101, 112, 111, int_t(rows), int_t(cols), int_t(n), real(1.0),
+            x.ctypes.data_as(ctypes.c_void_p), int_t(rows),
+            g.ctypes.data_as(ctypes.c_void_p), int_t(cols), real(1.0),
+            c.ctypes.data_as(ctypes.c_void_p), int_t(cols))
+    return partial(gemm, *args)
+
+
+_CBLAS: Any = False
+
+
+def _numpy_cblas() -> dict[str, tuple[Any, Any]] | None:
+    """``{"f": (sgemm, int type), "d": (dgemm, int type)}`` from NumPy's OpenBLAS, or None."""
+    global _CBLAS
+    if _CBLAS is not False:
+        return _CBLAS
+    _CBLAS = None
+    try:
+        import ctypes
+
+        from threadpoolctl import threadpool_info
+
+        paths = [i["filepath"] for i in threadpool_info()
+                 if i.get("internal_api") == "openblas" and "numpy" in i.get("filepath", "")]
+        if not paths:
+            return None
+        lib = ctypes.CDLL(paths[0])
+        found: dict[str, tuple[Any, Any]] = {}
+        for char, name in (("f", "sgemm"), ("d", "dgemm")):
+            for sym, int_t in ((f"scipy_cblas_{name}64_", ctypes.c_int64),
+                               (f"cblas_{name}64_", ctypes.c_int64),
+                               (f"cblas_{name}", ctypes.c_int)):
+                fn = getattr(lib, sym, None)
+                if fn is not None:
+                    fn.restype = None
+                    found[char] = (fn, int_t)
+                    break
+        _CBLAS = found or None
+    except Exception:  # noqa: BLE001 - any failure: fall back to matmul + add
+        _CBLAS = None
+    return _CBLAS

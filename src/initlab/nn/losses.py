@@ -25,6 +25,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -92,6 +94,12 @@ class Loss:
         """Return the mean loss per model (K,) (None unless ``need_value``); write
         ``scale`` * dL/dz (or dL/da for losses not from logits) into ``grad`` when given."""
         raise NotImplementedError
+
+    def plan_grad(
+        self, z: np.ndarray, a: np.ndarray, t: Targets, grad: np.ndarray, scale: float
+    ) -> list[Callable[[], Any]]:
+        """Return calls that write ``scale`` * the gradient into ``grad`` on fixed buffers."""
+        return [partial(self.value_and_grad, z, a, t, grad, False, scale)]
 
     def correct(self, z: np.ndarray, a: np.ndarray, t: Targets) -> np.ndarray:
         """Return the number of correct predictions per model (K,) (NaN if undefined)."""
@@ -164,20 +172,22 @@ class CategoricalCrossentropy(Loss):
 
     def value_and_grad(self, z, a, t, grad, need_value=True, scale=1.0):
         n = z.shape[1]
-        m = z.max(axis=-1, keepdims=True)
-        e = grad if grad is not None else np.empty_like(z)
-        np.subtract(z, m, out=e)
+        # work sample-major, (n, K, d): the engine's buffers are contiguous that way
+        zs, tt = z.transpose(1, 0, 2), t.t[:, None, :]
+        m = _row_max(zs)
+        e = grad.transpose(1, 0, 2) if grad is not None else np.empty_like(zs)
+        np.subtract(zs, m, out=e)
         np.exp(e, out=e)
-        s = e.sum(axis=-1, keepdims=True)
+        s = np.matmul(e, np.ones((e.shape[-1], 1), dtype=e.dtype))  # row sums, by BLAS
         loss = None
         if need_value:
             lse = np.log(s)
             lse += m
-            loss = _in(z, (lse.sum(axis=(1, 2), dtype=np.float64) - _dot(z, t.t)) / n)
+            loss = _in(z, (lse.sum(axis=(0, 2), dtype=np.float64) - _dot(z, t.t)) / n)
         if grad is not None:
+            s *= n / scale  # grad = scale * (softmax - t) / n
             np.divide(e, s, out=e)
-            e -= t.t
-            e *= scale / n
+            e -= tt * (scale / n)
         return loss
 
 
@@ -202,17 +212,27 @@ class BinaryCrossentropy(Loss):
 
     def value_and_grad(self, z, a, t, grad, need_value=True, scale=1.0):
         _, n, d = z.shape
+        zs, tt = z.transpose(1, 0, 2), t.t[:, None, :]  # sample-major, as the buffers are
         loss = None
         if need_value:
-            sp = np.logaddexp(z, 0)
-            loss = _in(z, (sp.sum(axis=(1, 2), dtype=np.float64) - _dot(z, t.t)) / (n * d))
+            sp = np.logaddexp(zs, 0)
+            loss = _in(z, (sp.sum(axis=(0, 2), dtype=np.float64) - _dot(z, t.t)) / (n * d))
         if grad is not None:
             from initlab.nn.activations import _special
 
-            _special().expit(z, out=grad)
-            grad -= t.t
-            grad *= scale / (n * d)
+            g = grad.transpose(1, 0, 2)
+            _special().expit(zs, out=g)
+            g -= tt
+            g *= scale / (n * d)
         return loss
+
+    def plan_grad(self, z, a, t, grad, scale):
+        from initlab.nn.activations import _special
+
+        _, n, d = z.shape
+        zs, g, tt = z.transpose(1, 0, 2), grad.transpose(1, 0, 2), t.t[:, None, :]
+        return [partial(_special().expit, zs, out=g), partial(np.subtract, g, tt, out=g),
+                partial(np.multiply, g, scale / (n * d), out=g)]
 
 
 class MeanSquaredError(Loss):
@@ -243,6 +263,18 @@ class MeanSquaredError(Loss):
         if grad is not None:
             grad *= 2.0 * scale / (n * d)
         return loss
+
+
+def _row_max(z: np.ndarray) -> np.ndarray:
+    """Max over the last axis, keepdims. For a few classes, column by column: NumPy's
+    reduction over a short last axis costs far more per row than d - 1 element-wise maxima."""
+    d = z.shape[-1]
+    if d > 16 or z.size < 4096:
+        return z.max(axis=-1, keepdims=True)
+    m = z[..., :1].copy()
+    for j in range(1, d):
+        np.maximum(m, z[..., j : j + 1], out=m)
+    return m
 
 
 def _in(like: np.ndarray, loss: np.ndarray) -> np.ndarray:

@@ -258,13 +258,18 @@ class Sequential:
         With ``scale`` != 1 the gradients come out multiplied by it (plain SGD folds -lr in).
         """
         forward(self.params, ws, need_output=need_output or not lossf.from_logits)
+        lv = self._loss_grad(ws, lossf, t, scale, need_value)
+        backward(self.params, ws)
+        return lv
+
+    def _loss_grad(self, ws: Workspace, lossf: Loss, t: Targets, scale: float = 1.0,
+                   need_value: bool = True) -> Any:
+        """The loss per model and dL/dz of the output layer into ``ws.gz[-1]``."""
         z, a = ws.z[-1], ws.post[-1]
         if lossf.from_logits:
-            lv = lossf.value_and_grad(z, a, t, ws.gz[-1], need_value, scale)
-        else:
-            lv = lossf.value_and_grad(z, a, t, ws.ga[-1], need_value, scale)
-            self.activations[-1].backward(z, a, ws.ga[-1], out=ws.gz[-1])
-        backward(self.params, ws)
+            return lossf.value_and_grad(z, a, t, ws.gz[-1], need_value, scale)
+        lv = lossf.value_and_grad(z, a, t, ws.ga[-1], need_value, scale)
+        self.activations[-1].backward(z, a, ws.ga[-1], out=ws.gz[-1])
         return lv
 
     def _make_trace(self, xs: np.ndarray, ws: Workspace, loss: Any) -> Trace:
