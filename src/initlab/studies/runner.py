@@ -387,9 +387,9 @@ def run_study(
             (:func:`auto_workers`: one per idle core, at most 4; one for a tiny study).
         max_models: the most models in one ensemble (None: no limit).
         data_dir: where a downloaded dataset's files are (see :mod:`initlab.data`).
-        threads: BLAS threads per training process (None: the library's default). One is
-            the default: on a shared 2-core machine two BLAS threads made the engine 2-5x
-            slower on these small products (see the README's measurements).
+        threads: BLAS threads per training process (None: leave them to the engine). One
+            is the default: on a shared 2-core machine two BLAS threads in one process were
+            erratic, up to 10x slower when other work held the cores (README).
         dataset: the study's data already loaded with :func:`load_data` (None: load it
             when a run is missing).
         keep_weights: store each run's trained parameters too (``Results.model`` rebuilds
