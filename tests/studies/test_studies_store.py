@@ -107,3 +107,17 @@ def test_load_unknown_study_lists_those_present(tmp_path):
 def test_wal_mode(tmp_path):
     with Store(tmp_path / "s.sqlite") as st:
         assert st._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_reading_results_never_creates_a_store(tmp_path):
+    from initlab.studies.results import Results
+
+    with pytest.raises(StoreError, match="no store at"):
+        Results.from_store(tmp_path / "absent.sqlite")
+    assert not (tmp_path / "absent.sqlite").exists()
+    with Store(tmp_path / "two.sqlite") as st:
+        st.register(S)
+        st.register(S.replace(name="other"))
+    with pytest.raises(StoreError, match="holds 2 studies"):
+        Results.from_store(tmp_path / "two.sqlite")
+    assert Results.from_store(tmp_path / "two.sqlite", "other").study.name == "other"

@@ -204,7 +204,7 @@ class Results:
             >>> Results.from_store(p).missing
             [('he_normal', 0)]
         """
-        st = store if isinstance(store, Store) else Store(store)
+        st = store if isinstance(store, Store) else Store(store, create=False)
         try:
             if study is None:
                 names = st.study_names()

@@ -155,9 +155,12 @@ class Store:
 
     Args:
         path: the database file (created with its parent folder), or ``":memory:"``.
+        create: create the file if it does not exist (False: a missing file is an error,
+            for reading results).
 
     Raises:
-        StoreError: the path cannot be created or written, or is not an initlab store.
+        StoreError: the path cannot be created or written, is not an initlab store, or
+            does not exist and ``create`` is False.
 
     Example:
         >>> with Store(":memory:") as st:
@@ -165,12 +168,14 @@ class Store:
         []
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], create: bool = True) -> None:
         self.path = str(path)
         memory = self.path == ":memory:"
         try:
             if not memory:
                 p = Path(self.path)
+                if not create and not p.exists():
+                    raise StoreError(f"no store at {self.path!r}: run the study first")
                 if p.is_dir():
                     raise StoreError(f"store path {self.path!r} is a folder; give a file path")
                 if p.is_file() and p.stat().st_size > 0:
