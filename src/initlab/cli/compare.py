@@ -38,38 +38,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compare",
         help="compare init schemes over seeds on one network (a study)",
         description="Train every scheme x seed on one network and dataset as K-model "
-        "ensembles; print mean +- std and a 95 %% interval per scheme. With --out, runs are "
+        "ensembles; print mean +- std and a 95 % interval per scheme. With --out, runs are "
         "stored crash-safe and a rerun trains only the missing ones.",
     )
     a = p.add_argument
     a("--config", metavar="FILE", help="a study file (.toml or .json); other flags override it")
     a("--name", help="the study's name in the store (default: compare)")
-    a("--dataset", help="dataset name (see `initlab datasets`; default moons)")
+    a("--dataset", metavar="NAME", help="dataset name (see `initlab datasets`; default moons)")
     a("--data-option", action="append", default=[], metavar="KEY=VALUE", dest="data_options",
       help="a dataset option, e.g. noise=0.3 or split=test:8000/2000 (repeatable)")
-    a("--layers", help="hidden widths, e.g. 12,6 or 100x5")
-    a("--activation", help="hidden activation, e.g. relu, tanh, leaky_relu(alpha=0.2)")
-    a("--output", help="output activation: sigmoid (two classes) or softmax")
+    a("--layers", metavar="WIDTHS", help="hidden widths, e.g. 12,6 or 100x5")
+    a("--activation", metavar="SPEC",
+      help="hidden activation, e.g. relu, tanh, leaky_relu(alpha=0.2)")
+    a("--output", metavar="NAME", help="output activation: sigmoid (two classes) or softmax")
     a("--init", action="append", metavar="SPEC",
       help='an init scheme, e.g. he_normal or "normal(std=10)" (repeat to compare)')
-    a("--seeds", help="how many seeds (5 means 0..4), or a list: 0,3,7")
-    a("--optimizer", help="sgd, adam or rmsprop (default sgd)")
+    a("--seeds", metavar="N|LIST", help="how many seeds (5 means 0..4), or a list: 0,3,7")
+    a("--optimizer", metavar="NAME", help="sgd, adam or rmsprop (default sgd)")
     a("--lr", type=float, help="learning rate (default 0.01)")
     a("--opt-option", action="append", default=[], metavar="KEY=VALUE", dest="opt_options",
       help="an optimizer option, e.g. momentum=0.9 (repeatable)")
-    a("--clip-norm", type=float, help="clip gradients by global norm")
-    a("--clip-value", type=float, help="clip each gradient entry to +-VALUE")
-    a("--epochs", type=int, help="passes over the training set (default 10)")
-    a("--batch-size", help="an int, or 'full' for full-batch gradient descent (default full)")
-    a("--shuffle-seed", type=int, help="seed of the minibatch order, shared by all runs")
-    a("--log-every", type=int, help="record metrics every N epochs (default: <= 500 points)")
+    a("--clip-norm", type=float, metavar="X", help="clip gradients by global norm")
+    a("--clip-value", type=float, metavar="X", help="clip each gradient entry to +-VALUE")
+    a("--epochs", type=int, metavar="N", help="passes over the training set (default 10)")
+    a("--batch-size", metavar="N|full",
+      help="an int, or 'full' for full-batch gradient descent (default full)")
+    a("--shuffle-seed", type=int, metavar="N",
+      help="seed of the minibatch order, shared by all runs")
+    a("--log-every", type=int, metavar="N",
+      help="record metrics every N epochs (default: <= 500 points)")
     a("--dtype", help="float32 (default) or float64")
     a("--out", metavar="DIR", help="folder for study.sqlite, runs.csv, summary.csv, "
       "results.json and study.toml (without it nothing is written)")
     a("--data-dir", metavar="D", help="folder with a downloaded dataset's files")
-    a("--workers", default="auto", help="processes training in parallel, or 'auto' (default: "
-      "one per idle core, at most 4; one for a tiny study)")
-    a("--max-models", type=int, help="the most models in one ensemble")
+    a("--workers", default="auto", metavar="N|auto",
+      help="processes training in parallel, or 'auto' (default: one per idle core, at most "
+      "4; one for a tiny study)")
+    a("--max-models", type=int, metavar="K", help="the most models in one ensemble")
     a("--quiet", action="store_true", help="no progress bar; print the table only")
     p.set_defaults(func=run)
 
