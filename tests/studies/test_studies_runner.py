@@ -191,3 +191,12 @@ def test_worker_processes_from_a_script_without_a_main_guard(tmp_path):
                        timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.split() == ["2", "6"]
+
+
+def test_data_provenance_is_recorded(tmp_path):
+    path = tmp_path / "s.sqlite"
+    r = TINY.run(path, progress=False)
+    assert r.provenance["dataset"] == "moons" and r.provenance["n_train"] == 48
+    back = Results.from_store(path)
+    assert back.provenance == r.provenance
+    assert back.to_dict()["data_provenance"]["options"]["seed"] == 0

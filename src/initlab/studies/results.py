@@ -162,6 +162,7 @@ class Results:
         study: the study (its schemes and seeds select the runs shown).
         records: the runs, as the store returns them.
         level: the confidence level of the intervals.
+        provenance: where the data came from (the Dataset's provenance), if recorded.
 
     Example:
         >>> from initlab.studies.store import RunRecord
@@ -172,9 +173,16 @@ class Results:
         0.85
     """
 
-    def __init__(self, study: Study, records: Sequence[RunRecord], level: float = 0.95) -> None:
+    def __init__(
+        self,
+        study: Study,
+        records: Sequence[RunRecord],
+        level: float = 0.95,
+        provenance: dict[str, Any] | None = None,
+    ) -> None:
         self.study = study
         self.level = level
+        self.provenance = provenance
         grid = set(study.runs)
         order = {key: i for i, key in enumerate(study.runs)}
         self.runs: list[RunRecord] = sorted(
@@ -218,7 +226,8 @@ class Results:
                 study = names[0]
             if isinstance(study, str):
                 study = st.load_study(study)
-            return cls(study, st.records(study, weights=weights))
+            return cls(study, st.records(study, weights=weights),
+                       provenance=st.data_provenance(study))
         finally:
             if not isinstance(store, Store):
                 st.close()
@@ -435,6 +444,7 @@ class Results:
             "study": self.study.to_dict(),
             "config_hash": self.study.config_hash,
             "level": self.level,
+            "data_provenance": self.provenance,
             "missing": [list(k) for k in self.missing],
             "summary": [
                 {"scheme": s.scheme, "runs": s.n_runs, "diverged": s.n_diverged,

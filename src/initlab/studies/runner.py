@@ -415,6 +415,7 @@ def run_study(
             if dataset is None:
                 dataset = load_data(study, data_dir)
             _output_units(study, int(dataset.n_classes))  # fail before training
+            st.set_data_provenance(study, dict(getattr(dataset, "provenance", {}) or {}))
             if workers == "auto":
                 workers = auto_workers(study, dataset, len(missing))
             ensembles = plan_ensembles(study, missing, int(workers), max_models)
@@ -432,7 +433,8 @@ def run_study(
                         bar.set_postfix_str(f"{_done(st, study)}/{len(study.runs)} runs stored")
             finally:
                 bar.close()
-        return Results(study, st.records(study, weights=keep_weights))
+        return Results(study, st.records(study, weights=keep_weights),
+                       provenance=st.data_provenance(study))
     finally:
         if own:
             st.close()

@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS studies (
     name        TEXT PRIMARY KEY,
     config_hash TEXT NOT NULL,
     config      TEXT NOT NULL,
-    created     TEXT NOT NULL
+    created     TEXT NOT NULL,
+    data        TEXT
 );
 CREATE TABLE IF NOT EXISTS runs (
     id              INTEGER PRIMARY KEY,
@@ -283,6 +284,22 @@ class Store:
             f"config (hash {stored_hash}, this study {study.config_hash}): {what}. Use another "
             f"store path (--out) or another study name"
         )
+
+    def set_data_provenance(self, study: Study, provenance: dict[str, Any]) -> None:
+        """Record where the study's data came from (the Dataset's provenance: source, files
+        and their sha256, split, options), as JSON, in the study's row."""
+        try:
+            with self._transaction():
+                self._db.execute("UPDATE studies SET data = ? WHERE name = ?",
+                                 (json.dumps(provenance, default=str), study.name))
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot write to store {self.path!r}: {e}") from None
+
+    def data_provenance(self, study: Study | str) -> dict[str, Any] | None:
+        """The data provenance recorded for a study, or None."""
+        name = study.name if isinstance(study, Study) else study
+        row = self._db.execute("SELECT data FROM studies WHERE name = ?", (name,)).fetchone()
+        return None if row is None or row[0] is None else json.loads(row[0])
 
     def study_names(self) -> list[str]:
         """The names of the studies in this store, sorted."""
