@@ -303,3 +303,31 @@ def test_divergence_between_logged_epochs_is_caught_at_its_step():
     assert h.diverged_epoch.tolist() == [-1, 4]
     assert np.isfinite(h.loss[:, 0]).all() and not np.isfinite(h.loss[-1, 1])
     assert np.isnan(m.layers[0].W[1]).all() and np.isfinite(m.layers[0].W[0]).all()
+
+
+def test_fit_restores_the_blas_thread_count_and_tunes_it_by_measuring():
+    from initlab.nn.training import _openblas_threads, _ThreadTuner
+
+    ctl = _openblas_threads()
+    if ctl is None:
+        pytest.skip("no handle on NumPy's OpenBLAS here")
+    before = ctl[0]()
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(12000, 100)).astype(np.float32), rng.integers(0, 4, 12000)
+    m = Sequential([Dense(128, activation="relu"), Dense(4, activation="softmax")],
+                   input_dim=100, n_models=2)
+    tuner = _ThreadTuner(m, 1000)
+    assert tuner.biggest >= _ThreadTuner.SMALL  # this run probes both thread counts
+    m.fit(x, y, epochs=1, batch_size=1000, optimizer="sgd")
+    assert ctl[0]() == before
+    # the decision: the faster of the two timed windows wins
+    if before > 1:
+        ctl[1](before)
+        with tuner:
+            assert tuner.next == 2
+            tuner.tick(2)
+            tuner.t -= 10.0  # pretend the default count was very slow
+            tuner.tick(6)
+            tuner.tick(10)
+            assert ctl[0]() == 1 and tuner.next == 2010
+        assert ctl[0]() == before

@@ -271,6 +271,34 @@ def _numpy_cblas() -> dict[str, tuple[Any, Any]] | None:
     if _CBLAS is not False:
         return _CBLAS
     _CBLAS = None
+    lib = _numpy_blas_lib()
+    if lib is None:
+        return None
+    import ctypes
+
+    found: dict[str, tuple[Any, Any]] = {}
+    for char, name in (("f", "sgemm"), ("d", "dgemm")):
+        for sym, int_t in ((f"scipy_cblas_{name}64_", ctypes.c_int64),
+                           (f"cblas_{name}64_", ctypes.c_int64),
+                           (f"cblas_{name}", ctypes.c_int)):
+            fn = getattr(lib, sym, None)
+            if fn is not None:
+                fn.restype = None
+                found[char] = (fn, int_t)
+                break
+    _CBLAS = found or None
+    return _CBLAS
+
+
+_LIB: Any = False
+
+
+def _numpy_blas_lib() -> Any:
+    """The OpenBLAS library NumPy's matmul calls (a ctypes handle), or None."""
+    global _LIB
+    if _LIB is not False:
+        return _LIB
+    _LIB = None
     try:
         import ctypes
 
@@ -278,20 +306,8 @@ def _numpy_cblas() -> dict[str, tuple[Any, Any]] | None:
 
         paths = [i["filepath"] for i in threadpool_info()
                  if i.get("internal_api") == "openblas" and "numpy" in i.get("filepath", "")]
-        if not paths:
-            return None
-        lib = ctypes.CDLL(paths[0])
-        found: dict[str, tuple[Any, Any]] = {}
-        for char, name in (("f", "sgemm"), ("d", "dgemm")):
-            for sym, int_t in ((f"scipy_cblas_{name}64_", ctypes.c_int64),
-                               (f"cblas_{name}64_", ctypes.c_int64),
-                               (f"cblas_{name}", ctypes.c_int)):
-                fn = getattr(lib, sym, None)
-                if fn is not None:
-                    fn.restype = None
-                    found[char] = (fn, int_t)
-                    break
-        _CBLAS = found or None
-    except Exception:  # noqa: BLE001 - any failure: fall back to matmul + add
-        _CBLAS = None
-    return _CBLAS
+        if paths:
+            _LIB = ctypes.CDLL(paths[0])
+    except Exception:  # noqa: BLE001 - no handle: callers fall back to plain NumPy
+        _LIB = None
+    return _LIB

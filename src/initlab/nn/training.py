@@ -128,38 +128,100 @@ def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int |
         if n % batch_size:
             batches.append(_Batch(model, n % batch_size, t))
 
-    with _blas_threads(model, n if full else batch_size):
+    tuner = _ThreadTuner(model, n if full else batch_size)
+    with tuner:
         _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch_size,
-              epochs, log_every, rng, tracers, enders, val, verbose)
+              epochs, log_every, rng, tracers, enders, val, verbose, tuner)
     return history
 
 
-_SMALL_PRODUCT_FLOPS = 1e8
+class _ThreadTuner:
+    """Chooses how many BLAS threads the training steps use, by measuring them.
 
-
-def _blas_threads(model: Sequential, n_batch: int) -> Any:
-    """Run small problems on one BLAS thread.
-
-    For products under ~0.1 GFLOP, a second OpenBLAS thread saves little on an idle machine,
-    and on a busy one (another process holding a core) every product waits for the
-    descheduled thread: we measured an MNIST batch-128 epoch go from 0.45 s to 10-30 s.
+    Products under 2e7 FLOP always run on one thread: a second OpenBLAS thread saves little
+    there. For larger ones the answer depends on the machine's load: on an idle machine two
+    threads are faster, but when another process holds a core every product waits for the
+    descheduled thread (we measured an MNIST batch-128 epoch take 10-30 s instead of 0.45 s).
+    So fit times a few steps with NumPy's thread count and a few with one thread, keeps the
+    faster, and measures again every ``REPROBE`` steps.
     """
-    import contextlib
 
-    K = model.n_models
-    biggest = max(2.0 * n_batch * (f + 1) * u * (K if i == 0 else 1)
-                  for i, (f, u) in enumerate(model._layout.shapes))
-    if biggest >= _SMALL_PRODUCT_FLOPS:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn brings it
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+    SMALL = 2e7
+    WINDOW = 4
+    REPROBE = 2000
+
+    def __init__(self, model: Sequential, n_batch: int) -> None:
+        K = model.n_models
+        self.biggest = max(2.0 * n_batch * (f + 1) * u * (K if i == 0 else 1)
+                           for i, (f, u) in enumerate(model._layout.shapes))
+        self.ctl = _openblas_threads()
+        self.original = self.ctl[0]() if self.ctl else 1
+        self.next = 1 << 62  # the step at which tick() has something to do
+        self.fallback: Any = None
+
+    def __enter__(self) -> _ThreadTuner:
+        if self.original <= 1:
+            return self
+        if self.ctl is None:  # no handle on NumPy's OpenBLAS: one thread for small products
+            if self.biggest < self.SMALL:
+                try:
+                    from threadpoolctl import threadpool_limits
+
+                    self.fallback = threadpool_limits(1, user_api="blas")
+                except ImportError:  # pragma: no cover
+                    pass
+            return self
+        if self.biggest < self.SMALL:
+            self.ctl[1](1)
+        else:
+            self.phase, self.next = 0, 2  # two warm-up steps, then probe
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.ctl is not None:
+            self.ctl[1](self.original)
+        if self.fallback is not None:
+            self.fallback.restore_original_limits()
+
+    def tick(self, step: int) -> None:
+        """Called before step ``step`` when ``step >= self.next``."""
+        now = time.perf_counter()
+        if self.phase == 0:  # start timing the default thread count
+            self.ctl[1](self.original)
+            self.t, self.phase, self.next = now, 1, step + self.WINDOW
+        elif self.phase == 1:  # then one thread
+            self.many = now - self.t
+            self.ctl[1](1)
+            self.t, self.phase, self.next = now, 2, step + self.WINDOW
+        else:  # keep the faster
+            one = now - self.t
+            self.ctl[1](1 if one <= self.many else self.original)
+            self.phase, self.next = 0, step + self.REPROBE
+
+
+def _openblas_threads() -> tuple[Any, Any] | None:
+    """(get, set) for the thread count of NumPy's OpenBLAS, or None."""
+    from initlab.nn.engine import _numpy_blas_lib
+
+    lib = _numpy_blas_lib()
+    if lib is None:
+        return None
+    for get, put in (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+                     ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+                     ("openblas_get_num_threads", "openblas_set_num_threads")):
+        g, p = getattr(lib, get, None), getattr(lib, put, None)
+        if g is not None and p is not None:
+            import ctypes
+
+            g.restype = ctypes.c_int
+            p.restype = None
+            p.argtypes = [ctypes.c_int]
+            return g, p
+    return None
 
 
 def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch_size,
-          epochs, log_every, rng, tracers, enders, val, verbose) -> None:
+          epochs, log_every, rng, tracers, enders, val, verbose, tuner) -> None:
     """The epoch and step loops of :func:`fit` (arguments as prepared there)."""
     K = model.n_models
     n = len(xs)
@@ -188,6 +250,8 @@ def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch
                     stop = min(start + batch_size, n)
                     b = batches[0] if stop - start == batch_size else batches[1]
                     b.fill(xs, t, perm[start:stop])
+                if step >= tuner.next:
+                    tuner.tick(step)
                 ws = b.ws
                 tracing = [cb for every, cb in tracers if step % every == 0] if tracers else ()
                 if tracing:  # a fresh workspace: the trace owns its arrays
