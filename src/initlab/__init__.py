@@ -24,6 +24,7 @@ from initlab.errors import (
 from initlab.init import Initializer, fans, gain
 from initlab.init import get as get_initializer
 from initlab.nn import Dense, Sequential, optim
+from initlab.studies import Results, Study
 
 __version__ = "0.1.0"
 
@@ -48,4 +49,6 @@ __all__ = [
     "Report",
     "Probe",
     "Thresholds",
+    "Study",
+    "Results",
 ]
