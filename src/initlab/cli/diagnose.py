@@ -84,7 +84,9 @@ def run_inspect(args: argparse.Namespace) -> int:
     except ConfigError as e:
         raise ConfigError(f"--layers: {e}") from None
     if not widths:
-        raise ConfigError(f"--layers needs at least one hidden layer, e.g. 100x5; got {args.layers!r}")
+        raise ConfigError(
+            f"--layers needs at least one hidden layer, e.g. 100x5; got {args.layers!r}"
+        )
     if args.n_samples < 1:
         raise ConfigError(f"--n-samples must be >= 1; got {args.n_samples}")
     if not (math.isfinite(args.lr) and args.lr > 0):
