@@ -12,6 +12,7 @@ Example:
 
 from initlab.data import Dataset
 from initlab.data import load as load_dataset
+from initlab.diagnose import Probe, Report, Thresholds, inspect
 from initlab.errors import (
     ConfigError,
     DataError,
@@ -43,4 +44,8 @@ __all__ = [
     "optim",
     "Dataset",
     "load_dataset",
+    "inspect",
+    "Report",
+    "Probe",
+    "Thresholds",
 ]
