@@ -57,7 +57,7 @@ class Workload:
         is not needed but is counted, as usual, so this is the conventional 6 * params rule.
         """
         dims = [self.input_dim] + [u for u, _ in self.layers]
-        macs = sum(a * b for a, b in zip(dims[:-1], dims[1:]))
+        macs = sum(a * b for a, b in zip(dims[:-1], dims[1:], strict=False))
         return 6.0 * self.n * macs * self.epochs * self.K
 
 

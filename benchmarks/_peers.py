@@ -26,7 +26,7 @@ def _he_params(w: Workload, rng: np.random.Generator) -> list[tuple[np.ndarray, 
     """He-normal weights (K, fan_in, fan_out) and zero biases (K, 1, fan_out), float32."""
     dims = [w.input_dim] + [u for u, _ in w.layers]
     out = []
-    for a, b in zip(dims[:-1], dims[1:]):
+    for a, b in zip(dims[:-1], dims[1:], strict=False):
         W = (rng.standard_normal((w.K, a, b)) * np.sqrt(2.0 / a)).astype(np.float32)
         out.append((W, np.zeros((w.K, 1, b), dtype=np.float32)))
     return out
@@ -42,16 +42,20 @@ def torch_available() -> str | None:
     return None
 
 
-def bench_torch(w: Workload, x: np.ndarray, y: np.ndarray, repeats: int,
-                budget_s: float) -> Timing:
-    """Eager PyTorch with 2 threads: ``nn.Sequential`` for K=1, stacked ``baddbmm`` for K>1."""
+def make_torch(w: Workload, init: list | None = None):
+    """Eager PyTorch with 2 threads: ``nn.Sequential`` for K=1, stacked ``baddbmm`` for K>1.
+
+    Returns:
+        ``(train(x, y, epochs), params())``: ``train`` trains in place; ``params`` gives
+        ``[(W (K, fan_in, units), b (K, units)), ...]`` as NumPy arrays.
+    """
     import torch
     import torch.nn.functional as F
 
     torch.set_num_threads(2)
-    xt = torch.from_numpy(x)
-    yt = torch.from_numpy(y)
     K = w.K
+    if init is None:
+        init = _he_params(w, np.random.default_rng(0))
     if K == 1:
         mods = []
         d = w.input_dim
@@ -62,15 +66,18 @@ def bench_torch(w: Workload, x: np.ndarray, y: np.ndarray, repeats: int,
             d = u
         net = torch.nn.Sequential(*mods)      # the output layer emits logits
         params = list(net.parameters())
+        with torch.no_grad():
+            for i, (W, b) in enumerate(init):
+                params[2 * i].copy_(torch.from_numpy(W[0].T))
+                params[2 * i + 1].copy_(torch.from_numpy(b[0, 0]))
 
         def forward(xb):
             return net(xb)
     else:
-        ps = _he_params(w, np.random.default_rng(0))
         params = []
-        for W, b in ps:
-            params += [torch.nn.Parameter(torch.from_numpy(W)),
-                       torch.nn.Parameter(torch.from_numpy(b))]
+        for W, b in init:
+            params += [torch.nn.Parameter(torch.from_numpy(W.copy())),
+                       torch.nn.Parameter(torch.from_numpy(b.copy()))]
         acts = [a for _, a in w.layers]
 
         def forward(xb):
@@ -99,7 +106,8 @@ def bench_torch(w: Workload, x: np.ndarray, y: np.ndarray, repeats: int,
         loss_fn(forward(xb), yb).backward()
         opt.step()
 
-    def run(xr=xt, yr=yt, epochs=w.epochs):
+    def train(x: np.ndarray, y: np.ndarray, epochs: int) -> None:
+        xr, yr = torch.from_numpy(x), torch.from_numpy(y)
         n = xr.shape[0]
         g = torch.Generator().manual_seed(SHUFFLE_SEED)
         for _ in range(epochs):
@@ -111,9 +119,21 @@ def bench_torch(w: Workload, x: np.ndarray, y: np.ndarray, repeats: int,
                 idx = perm[i:i + w.batch]
                 step(xr[idx], yr[idx])
 
-    xw, yw = warmup_slice(w, x, y)
-    run(torch.from_numpy(xw), torch.from_numpy(yw), 1)
-    return Timing(time_runs(run, repeats, budget_s))
+    def get_params() -> list:
+        ps = [p.detach().numpy() for p in params]
+        if K == 1:
+            return [(ps[i].T[None], ps[i + 1][None]) for i in range(0, len(ps), 2)]
+        return [(ps[i], ps[i + 1][:, 0]) for i in range(0, len(ps), 2)]
+
+    return train, get_params
+
+
+def bench_torch(w: Workload, x: np.ndarray, y: np.ndarray, repeats: int,
+                budget_s: float) -> Timing:
+    """Time :func:`make_torch`'s training after a warm-up epoch on a slice."""
+    train, _ = make_torch(w)
+    train(*warmup_slice(w, x, y), 1)
+    return Timing(time_runs(lambda: train(x, y, w.epochs), repeats, budget_s))
 
 
 # --------------------------------------------------------------------------- JAX
@@ -126,20 +146,26 @@ def jax_available() -> str | None:
     return None
 
 
-def bench_jax(w: Workload, x: np.ndarray, y: np.ndarray, repeats: int,
-              budget_s: float) -> Timing:
-    """JAX: one jitted call per run; ``lax.scan`` over steps, ``vmap`` of the gradient over K."""
+def make_jax(w: Workload, x: np.ndarray, y: np.ndarray, init: list | None = None):
+    """JAX: one jitted call per run; ``lax.scan`` over steps, ``vmap`` of the gradient over K.
+
+    Returns:
+        ``(run(), params(), compile_seconds)``: ``run`` trains ``w.epochs`` epochs on (x, y)
+        from the current parameters (held on device) and blocks until done.
+    """
     import jax
     import jax.numpy as jnp
 
     acts = [a for _, a in w.layers]
-    params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in _he_params(w, np.random.default_rng(0))]
+    if init is None:
+        init = _he_params(w, np.random.default_rng(0))
+    params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in init]
     xj, yj = jnp.asarray(x), jnp.asarray(y if w.loss == "bce" else y.astype(np.int32))
     n = x.shape[0]
 
     def loss1(p, xb, yb):
         h = xb
-        for (W, b), a in zip(p, acts):
+        for (W, b), a in zip(p, acts, strict=True):
             h = h @ W + b[0]
             if a == "relu":
                 h = jax.nn.relu(h)
@@ -177,11 +203,22 @@ def bench_jax(w: Workload, x: np.ndarray, y: np.ndarray, repeats: int,
     t0 = time.perf_counter()
     compiled = jax.jit(train).lower(params, xj, yj, key).compile()
     compile_s = time.perf_counter() - t0
-    jax.block_until_ready(compiled(params, xj, yj, key))   # warm-up run
+    state = {"p": params}
 
-    def run():
-        jax.block_until_ready(compiled(params, xj, yj, key))
+    def run() -> None:
+        state["p"] = jax.block_until_ready(compiled(state["p"], xj, yj, key))
 
+    def get_params() -> list:
+        return [(np.asarray(W), np.asarray(b)[:, 0]) for W, b in state["p"]]
+
+    return run, get_params, compile_s
+
+
+def bench_jax(w: Workload, x: np.ndarray, y: np.ndarray, repeats: int,
+              budget_s: float) -> Timing:
+    """Time :func:`make_jax`'s jitted training (compiled, then one warm-up run)."""
+    run, _, compile_s = make_jax(w, x, y)
+    run()
     return Timing(time_runs(run, repeats, budget_s), compile_s=compile_s)
 
 
