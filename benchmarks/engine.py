@@ -13,8 +13,16 @@ Workloads (the same float32 data for every framework, fixed seeds):
 
 Each cell is the median wall time of ``--repeats`` timed runs (default 5; a framework whose
 runs on a workload exceed ``--budget`` seconds stops early, the run count is printed beside
-the median). Models are built and JAX/Keras compiled outside the timed region, and a warm-up
-run precedes the timed ones for every framework. See ``_peers.py`` for the fairness rules.
+the median). Each cell (workload x framework) runs in a fresh Python process, so no thread
+pool or memory of another framework is alive while one is timed. Models are built and
+JAX/Keras compiled outside the timed region, and a warm-up run precedes the timed ones for
+every framework. See ``_peers.py`` for the fairness rules. Keras on workload 3 with K = 100
+(a 100-branch functional model, ~40 ms per epoch) times 500 of the 15,000 epochs and
+scales by 30 (marked *): full-batch epochs all cost the same.
+
+``--quick`` is a smoke run (< 1 min): 2,000 samples, 100 moons epochs, 2 repeats, all cells in
+this process, Keras only for K = 1 (its K-wide models take seconds to build). Its ratios are
+dominated by per-call fixed costs and say little about the full workloads.
 
 Also printed: workload 2's achieved GFLOP/s (6 * n * sum(fan_in * fan_out) * K per epoch,
 see ``Workload.flops``) against the float32 matmul rate of this machine measured in the same
@@ -133,11 +141,40 @@ def measure_memory(quick: bool) -> dict | None:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def cell_child(args: argparse.Namespace) -> None:
+    """In a fresh process: time one framework on one workload; print a JSON line."""
+    key, name = args.cell.split(":")
+    w = next(v for v in workloads(args.quick) if v.key == key)
+    x, y = make_data(w)
+    if name == "initlab":
+        fn = bench_initlab
+    else:
+        import _peers
+
+        fn = getattr(_peers, f"bench_{name}")
+    t = fn(w, x, y, args.repeats, args.budget)
+    print("CELL " + json.dumps({"times": t.times, "compile_s": t.compile_s, "scale": t.scale}))
+
+
+def run_cell(key: str, name: str, args: argparse.Namespace) -> Timing:
+    """Run :func:`cell_child` in a subprocess and return its Timing."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--cell", f"{key}:{name}",
+           "--repeats", str(args.repeats), "--budget", str(args.budget)]
+    if args.quick:
+        cmd.append("--quick")
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("CELL ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(proc.stderr.strip()[-800:] or f"exit status {proc.returncode}")
+    d = json.loads(lines[-1][5:])
+    return Timing(d["times"], compile_s=d["compile_s"], scale=d["scale"])
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: 6,000 samples, 1,000 moons epochs, 2 repeats, < 1 min")
+                   help="smoke run: 2,000 samples, 100 moons epochs, 2 repeats, < 1 min")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per cell (default 5)")
     p.add_argument("--budget", type=float, default=None,
                    help="stop repeating a cell once its runs exceed this many seconds "
@@ -147,19 +184,24 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--peers", default=",".join(PEERS), help="comma-separated: torch,jax,keras")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess")
     p.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--cell", default="", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the tables."""
     args = parse(argv)
+    args.repeats = args.repeats or (2 if args.quick else 5)
+    args.budget = args.budget or (10.0 if args.quick else 60.0)
     if args.memory_child:
         memory_child(args.quick)
         return 0
+    if args.cell:
+        cell_child(args)
+        return 0
     import _peers
 
-    repeats = args.repeats or (2 if args.quick else 5)
-    budget = args.budget or (10.0 if args.quick else 60.0)
+    repeats, budget = args.repeats, args.budget
     wanted = [s for s in args.only.split(",") if s]
     wls = [w for w in workloads(args.quick) if not wanted or w.key in wanted]
     peers = []
@@ -186,13 +228,18 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, dict[str, Timing]] = {}
     for w in wls:
-        x, y = make_data(w)
         results[w.key] = {}
         for name in ["initlab", *peers]:
-            fn = bench_initlab if name == "initlab" else getattr(_peers, f"bench_{name}")
             t0 = time.perf_counter()
+            if args.quick and name == "keras" and w.K > 1:
+                print(f"  {w.key:8s} keras    skipped in --quick (K-wide model build)")
+                continue
             try:
-                results[w.key][name] = fn(w, x, y, repeats, budget)
+                if args.quick:
+                    fn = bench_initlab if name == "initlab" else getattr(_peers, f"bench_{name}")
+                    results[w.key][name] = fn(w, *make_data(w), repeats, budget)
+                else:
+                    results[w.key][name] = run_cell(w.key, name, args)
             except Exception as e:  # a peer failing must not hide the others' numbers
                 print(f"  {w.key} {name}: FAILED {e.__class__.__name__}: {e}")
                 continue
@@ -226,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
     print("\n## Wall time (median s, runs) and ratios\n")
     print(markdown_table(header, rows))
+    if any(t.scale != 1.0 for r in results.values() for t in r.values()):
+        print("\n\\* timed on 1/30 of the epochs and scaled by 30 (full-batch epochs all "
+              "cost the same)")
 
     if "jax" in peers:
         comp = [f"{w.key}: {results[w.key]['jax'].compile_s:.2f} s" for w in wls
