@@ -60,6 +60,12 @@ class Workload:
         macs = sum(a * b for a, b in zip(dims[:-1], dims[1:], strict=False))
         return 6.0 * self.n * macs * self.epochs * self.K
 
+    def performed_flops(self) -> float:
+        """The matmul FLOPs actually needed: :meth:`flops` less the first layer's unused
+        back-propagated signal (2 * n * input_dim * units_1 per epoch per model)."""
+        skip = 2.0 * self.n * self.input_dim * self.layers[0][0] * self.epochs * self.K
+        return self.flops() - skip
+
 
 def workloads(quick: bool) -> list[Workload]:
     """The issue's workloads (``quick``: 2,000 samples and 100 moons epochs)."""
