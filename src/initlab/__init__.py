@@ -10,6 +10,9 @@ Example:
     '0.1.0'
 """
 
+from initlab.data import Dataset
+from initlab.data import load as load_dataset
+from initlab.diagnose import Probe, Report, Thresholds, inspect
 from initlab.errors import (
     ConfigError,
     DataError,
@@ -18,6 +21,11 @@ from initlab.errors import (
     SpecError,
     StoreError,
 )
+from initlab.init import Initializer, fans, gain
+from initlab.init import get as get_initializer
+from initlab.nn import Dense, Sequential, optim
+from initlab.studies import Results, Study
+from initlab.viz.report import ReportData, write_report
 
 __version__ = "0.1.0"
 
@@ -29,4 +37,21 @@ __all__ = [
     "DataError",
     "ConfigError",
     "StoreError",
+    "Initializer",
+    "get_initializer",
+    "fans",
+    "gain",
+    "Dense",
+    "Sequential",
+    "optim",
+    "Dataset",
+    "load_dataset",
+    "inspect",
+    "Report",
+    "Probe",
+    "Thresholds",
+    "Study",
+    "Results",
+    "ReportData",
+    "write_report",
 ]

@@ -20,7 +20,7 @@ from initlab import __version__
 from initlab.errors import InitLabError
 
 # Modules of initlab.cli that each add one or more sub-commands, in the order --help lists them.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("schemes", "datasets", "diagnose", "compare", "reproduce")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,6 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InitLabError as e:
         print(f"initlab: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `initlab schemes | head`: the reader left; not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("initlab: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,182 @@
+"""``initlab inspect`` (diagnose schemes on a dataset) and ``initlab recommend`` (edge of chaos).
+
+Example:
+    $ initlab inspect --dataset mnist --layers 100x5 --activation tanh \\
+          --init "normal(std=0.1)" --init glorot_normal --data-dir ../shared/data/mnist
+    $ initlab recommend --activation tanh --bias-std 0.05 --depth 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from initlab.errors import ConfigError
+
+__all__ = ["register", "parse_layers"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``inspect`` and ``recommend`` sub-commands."""
+    p = subparsers.add_parser(
+        "inspect",
+        help="measure every layer of fresh networks on a dataset and diagnose each init",
+        description="Build one network per --init (trained together as one ensemble), run a "
+        "batch of the dataset forward and backward, and print per layer: pre-activation and "
+        "activation mean/std, q measured beside mean-field theory, dead and saturated units, "
+        "symmetry, gradients; then the findings with what to change.",
+    )
+    p.add_argument("--dataset", default="mnist", help="dataset name (default: mnist)")
+    p.add_argument("--layers", default="100x5",
+                   help="hidden layers: WIDTHxDEPTH (100x5) or widths (256,128) (default 100x5)")
+    p.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
+    p.add_argument("--init", action="append", dest="inits", metavar="SPEC",
+                   help="an init scheme spec; repeat to compare several (default: auto)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights (default 0)")
+    p.add_argument("--data-dir", default=None, help="folder with the dataset's files")
+    p.add_argument("--n-samples", type=int, default=1000,
+                   help="samples in the inspected batch (default 1000)")
+    p.add_argument("--lr", type=float, default=0.01,
+                   help="learning rate for ||lr * grad W|| / ||W|| (default 0.01)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run_inspect)
+
+    r = subparsers.add_parser(
+        "recommend",
+        help="the critical (edge of chaos) init for an activation, from mean-field theory",
+        description="Mean-field theory (Poole 2016, Schoenholz 2017): the weight variance "
+        "sigma_w^2 with chi_1 = 1 for the bias variance, q*, chi_1, the depth scales, and how "
+        "deep a network at this init and at the usual schemes can be trained (~6 xi_c).",
+    )
+    r.add_argument("--activation", default="tanh", help="activation (default tanh)")
+    g = r.add_mutually_exclusive_group()
+    g.add_argument("--bias-std", type=float, default=None,
+                   help="std of the biases, sigma_b (default 0)")
+    g.add_argument("--bias-var", type=float, default=None,
+                   help="variance of the biases, sigma_b^2 (instead of --bias-std)")
+    r.add_argument("--depth", type=int, default=None,
+                   help="the depth to train: also print the sigma_w^2 range that trains it")
+    r.add_argument("--fan-in", type=int, default=None,
+                   help="a layer's fan_in, to print the weight std (default: the formula only)")
+    r.set_defaults(func=run_recommend)
+
+
+def parse_layers(text: str) -> list[int]:
+    """Parse ``"100x5"`` (5 layers of 100) or ``"256,128"`` into a list of widths.
+
+    Raises:
+        ConfigError: anything else, or a width/depth below 1.
+
+    Example:
+        >>> parse_layers("100x3"), parse_layers("64,32")
+        ([100, 100, 100], [64, 32])
+    """
+    t = str(text).strip().lower()
+    try:
+        if "x" in t:
+            w, d = t.split("x", 1)
+            widths = [int(w)] * int(d)
+        else:
+            widths = [int(v) for v in t.split(",")]
+    except ValueError:
+        widths = []
+    if not widths or any(w < 1 for w in widths):
+        raise ConfigError(
+            f"--layers must be WIDTHxDEPTH (e.g. 100x5) or comma-separated widths (e.g. "
+            f"256,128) of positive ints; got {text!r}"
+        )
+    return widths
+
+
+def _load(name: str, n: int, seed: int, data_dir: str | None):
+    from initlab.data import info, load
+
+    meta = info(name)
+    opts = {"data_dir": data_dir} if data_dir else {}
+    if meta.kind == "download":
+        return load(name, split=f"test:{n}/0", **opts)
+    if "all" in getattr(meta, "sources", ()):
+        return load(name, split=f"all:{n}/0", **opts)
+    return load(name, n_train=n, n_test=0, seed=seed, **opts)
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    """Run ``initlab inspect``."""
+    from initlab.diagnose import inspect
+    from initlab.nn import Dense, Sequential
+
+    widths = parse_layers(args.layers)
+    if args.n_samples < 1:
+        raise ConfigError(f"--n-samples must be >= 1; got {args.n_samples}")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise ConfigError(f"--lr must be a positive number; got {args.lr}")
+    inits = args.inits or ["auto"]
+    # check the specs before the (slower) data loading
+    from initlab.init import get as get_init
+    from initlab.nn.activations import get as get_activation
+
+    get_activation(args.activation)
+    for spec in inits:
+        if spec != "auto":
+            get_init(spec)
+    ds = _load(args.dataset, args.n_samples, args.seed, args.data_dir)
+    x, y = ds.x_train[: args.n_samples], ds.y_train[: args.n_samples]
+    layers = [Dense(w, activation=args.activation) for w in widths]
+    layers.append(Dense(int(ds.n_classes), activation="softmax"))
+    model = Sequential(layers, input_dim=int(x.shape[1]), n_models=len(inits),
+                       inits=[None if s == "auto" else s for s in inits],
+                       seeds=[args.seed] * len(inits))
+    report = inspect(model, x, y, lr=args.lr)
+    if args.json:
+        print(report.to_json())
+    else:
+        print(f"{args.dataset}: {len(x)} samples, layers {widths} {args.activation}\n")
+        print(report, end="")
+    return 0
+
+
+def run_recommend(args: argparse.Namespace) -> int:
+    """Run ``initlab recommend``."""
+    from initlab.diagnose import theory
+
+    if args.bias_var is not None:
+        sb2 = args.bias_var
+    else:
+        sb = 0.0 if args.bias_std is None else args.bias_std
+        if not (math.isfinite(sb) and sb >= 0):
+            raise ConfigError(f"--bias-std must be a finite number >= 0; got {sb}")
+        sb2 = sb * sb
+    if not (math.isfinite(sb2) and sb2 >= 0):
+        raise ConfigError(f"--bias-var must be a finite number >= 0; got {sb2}")
+    if args.depth is not None and args.depth < 1:
+        raise ConfigError(f"--depth must be >= 1; got {args.depth}")
+    if args.fan_in is not None and args.fan_in < 1:
+        raise ConfigError(f"--fan-in must be >= 1; got {args.fan_in}")
+    act = args.activation
+    theory.activation_functions(act)  # an unknown name fails here, before any work
+    crit = theory.critical_sigma_w2(act, sb2)
+    mf = theory.mean_field(act, crit, sb2)
+    sb = math.sqrt(sb2)
+    print(f"{act}, sigma_b^2 = {sb2:.4g} (bias std {sb:.4g}): edge of chaos (chi_1 = 1)")
+    print(f"  critical sigma_w^2   {crit:.4f}")
+    print(f"  init                 variance_scaling(scale={crit:.4f}, mode=fan_in, "
+          f"distribution=normal), bias normal(std={sb:.4g})")
+    if args.fan_in:
+        print(f"  weight std           {math.sqrt(crit / args.fan_in):.4g} for fan_in "
+              f"{args.fan_in} (sqrt({crit:.4f} / {args.fan_in}))")
+    print(f"  q*                   {mf.q_star:.4g}")
+    print(f"  chi_1                {mf.chi_1:.6f}")
+    print(f"  xi_q                 {mf.xi_q:.4g}")
+    print(f"  xi_c                 {mf.xi_c:.4g}")
+    print(f"  trainable depth      ~{mf.trainable_depth:.4g} (6 xi_c)")
+    if args.depth:
+        lo, hi = theory.trainable_range(act, sb2, args.depth)
+        print(f"  depth {args.depth} trains (6 xi_c >= {args.depth}) for sigma_w^2 in "
+              f"[{lo:.4g}, {hi:.4g}]")
+    print("\nusual schemes on square layers (sigma_w^2 = fan_in * Var[W]):")
+    print(f"  {'scheme':<16}{'sigma_w^2':>10}{'chi_1':>10}{'xi_c':>10}{'depth~6xi_c':>13}  phase")
+    for name, sw2 in (("lecun/glorot", 1.0), ("he", 2.0)):
+        m = theory.mean_field(act, sw2, sb2)
+        print(f"  {name:<16}{sw2:>10.4g}{m.chi_1:>10.4g}{m.xi_c:>10.4g}"
+              f"{m.trainable_depth:>13.4g}  {m.phase}")
+    return 0

@@ -1,0 +1,363 @@
+"""Files that are downloaded: where they live, their hashes, fetching them safely, verifying.
+
+Where a dataset's files live (first that applies):
+
+1. ``data_dir=`` (or ``--data-dir``): the folder that holds the files themselves;
+2. ``$INITLAB_DATA/<name>``;
+3. the platform cache folder, ``pooch.os_cache("initlab")/<name>``
+   (``~/.cache/initlab/<name>`` on Linux).
+
+Downloads go through pooch with a sha256 for every file, a progress bar and retries, into a
+hidden staging folder next to the target; only a file whose hash matched is moved into
+place, and the staging folder is removed whatever happens, so a failed or interrupted
+download leaves nothing behind. ``mirror=`` (or ``$INITLAB_DATA_MIRROR``) replaces the
+built-in mirrors with one base URL; ``{name}`` in it is replaced by the dataset's name.
+
+Example:
+    >>> fs = FileSet("toy", (RemoteFile("a.gz", "0" * 64),), ("https://example.org/",))
+    >>> data_home(fs.name, "/tmp/toy").as_posix()
+    '/tmp/toy'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from initlab.errors import DataError
+
+__all__ = [
+    "RemoteFile",
+    "FileSet",
+    "FileStatus",
+    "data_home",
+    "sha256_file",
+    "locate",
+    "check_hash",
+    "fetch_files",
+    "verify_files",
+    "mirrors_for",
+]
+
+ENV_DATA = "INITLAB_DATA"
+ENV_MIRROR = "INITLAB_DATA_MIRROR"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One published file: its name, the sha256 of its bytes, and of its decompressed bytes.
+
+    Attributes:
+        name: file name as published, e.g. ``t10k-images-idx3-ubyte.gz``.
+        sha256: hex digest of the published bytes.
+        raw_sha256: hex digest after gunzip (lets a user keep the raw file), if known.
+        size: size in bytes of the published file, if known.
+    """
+
+    name: str
+    sha256: str
+    raw_sha256: str | None = None
+    size: int | None = None
+
+    @property
+    def raw_name(self) -> str:
+        """The name of the decompressed file (``.gz`` removed)."""
+        return self.name[:-3] if self.name.endswith(".gz") else self.name
+
+
+@dataclass(frozen=True)
+class FileSet:
+    """The files of one downloadable dataset and the mirrors that serve them.
+
+    Attributes:
+        name: the dataset's name (the sub-folder under ``$INITLAB_DATA`` or the cache).
+        files: the files.
+        mirrors: base URLs tried in order; a file's URL is base + file name.
+    """
+
+    name: str
+    files: tuple[RemoteFile, ...]
+    mirrors: tuple[str, ...]
+
+    def file(self, name: str) -> RemoteFile:
+        """The file called ``name`` (published or raw name)."""
+        for f in self.files:
+            if name in (f.name, f.raw_name):
+                return f
+        raise DataError(f"{self.name} has no file {name!r}")
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    """The state of one file in a data folder, as :func:`verify_files` finds it.
+
+    Attributes:
+        file: the expected file.
+        path: where it was found (or where it was looked for).
+        state: ``"ok"``, ``"missing"``, ``"bad-hash"`` or ``"unverified"`` (a raw file
+            whose decompressed hash is not known).
+        sha256: the digest found, or None when missing.
+    """
+
+    file: RemoteFile
+    path: Path
+    state: str
+    sha256: str | None
+
+
+def data_home(name: str, data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Return the folder for dataset ``name``: data_dir, $INITLAB_DATA/name, or the cache.
+
+    Args:
+        name: the dataset's name.
+        data_dir: a folder holding the files themselves; wins when given.
+
+    Returns:
+        The folder (it may not exist yet).
+
+    Example:
+        >>> data_home("mnist", "/data/mnist").name
+        'mnist'
+    """
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    env = os.environ.get(ENV_DATA)
+    if env:
+        return Path(env).expanduser() / name
+    import pooch
+
+    return Path(pooch.os_cache("initlab")) / name
+
+
+def mirrors_for(fileset: FileSet, mirror: str | None = None) -> tuple[str, ...]:
+    """The base URLs to try: ``mirror``, else $INITLAB_DATA_MIRROR, else the built-in ones.
+
+    Example:
+        >>> fs = FileSet("toy", (), ("https://a/",))
+        >>> mirrors_for(fs, "http://127.0.0.1:8000/{name}")
+        ('http://127.0.0.1:8000/toy/',)
+    """
+    chosen = mirror or os.environ.get(ENV_MIRROR)
+    bases = (chosen,) if chosen else fileset.mirrors
+    return tuple(b.replace("{name}", fileset.name).rstrip("/") + "/" for b in bases)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Return the hex sha256 of a file's bytes.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "e"
+        >>> _ = p.write_bytes(b"")
+        >>> sha256_file(p)[:12]
+        'e3b0c44298fc'
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def locate(folder: Path, file: RemoteFile) -> Path | None:
+    """Return the published file in ``folder``, else its raw (gunzipped) twin, else None."""
+    for candidate in (folder / file.name, folder / file.raw_name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _status(folder: Path, file: RemoteFile) -> FileStatus:
+    path = locate(folder, file)
+    if path is None:
+        return FileStatus(file, folder / file.name, "missing", None)
+    digest = sha256_file(path)
+    expected = file.sha256 if path.name == file.name else file.raw_sha256
+    if expected is None:
+        return FileStatus(file, path, "unverified", digest)
+    return FileStatus(file, path, "ok" if digest == expected else "bad-hash", digest)
+
+
+def check_hash(folder: Path, file: RemoteFile) -> FileStatus:
+    """Find ``file`` in ``folder`` and check its sha256; raise DataError when it differs.
+
+    Returns:
+        The file's status (``ok``, ``unverified`` or ``missing``).
+
+    Raises:
+        DataError: the file is there but its hash is not the published one; the message
+            names the file, the expected and the found hash.
+    """
+    st = _status(folder, file)
+    if st.state == "bad-hash":
+        expected = file.sha256 if st.path.name == file.name else file.raw_sha256
+        raise DataError(
+            f"{st.path} has sha256 {st.sha256}, expected {expected}: the file is corrupt, "
+            f"truncated or not the published one; delete it and fetch again"
+        )
+    return st
+
+
+def verify_files(
+    fileset: FileSet, data_dir: str | os.PathLike[str] | None = None
+) -> list[FileStatus]:
+    """Check every file of ``fileset`` in its data folder against its sha256.
+
+    Args:
+        fileset: the dataset's files.
+        data_dir: the folder (default: see :func:`data_home`).
+
+    Returns:
+        One :class:`FileStatus` per file, in the file set's order.
+
+    Example:
+        >>> fs = FileSet("toy", (RemoteFile("a.gz", "0" * 64),), ())
+        >>> verify_files(fs, "/nonexistent")[0].state
+        'missing'
+    """
+    folder = data_home(fileset.name, data_dir)
+    return [_status(folder, f) for f in fileset.files]
+
+
+def _transient(e: BaseException) -> bool:
+    """Whether another attempt at the same URL may succeed (not: unknown host, 404, refused)."""
+    import requests
+
+    if isinstance(e, requests.exceptions.HTTPError):
+        status = e.response.status_code if e.response is not None else 0
+        return status >= 500 or status == 429
+    text = str(e)
+    if any(s in text for s in ("Failed to resolve", "Name or service not known",
+                               "Connection refused", "No route to host")):
+        return False
+    return isinstance(e, (requests.exceptions.RequestException, ValueError))
+
+
+def _download_one(
+    file: RemoteFile,
+    folder: Path,
+    bases: Sequence[str],
+    retries: int,
+    progress: bool,
+    timeout: float,
+) -> Path:
+    """Download one file into ``folder`` via a staging folder; raise DataError on failure.
+
+    Each mirror gets up to ``1 + retries`` attempts, waiting 1 s, 2 s, ... between them;
+    errors that another attempt cannot fix (unknown host, refused connection, 404) move on
+    to the next mirror at once.
+    """
+    import pooch
+    import requests
+
+    staging = Path(tempfile.mkdtemp(prefix=".initlab-partial-", dir=folder))
+    failures = []
+    try:
+        for base in bases:
+            p = pooch.create(
+                path=staging, base_url=base, registry={file.name: f"sha256:{file.sha256}"}
+            )
+            for attempt in range(1 + max(retries, 0)):
+                downloader = pooch.HTTPDownloader(progressbar=progress, timeout=timeout)
+                try:
+                    got = p.fetch(file.name, downloader=downloader)
+                except (ValueError, requests.exceptions.RequestException, OSError) as e:
+                    what = "wrong sha256 " if isinstance(e, ValueError) else ""
+                    failures.append(f"{base}{file.name}: {what}({_one_line(e)})")
+                    if attempt == retries or not _transient(e):
+                        break
+                    time.sleep(attempt + 1)
+                else:
+                    target = folder / file.name
+                    os.replace(got, target)
+                    return target
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    raise DataError(
+        f"could not download {file.name} (expected sha256 {file.sha256}) into {folder}: "
+        + "; ".join(failures)
+        + f". Put the file there yourself, or set a mirror with mirror= or ${ENV_MIRROR}"
+    )
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def fetch_files(
+    fileset: FileSet,
+    names: Sequence[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    mirror: str | None = None,
+    retries: int = 2,
+    progress: bool | None = None,
+    timeout: float = 60.0,
+    replace_bad: bool = False,
+) -> dict[str, Path]:
+    """Make sure the files of ``fileset`` are in its data folder; download those missing.
+
+    A present file is checked against its sha256 first. Downloads try each mirror in turn,
+    each with ``retries`` further attempts; a file lands in the folder only once its hash
+    matched, and nothing else (no partial file, no empty folder this call created) is left
+    behind on failure.
+
+    Args:
+        fileset: the dataset's files and mirrors.
+        names: which files (published names); None for all.
+        data_dir: the folder (default: see :func:`data_home`).
+        mirror: one base URL to use instead of the built-in mirrors.
+        retries: further attempts per mirror after a failed one.
+        progress: show a progress bar (default: when stderr is a terminal).
+        timeout: seconds to wait for the server.
+        replace_bad: re-download a present file whose hash is wrong (else DataError).
+
+    Returns:
+        Published file name -> path of the file on disk.
+
+    Raises:
+        DataError: a download failed on every mirror, or a present file is corrupt; the
+            message names the file, the expected hash and every URL tried.
+
+    Example:
+        >>> fs = FileSet("toy", (), ())
+        >>> fetch_files(fs, data_dir="/tmp/initlab-doctest-empty")
+        {}
+    """
+    folder = data_home(fileset.name, data_dir)
+    wanted = list(fileset.files) if names is None else [fileset.file(n) for n in names]
+    if progress is None:
+        progress = sys.stderr.isatty()
+    result: dict[str, Path] = {}
+    todo = []
+    for f in wanted:
+        st = _status(folder, f)
+        if st.state == "bad-hash" and replace_bad:
+            todo.append(f)
+        elif st.state == "missing":
+            todo.append(f)
+        else:
+            result[f.name] = check_hash(folder, f).path
+    if not todo:
+        return result
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cannot create the data folder {folder}: {e.strerror or e}") from e
+    bases = mirrors_for(fileset, mirror)
+    try:
+        for f in todo:
+            result[f.name] = _download_one(f, folder, bases, retries, progress, timeout)
+    finally:
+        for p in created:  # innermost first: remove the folders this call made, if empty
+            if p.is_dir() and not any(p.iterdir()):
+                p.rmdir()
+    return result

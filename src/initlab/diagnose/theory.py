@@ -1,0 +1,656 @@
+"""Mean-field theory of signal propagation in deep random networks (Poole 2016, Schoenholz 2017).
+
+A dense layer ``z_l = a_{l-1} @ W_l + b_l`` with weights of variance ``sigma_w2 / fan_in``
+and biases of variance ``sigma_b2`` maps the mean squared pre-activation ``q`` of one layer
+to the next by the *length map*
+
+    q_l = sigma_w2 * E_z[phi(sqrt(q_{l-1}) z)^2] + sigma_b2,     z ~ N(0, 1)
+
+(the first layer: ``q_1 = sigma_w2 * q_0 + sigma_b2`` with ``q_0`` the input's mean square).
+Its stable fixed point is ``q*``. The slope of the correlation map at ``c = 1``,
+
+    chi_1 = sigma_w2 * E_z[phi'(sqrt(q*) z)^2],
+
+separates the ordered phase (``chi_1 < 1``: inputs become alike, gradients vanish) from the
+chaotic one (``chi_1 > 1``: inputs decorrelate, gradients explode); ``chi_1 = 1`` is the
+*edge of chaos*, where the critical ``sigma_w2`` for a ``sigma_b2`` lies. Near a fixed point
+the length and the correlation approach it as ``exp(-l / xi_q)`` and ``exp(-l / xi_c)``:
+
+    1 / xi_q = -log(dq_l / dq_{l-1} at q*)
+             = -log(chi_1 + sigma_w2 * E[phi''(sqrt(q*) z) phi(sqrt(q*) z)])
+    1 / xi_c = -log(chi_c*),   chi_c* = sigma_w2 * E[phi'(u_1) phi'(u_2)] at the fixed point c*
+
+(``chi_c* = chi_1`` in the ordered phase, where ``c* = 1``). Schoenholz et al. found random
+networks trainable up to a depth of about ``6 xi_c``. This module evaluates the expectations
+by Gauss-Hermite quadrature (probabilists' Hermite, :func:`numpy.polynomial.hermite_e.hermegauss`)
+with an even number of nodes, so no node sits on the kink of ReLU at 0 and the ReLU moments are
+exact. ``dq_l / dq_{l-1}`` is computed as ``sigma_w2 * E[z phi phi'] / sqrt(q)`` (Stein's
+lemma), which needs no second derivative.
+
+Activations come from the engine (:mod:`initlab.nn.activations`): a name such as ``"tanh"`` or
+``"leaky_relu(alpha=0.2)"``, an engine Activation, or a pair of callables ``(phi, dphi)``.
+
+Conventions where the fixed point is degenerate: ``q*`` is the limit of iterating the length
+map from ``q0`` (default 1): ``inf`` when the length explodes (ReLU with ``sigma_w2 > 2``), ``0``
+when it dies (zero bias, ordered phase), and ``q0`` itself when every ``q`` is a fixed point
+(ReLU at ``sigma_w2 = 2``, ``sigma_b2 = 0``). At ``q* = inf`` slopes are evaluated at a very
+large ``q`` (exact for the positively homogeneous linear/ReLU family) and ``c*`` is taken as 1.
+
+Example:
+    >>> mf = mean_field("tanh", sigma_w2=critical_sigma_w2("tanh", 0.05), sigma_b2=0.05)
+    >>> round(mf.chi_1, 6), mf.phase
+    (1.0, 'critical')
+    >>> round(critical_sigma_w2("relu", 0.0), 6)
+    2.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from initlab.errors import ConfigError, SpecError
+
+__all__ = [
+    "ActivationLike",
+    "MeanField",
+    "activation_functions",
+    "length_map",
+    "length_map_slope",
+    "chi",
+    "q_star",
+    "correlation_map",
+    "c_star",
+    "chi_c",
+    "depth_scales",
+    "critical_sigma_w2",
+    "predicted_q",
+    "propagate",
+    "trainable_depth",
+    "mean_field",
+    "trainable_range",
+]
+
+ActivationLike = Any
+"""A name (``"tanh"``), an engine Activation, or a pair of callables ``(phi, dphi)``."""
+
+N_NODES = 100
+"""Gauss-Hermite nodes for one-dimensional expectations (even: no node at 0)."""
+N_NODES_2D = 48
+"""Nodes per axis for the two-dimensional expectations of the correlation map."""
+Q_HUGE = 1e15
+"""Where the length map counts as exploded; slopes at ``q* = inf`` are evaluated here."""
+Q_TINY = 1e-30
+"""Slopes at ``q* = 0`` are evaluated here (the limit ``q -> 0+``; ReLU's kink sits at 0)."""
+CRITICAL_TOL = 1e-6
+"""``|chi_1 - 1|`` below which a network counts as critical."""
+
+Funcs = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]
+
+
+@lru_cache(maxsize=4)
+def _nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights with ``sum(w * f(z)) ~= E[f(z)]`` for ``z ~ N(0, 1)``."""
+    z, w = np.polynomial.hermite_e.hermegauss(n)
+    return z, w / math.sqrt(2.0 * math.pi)
+
+
+def activation_functions(activation: ActivationLike) -> Funcs:
+    """Return ``(phi, dphi)`` for an activation, using the engine's one implementation.
+
+    Args:
+        activation: a name or spec (``"tanh"``, ``"leaky_relu(alpha=0.2)"``), an engine
+            Activation (with ``forward(z)`` and ``backward(z, a, g)``), or ``(phi, dphi)``.
+
+    Returns:
+        Two vectorized callables: the activation and its derivative.
+
+    Raises:
+        SpecError: unknown activation name, or softmax (not element-wise).
+
+    Example:
+        >>> phi, dphi = activation_functions("relu")
+        >>> phi(np.array([-1.0, 2.0])).tolist(), dphi(np.array([-1.0, 2.0])).tolist()
+        ([0.0, 2.0], [0.0, 1.0])
+    """
+    if isinstance(activation, tuple) and len(activation) == 2 and all(map(callable, activation)):
+        return activation
+    if isinstance(activation, str) or activation is None:
+        from initlab.nn.activations import get
+
+        activation = get(activation)
+    if getattr(activation, "name", "") == "softmax":
+        raise SpecError("mean-field theory needs an element-wise activation; got 'softmax'")
+    if not (hasattr(activation, "forward") and hasattr(activation, "backward")):
+        raise SpecError(
+            "activation must be a name, an initlab.nn Activation or (phi, dphi); "
+            f"got {activation!r}"
+        )
+    act = activation
+
+    def phi(z: np.ndarray) -> np.ndarray:
+        return act.forward(z)
+
+    def dphi(z: np.ndarray) -> np.ndarray:
+        return act.backward(z, act.forward(z), np.ones_like(z))
+
+    return phi, dphi
+
+
+def _check_var(name: str, value: Any) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ConfigError(f"{name} must be finite and >= 0 (a variance); got {value!r}")
+    return arr
+
+
+def _expect(f: Callable[[np.ndarray], np.ndarray], q: np.ndarray) -> np.ndarray:
+    """``E[f(sqrt(q) z)]`` for every element of ``q`` (any shape), by quadrature."""
+    z, w = _nodes(N_NODES)
+    u = np.sqrt(np.asarray(q, dtype=np.float64))[..., None] * z
+    return f(u) @ w
+
+
+def length_map(
+    q: float | np.ndarray,
+    activation: ActivationLike,
+    sigma_w2: float | np.ndarray,
+    sigma_b2: float | np.ndarray = 0.0,
+) -> np.ndarray:
+    """Return ``sigma_w2 * E[phi(sqrt(q) z)^2] + sigma_b2``: the next layer's ``q``.
+
+    Args:
+        q: mean squared pre-activation of a layer (any shape; broadcasts with the sigmas).
+        activation: the layer's activation (see :func:`activation_functions`).
+        sigma_w2: ``fan_in * Var[W]`` of the next layer.
+        sigma_b2: ``Var[b]`` of the next layer.
+
+    Returns:
+        The next layer's mean squared pre-activation, as a float64 array.
+
+    Example:
+        >>> round(float(length_map(1.0, "relu", 2.0)), 12)
+        1.0
+    """
+    phi, _ = activation_functions(activation)
+    q = _check_var("q", q)
+    return _check_var("sigma_w2", sigma_w2) * _expect(lambda u: phi(u) ** 2, q) + _check_var(
+        "sigma_b2", sigma_b2
+    )
+
+
+def length_map_slope(
+    q: float | np.ndarray, activation: ActivationLike, sigma_w2: float | np.ndarray
+) -> np.ndarray:
+    """Return the slope ``d q_l / d q_{l-1}`` of the length map at ``q``.
+
+    Computed as ``sigma_w2 * E[z phi(sqrt(q) z) phi'(sqrt(q) z)] / sqrt(q)`` (Stein's lemma).
+
+    Args:
+        q: the point (any shape); ``q = 0`` is evaluated as its limit.
+        activation: the activation.
+        sigma_w2: the weight variance times fan_in.
+
+    Returns:
+        The slope, float64.
+
+    Example:
+        >>> round(float(length_map_slope(0.7, "relu", 2.0)), 12)
+        1.0
+    """
+    phi, dphi = activation_functions(activation)
+    q = np.maximum(_check_var("q", q), 1e-12)
+    z, w = _nodes(N_NODES)
+    s = np.sqrt(q)[..., None]
+    u = s * z
+    return _check_var("sigma_w2", sigma_w2) * ((z * phi(u) * dphi(u) / s) @ w)
+
+
+def chi(
+    q: float | np.ndarray, activation: ActivationLike, sigma_w2: float | np.ndarray
+) -> np.ndarray:
+    """Return ``sigma_w2 * E[phi'(sqrt(q) z)^2]``: the gradient's squared gain per layer at ``q``.
+
+    At ``q = q*`` this is chi_1.
+
+    Example:
+        >>> round(float(chi(3.0, "relu", 2.0)), 12)
+        1.0
+    """
+    _, dphi = activation_functions(activation)
+    q = _check_var("q", q)
+    return _check_var("sigma_w2", sigma_w2) * _expect(lambda u: dphi(u) ** 2, q)
+
+
+def q_star(
+    activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, q0: float = 1.0
+) -> float:
+    """Return the fixed point ``q*`` that iterating the length map from ``q0`` reaches.
+
+    Found by bracketing on a logarithmic grid and Brent's method, not by slow iteration.
+
+    Args:
+        activation: the activation.
+        sigma_w2: ``fan_in * Var[W]``.
+        sigma_b2: ``Var[b]``.
+        q0: the starting length (default 1).
+
+    Returns:
+        ``q*`` (``inf`` if the length explodes, ``0.0`` if it dies).
+
+    Example:
+        >>> round(q_star("linear", 0.5, 0.5), 6)
+        1.0
+    """
+    from scipy.optimize import brentq
+
+    funcs = activation_functions(activation)
+    sw2 = float(_check_var("sigma_w2", sigma_w2))
+    sb2 = float(_check_var("sigma_b2", sigma_b2))
+    q0 = float(_check_var("q0", q0))
+
+    def g(q: np.ndarray) -> np.ndarray:
+        return length_map(q, funcs, sw2, sb2) - q
+
+    g0 = float(g(np.float64(q0)))
+    if abs(g0) <= 1e-12 * max(q0, 1.0):
+        return q0
+    if g0 > 0:
+        grid = np.concatenate([[q0], max(q0, 1e-12) * np.logspace(0.05, 18, 360)])
+        grid = grid[grid > q0]
+        grid = np.concatenate([[q0], grid[grid <= Q_HUGE * max(q0, 1.0)]])
+    else:
+        grid = np.concatenate([[0.0], q0 * np.logspace(-18, 0, 361)])[::-1]
+    vals = g(grid)
+    sign = np.sign(vals)
+    if g0 < 0:
+        # shrinking towards 0: a |g| within rounding of q counts as a root (the quadrature
+        # sum carries ~1e-16 relative noise, which would fake sign changes near q = 0)
+        sign[np.abs(vals) <= 1e-10 * np.maximum(grid, 1e-300)] = 0.0
+    else:
+        # growing: the quadrature's relative rounding of q must not fake a crossing at huge q
+        sign[np.abs(vals) <= 1e-8 * grid] = 1.0
+    other = np.nonzero(sign != np.sign(g0))[0]
+    if other.size == 0:
+        return math.inf if g0 > 0 else 0.0
+    j = int(other[0])
+    if sign[j] == 0:
+        return float(grid[j])
+    a, b = sorted((float(grid[j - 1]), float(grid[j])))
+    return float(brentq(lambda q: float(g(np.float64(q))), a, b, xtol=1e-14, rtol=1e-12))
+
+
+def _effective_q(q: float) -> float:
+    """Where to evaluate slopes for ``q``: its limit when the length explodes or dies."""
+    if math.isinf(q):
+        return Q_HUGE
+    return max(q, Q_TINY)
+
+
+def correlation_map(
+    c: float | np.ndarray,
+    q: float,
+    activation: ActivationLike,
+    sigma_w2: float,
+    sigma_b2: float = 0.0,
+) -> np.ndarray:
+    """Return the next layer's correlation of two inputs with correlation ``c`` at length ``q``.
+
+    ``(sigma_w2 * E[phi(u1) phi(u2)] + sigma_b2) / q`` with ``u1 = sqrt(q) z1`` and
+    ``u2 = sqrt(q) (c z1 + sqrt(1 - c^2) z2)``; ``q`` should be the fixed point ``q*``.
+
+    Example:
+        >>> q = q_star("tanh", 1.5, 0.05)
+        >>> round(float(correlation_map(1.0, q, "tanh", 1.5, 0.05)), 6)
+        1.0
+    """
+    phi, _ = activation_functions(activation)
+    return (sigma_w2 * _pair_expect(phi, phi, c, q) + sigma_b2) / q
+
+
+def _pair_expect(
+    f: Callable[[np.ndarray], np.ndarray],
+    g: Callable[[np.ndarray], np.ndarray],
+    c: float | np.ndarray,
+    q: float,
+) -> np.ndarray:
+    """``E[f(u1) g(u2)]`` for correlation ``c`` (any shape) at length ``q``."""
+    z, w = _nodes(N_NODES_2D)
+    c = np.clip(np.asarray(c, dtype=np.float64), -1.0, 1.0)[..., None, None]
+    s = math.sqrt(_effective_q(q))
+    z1, z2 = z[:, None], z[None, :]
+    u1 = s * z1
+    u2 = s * (c * z1 + np.sqrt(1.0 - c * c) * z2)
+    ww = w[:, None] * w[None, :]
+    return (f(np.broadcast_to(u1, u2.shape)) * g(u2) * ww).sum(axis=(-2, -1))
+
+
+def c_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0,
+           q: float | None = None) -> float:
+    """Return the stable fixed point ``c*`` of the correlation map (1 in the ordered phase).
+
+    Args:
+        activation: the activation.
+        sigma_w2: ``fan_in * Var[W]``.
+        sigma_b2: ``Var[b]``.
+        q: the length (default ``q*``).
+
+    Returns:
+        ``c*`` in [-1, 1].
+
+    Example:
+        >>> abs(round(c_star("tanh", 4.0, 0.0), 6))
+        0.0
+    """
+    from scipy.optimize import brentq
+
+    funcs = activation_functions(activation)
+    q = q_star(funcs, sigma_w2, sigma_b2) if q is None else q
+    if math.isinf(q) or q == 0 or chi(_effective_q(q), funcs, sigma_w2) <= 1.0 + CRITICAL_TOL:
+        return 1.0
+    grid = np.linspace(-1.0, 1.0 - 1e-3, 201)
+    vals = correlation_map(grid, q, funcs, sigma_w2, sigma_b2) - grid
+    # just below 1 the map lies below the diagonal (chi_1 > 1); the stable fixed point is
+    # the last place where it crosses the diagonal from above
+    down = np.nonzero((vals[:-1] >= 0) & (vals[1:] < 0))[0]
+    if down.size == 0:
+        return -1.0
+    i = int(down[-1])
+
+    def h(c: float) -> float:
+        return float(correlation_map(c, q, funcs, sigma_w2, sigma_b2)) - c
+
+    if vals[i] == 0:
+        return float(grid[i])
+    return float(brentq(h, grid[i], grid[i + 1], xtol=1e-12))
+
+
+def chi_c(activation: ActivationLike, sigma_w2: float, c: float, q: float) -> float:
+    """Return ``sigma_w2 * E[phi'(u1) phi'(u2)]``: the correlation map's slope at ``c``.
+
+    Example:
+        >>> round(chi_c("relu", 1.0, 1.0, 1.0), 6)
+        0.5
+    """
+    _, dphi = activation_functions(activation)
+    if c >= 1.0:
+        return float(chi(_effective_q(q), (dphi, dphi), sigma_w2))
+    return float(sigma_w2 * _pair_expect(dphi, dphi, c, q))
+
+
+def _depth(rate: float) -> float:
+    """``1 / |log(rate)|``: the number of layers over which ``rate**l`` changes by e."""
+    if not math.isfinite(rate) or rate <= 0:
+        return 0.0
+    lg = abs(math.log(rate))
+    return math.inf if lg < 1e-12 else 1.0 / lg
+
+
+def depth_scales(
+    activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0
+) -> tuple[float, float]:
+    """Return ``(xi_q, xi_c)``: the depth scales of the length and of the correlation.
+
+    Example:
+        >>> xi_q, xi_c = depth_scales("relu", 1.0, 0.1)
+        >>> round(xi_c, 4)  # -1 / log(1/2)
+        1.4427
+    """
+    mf = mean_field(activation, sigma_w2, sigma_b2)
+    return mf.xi_q, mf.xi_c
+
+
+def trainable_depth(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0) -> float:
+    """Return about how deep a network at this init still trains: ``6 xi_c`` (Schoenholz 2017).
+
+    Example:
+        >>> trainable_depth("tanh", critical_sigma_w2("tanh", 0.05), 0.05)
+        inf
+    """
+    return mean_field(activation, sigma_w2, sigma_b2).trainable_depth
+
+
+def critical_sigma_w2(
+    activation: ActivationLike, sigma_b2: float = 0.0, bounds: tuple[float, float] = (1e-3, 1e3)
+) -> float:
+    """Return the ``sigma_w2`` on the edge of chaos for ``sigma_b2``: where ``chi_1 = 1``.
+
+    Args:
+        activation: the activation.
+        sigma_b2: the bias variance.
+        bounds: the interval of ``sigma_w2`` searched.
+
+    Returns:
+        The critical ``sigma_w2``.
+
+    Raises:
+        ConfigError: no ``sigma_w2`` in ``bounds`` has ``chi_1 = 1``.
+
+    Example:
+        >>> round(critical_sigma_w2("tanh", 0.05), 3)
+        1.761
+    """
+    from scipy.optimize import brentq
+
+    funcs = activation_functions(activation)
+    sb2 = float(_check_var("sigma_b2", sigma_b2))
+
+    def h(sw2: float) -> float:
+        return _chi_1(funcs, sw2, sb2) - 1.0
+
+    grid = np.logspace(math.log10(bounds[0]), math.log10(bounds[1]), 61)
+    vals = np.array([h(s) for s in grid])
+    flips = np.nonzero(np.sign(vals[1:]) != np.sign(vals[:-1]))[0]
+    if flips.size == 0:
+        raise ConfigError(
+            f"no sigma_w^2 in [{bounds[0]:g}, {bounds[1]:g}] puts this activation on the edge "
+            f"of chaos (chi_1 = 1) at sigma_b^2 = {sb2:g}"
+        )
+    i = int(flips[0])
+    return float(brentq(h, grid[i], grid[i + 1], xtol=1e-12, rtol=1e-12))
+
+
+def _chi_1(funcs: Funcs, sw2: float, sb2: float) -> float:
+    q = q_star(funcs, sw2, sb2)
+    return float(chi(_effective_q(q), funcs, sw2))
+
+
+def propagate(
+    q0: float | np.ndarray,
+    activations: Sequence[ActivationLike],
+    sigma_w2: Sequence[float] | np.ndarray,
+    sigma_b2: Sequence[float] | np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """Predict the mean squared pre-activation of every layer of a network, layer by layer.
+
+    Layer ``l`` (0-based) has weights with ``fan_in * Var = sigma_w2[l]`` and bias variance
+    ``sigma_b2[l]``; ``activations[l]`` is applied to its pre-activation before layer
+    ``l + 1`` (the last layer's activation is not used). ``q0`` may be an array (e.g. one
+    value per model, or per input sample: the prediction is then made for each).
+
+    Args:
+        q0: the input's mean square ``mean(x**2)`` (any shape, broadcasting with sigmas[l]).
+        activations: one per layer.
+        sigma_w2: per layer, a float or an array broadcasting with ``q0`` (e.g. (K, 1)).
+        sigma_b2: per layer, or one value for all.
+
+    Returns:
+        Array of shape ``(n_layers, *broadcast shape)``: predicted ``q_1 .. q_L``.
+
+    Example:
+        >>> propagate(1.0, ["relu"] * 3, [2.0] * 3).round(6).tolist()
+        [2.0, 2.0, 2.0]
+    """
+    n = len(activations)
+    sw = list(sigma_w2)
+    if isinstance(sigma_b2, (list, tuple)) or (np.ndim(sigma_b2) == 1 and len(sigma_b2) == n):
+        sb = list(sigma_b2)  # type: ignore[arg-type]
+    else:
+        sb = [sigma_b2] * n
+    if len(sw) != n or len(sb) != n:
+        raise ConfigError(
+            f"propagate needs one sigma_w2 and sigma_b2 per layer ({n}); got {len(sw)}, {len(sb)}"
+        )
+    q = _check_var("sigma_w2", sw[0]) * _check_var("q0", q0) + _check_var("sigma_b2", sb[0])
+    out = [q]
+    for layer in range(1, n):
+        q = length_map(q, activations[layer - 1], sw[layer], sb[layer])
+        out.append(q)
+    return np.stack(np.broadcast_arrays(*out))
+
+
+def predicted_q(
+    activation: ActivationLike, sigma_w2: float, sigma_b2: float, q0: float, depth: int
+) -> np.ndarray:
+    """Predict ``q_1 .. q_depth`` for a network of ``depth`` identical layers.
+
+    Example:
+        >>> predicted_q("linear", 0.5, 0.5, 1.0, 3).round(12).tolist()
+        [1.0, 1.0, 1.0]
+    """
+    if int(depth) < 1:
+        raise ConfigError(f"depth must be >= 1; got {depth!r}")
+    funcs = activation_functions(activation)
+    return propagate(q0, [funcs] * int(depth), [sigma_w2] * int(depth), sigma_b2)
+
+
+@dataclass(frozen=True)
+class MeanField:
+    """What mean-field theory says about one (activation, sigma_w2, sigma_b2).
+
+    Attributes:
+        activation: the activation's name (or ``"custom"``).
+        sigma_w2: ``fan_in * Var[W]``.
+        sigma_b2: ``Var[b]``.
+        q_star: the fixed point of the length map (``inf``: it explodes, ``0``: it dies).
+        chi_1: the slope of the correlation map at c = 1 (squared gradient gain per layer).
+        c_star: the stable fixed point of the correlation map.
+        chi_c: the correlation map's slope at ``c_star``.
+        xi_q: depth scale of the length's approach to ``q*``.
+        xi_c: depth scale of the correlation's approach to ``c*``.
+        trainable_depth: ``6 xi_c``.
+        phase: ``"ordered"``, ``"critical"`` or ``"chaotic"``.
+    """
+
+    activation: str
+    sigma_w2: float
+    sigma_b2: float
+    q_star: float
+    chi_1: float
+    c_star: float
+    chi_c: float
+    xi_q: float
+    xi_c: float
+    trainable_depth: float
+    phase: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-friendly dict (``inf`` stays a float)."""
+        return asdict(self)
+
+    def __str__(self) -> str:
+        def f(x: float) -> str:
+            return f"{x:.4g}"
+
+        return (
+            f"{self.activation} sigma_w^2={f(self.sigma_w2)} sigma_b^2={f(self.sigma_b2)}: "
+            f"q*={f(self.q_star)} chi_1={f(self.chi_1)} c*={f(self.c_star)} "
+            f"xi_q={f(self.xi_q)} xi_c={f(self.xi_c)} trainable depth~{f(self.trainable_depth)} "
+            f"({self.phase})"
+        )
+
+
+def mean_field(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0) -> MeanField:
+    """Return every mean-field quantity for one (activation, sigma_w2, sigma_b2).
+
+    Args:
+        activation: the activation (name, engine Activation, or ``(phi, dphi)``).
+        sigma_w2: ``fan_in * Var[W]`` (He for ReLU is 2, Glorot for a square layer is 1).
+        sigma_b2: ``Var[b]``.
+
+    Returns:
+        A :class:`MeanField`.
+
+    Example:
+        >>> mf = mean_field("relu", 2.0, 0.0)
+        >>> round(mf.chi_1, 12), mf.phase
+        (1.0, 'critical')
+    """
+    funcs = activation_functions(activation)
+    sw2 = float(_check_var("sigma_w2", sigma_w2))
+    sb2 = float(_check_var("sigma_b2", sigma_b2))
+    qs = q_star(funcs, sw2, sb2)
+    qe = _effective_q(qs)
+    chi1 = float(chi(qe, funcs, sw2))
+    if abs(chi1 - 1.0) <= CRITICAL_TOL:
+        phase = "critical"
+    else:
+        phase = "ordered" if chi1 < 1.0 else "chaotic"
+    cs = c_star(funcs, sw2, sb2, q=qs)
+    chic = chi_c(funcs, sw2, cs, qs)
+    xi_q = math.nan if math.isinf(qs) else _depth(float(length_map_slope(qe, funcs, sw2)))
+    xi_c = math.inf if phase == "critical" else _depth(chic)
+    name = activation if isinstance(activation, str) else getattr(activation, "name", "custom")
+    return MeanField(
+        activation=str(name),
+        sigma_w2=sw2,
+        sigma_b2=sb2,
+        q_star=float(qs),
+        chi_1=chi1,
+        c_star=float(cs),
+        chi_c=float(chic),
+        xi_q=float(xi_q),
+        xi_c=float(xi_c),
+        trainable_depth=6.0 * float(xi_c),
+        phase=phase,
+    )
+
+
+def trainable_range(
+    activation: ActivationLike,
+    sigma_b2: float,
+    depth: int,
+    bounds: tuple[float, float] = (1e-3, 1e3),
+) -> tuple[float, float]:
+    """Return the interval of ``sigma_w2`` around the critical one where ``6 xi_c >= depth``.
+
+    Args:
+        activation: the activation.
+        sigma_b2: the bias variance.
+        depth: the number of layers to train.
+        bounds: the search interval for ``sigma_w2``.
+
+    Returns:
+        ``(low, high)``; an end is the bound itself when the range reaches it.
+
+    Example:
+        >>> lo, hi = trainable_range("relu", 0.0, 12)
+        >>> round(lo, 3)  # 6 xi_c = 12 at chi_1 = exp(-1/2): sigma_w2 = 2 exp(-1/2)
+        1.213
+    """
+    from scipy.optimize import brentq
+
+    if int(depth) < 1:
+        raise ConfigError(f"depth must be >= 1; got {depth!r}")
+    funcs = activation_functions(activation)
+    crit = critical_sigma_w2(funcs, sigma_b2, bounds)
+
+    def h(sw2: float) -> float:
+        td = mean_field(funcs, sw2, sigma_b2).trainable_depth
+        return (min(td, 1e12) if math.isfinite(td) else 1e12) - float(depth)
+
+    def edge(far: float) -> float:
+        grid = np.geomspace(crit, far, 40)[1:]
+        prev = crit
+        for s in grid:
+            if h(s) < 0:
+                return float(brentq(h, min(prev, s), max(prev, s), xtol=1e-10))
+            prev = s
+        return far
+
+    return edge(bounds[0]), edge(bounds[1])

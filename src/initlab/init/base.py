@@ -1,0 +1,199 @@
+"""The Initializer contract: a frozen, printable object that draws weights of a shape.
+
+Every scheme subclasses :class:`Initializer` and implements ``_draw`` (and ``std`` and
+``_formula``). Calling it validates the shape, the dtype and the rng, so a user's mistake is
+an initlab error, never a NumPy traceback.
+
+Example:
+    >>> from initlab.init import get
+    >>> W = get("he_normal")((784, 128), rng=0)
+    >>> W.shape, W.dtype
+    ((784, 128), dtype('float32'))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+from initlab.errors import ShapeError, SpecError
+from initlab.init.fans import as_shape
+from initlab.rng import RngLike, as_generator
+
+__all__ = ["Initializer", "as_float_dtype", "format_value", "arg_name"]
+
+
+def arg_name(f: dataclasses.Field) -> str:
+    """The spec argument a dataclass field stands for (field ``stddev`` is the argument ``std``)."""
+    return f.metadata.get("arg", f.name)
+
+
+def as_float_dtype(dtype: DTypeLike) -> np.dtype:
+    """Return ``dtype`` as a floating NumPy dtype, or raise SpecError naming it.
+
+    Example:
+        >>> as_float_dtype("float64")
+        dtype('float64')
+    """
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise SpecError(f"dtype must be a floating dtype such as float32; got {dtype!r}") from None
+    if not np.issubdtype(dt, np.floating):
+        raise SpecError(f"dtype must be a floating dtype such as float32 or float64; got {dt}")
+    return dt
+
+
+def format_value(value: Any) -> str:
+    """Render an argument value as the spec parser reads it back (floats round-trip exactly).
+
+    Example:
+        >>> format_value(0.1), format_value(True), format_value("fan_in")
+        ('0.1', 'True', 'fan_in')
+    """
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, int):
+        return repr(float(value))
+    text = str(value)
+    return text if text.isidentifier() else repr(text)
+
+
+@dataclasses.dataclass(frozen=True)
+class Initializer:
+    """Base of every scheme: ``init(shape, rng=None, dtype=np.float32) -> np.ndarray``.
+
+    Subclasses are frozen dataclasses whose fields are the scheme's parameters; two
+    initializers are equal when they draw from the same distribution. ``label`` is the
+    canonical spec string that :func:`initlab.init.get` built it from (not compared).
+    """
+
+    label: str | None = dataclasses.field(default=None, compare=False, repr=False, kw_only=True)
+
+    kind: ClassVar[str] = "initializer"
+    """The registry name a directly constructed instance prints as."""
+
+    def __call__(
+        self,
+        shape: int | Sequence[int],
+        rng: RngLike = None,
+        dtype: DTypeLike = np.float32,
+    ) -> np.ndarray:
+        """Draw an array of ``shape`` and ``dtype``.
+
+        Args:
+            shape: the weight's shape; a dense kernel is ``(fan_in, fan_out)``, a conv
+                kernel ``(*kernel, in, out)``.
+            rng: a ``numpy.random.Generator``, an int seed, or None (fresh entropy).
+            dtype: a floating dtype (default float32).
+
+        Returns:
+            A new ndarray of that shape and dtype.
+
+        Example:
+            >>> from initlab.init import get
+            >>> get("zeros")((2, 3)).sum()
+            np.float32(0.0)
+        """
+        shp = as_shape(shape)
+        dt = as_float_dtype(dtype)
+        gen = as_generator(rng)
+        out = self._draw(shp, gen, dt)
+        if out.shape != shp or out.dtype != dt:  # pragma: no cover - a scheme's own bug
+            raise AssertionError(f"{self} drew {out.shape} {out.dtype}, not {shp} {dt}")
+        return out
+
+    def _draw(
+        self, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype
+    ) -> np.ndarray:
+        raise NotImplementedError
+
+    def std(self, shape: int | Sequence[int]) -> float | None:
+        """Return the std of the elements the formula predicts for ``shape``, or None.
+
+        Example:
+            >>> from initlab.init import get
+            >>> round(get("he_normal").std((784, 128)), 4)
+            0.0505
+        """
+        return None
+
+    def describe(self, shape: int | Sequence[int]) -> str:
+        """Return the scheme's formula with its numbers for ``shape``.
+
+        Example:
+            >>> from initlab.init import get
+            >>> get("he_normal").describe((784, 128))
+            'he_normal: N(0, sigma) with sigma = sqrt(2 / fan_in) = sqrt(2 / 784) = 0.0505'
+        """
+        return f"{self.name}: {self._formula(as_shape(shape))}"
+
+    def _formula(self, shape: tuple[int, ...]) -> str:
+        raise NotImplementedError
+
+    def bias(
+        self,
+        fan_in: int,
+        units: int,
+        rng: RngLike = None,
+        dtype: DTypeLike = np.float32,
+    ) -> np.ndarray:
+        """Return the bias this scheme gives a dense layer: zeros, except torch:linear_default.
+
+        Args:
+            fan_in: the layer's number of inputs.
+            units: the layer's number of outputs (the bias length).
+            rng: generator or seed (used only by schemes with a random bias).
+            dtype: floating dtype.
+
+        Returns:
+            An array of shape ``(units,)``.
+
+        Example:
+            >>> from initlab.init import get
+            >>> get("he_normal").bias(784, 3).tolist()
+            [0.0, 0.0, 0.0]
+        """
+        (n,) = as_shape((units,))
+        as_shape((fan_in,))
+        return np.zeros(n, dtype=as_float_dtype(dtype))
+
+    @property
+    def name(self) -> str:
+        """The scheme's name, e.g. ``'he_normal'`` or ``'torch:kaiming_uniform'``."""
+        return (self.label or self.kind).split("(", 1)[0]
+
+    def params(self) -> dict[str, Any]:
+        """Return the scheme's fields (its exact parameters) as a dict."""
+        return {arg_name(f): getattr(self, f.name) for f in dataclasses.fields(self) if f.compare}
+
+    def __str__(self) -> str:
+        if self.label:
+            return self.label
+        changed = [
+            f"{arg_name(f)}={format_value(getattr(self, f.name))}"
+            for f in dataclasses.fields(self)
+            if f.compare and getattr(self, f.name) != f.default
+        ]
+        return f"{self.kind}({', '.join(changed)})" if changed else self.kind
+
+
+def need_rank(
+    scheme: Initializer, shape: tuple[int, ...], low: int, high: int | None = None, why: str = ""
+) -> None:
+    """Raise ShapeError unless ``low <= len(shape) <= high``, naming the scheme and why."""
+    r = len(shape)
+    if r < low or (high is not None and r > high):
+        span = (
+            f"rank {low}"
+            if high == low
+            else (f"rank {low} to {high}" if high is not None else f"rank >= {low}")
+        )
+        raise ShapeError(f"{scheme.name} needs a weight of {span}{why}; got shape {shape}")

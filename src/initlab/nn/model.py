@@ -1,0 +1,477 @@
+"""Sequential: a stack of Dense layers, K models at once that differ only in init and seed.
+
+Model ``k`` draws its parameters from ``seeds[k]`` (layer by layer, W then b) with
+``inits[k]`` as its scheme for every layer that does not name its own init; a layer left at
+``init="auto"`` in a model without a scheme gets the one its activation recommends. So
+model ``k`` of an ensemble starts exactly where a one-model ``Sequential`` with the same seed
+and scheme starts, and ``fit`` trains all K on the same minibatches.
+
+Example:
+    >>> import numpy as np
+    >>> from initlab.nn import Dense, Sequential
+    >>> m = Sequential([Dense(4, activation="relu"), Dense(3, activation="softmax")],
+    ...                input_dim=2, n_models=2, seeds=[0, 1])
+    >>> m.predict(np.zeros((5, 2))).shape
+    (2, 5, 3)
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from initlab.errors import ConfigError, DataError, ShapeError, StoreError
+from initlab.nn.engine import Workspace, backward, forward
+from initlab.nn.layers import Dense
+from initlab.nn.losses import Loss, Targets
+from initlab.nn.losses import get as get_loss
+from initlab.nn.params import ParamLayout
+from initlab.nn.trace import LayerTrace, Trace
+from initlab.rng import as_generator
+
+__all__ = ["Sequential"]
+
+_EVAL_CHUNK = 4096
+
+
+def _dtype(dtype: Any) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ConfigError(f"dtype must be float32 or float64; got {dtype!r}")
+    return dt
+
+
+class Sequential:
+    """K models of the same stack of Dense layers.
+
+    Args:
+        layers: the Dense layers, input side first (each used by one model only).
+        input_dim: number of input features.
+        n_models: K, the number of models trained together (default 1).
+        inits: K init specs (or None entries), one scheme per model for every layer that
+            does not name its own init; None: every layer's own init (or "auto").
+        seeds: K int seeds, one per model (default 0, 1, ..., K-1).
+        dtype: float32 (default) or float64.
+
+    Example:
+        >>> from initlab.nn import Dense
+        >>> m = Sequential([Dense(1, activation="sigmoid")], input_dim=3, seeds=[7])
+        >>> m.layers[0].W.shape, m.init_specs[0][0] != ""
+        ((1, 3, 1), True)
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Dense],
+        input_dim: int,
+        n_models: int = 1,
+        inits: Sequence[Any] | str | None = None,
+        seeds: Sequence[int] | None = None,
+        dtype: Any = np.float32,
+    ) -> None:
+        layers = list(layers)
+        if not layers or not all(isinstance(ly, Dense) for ly in layers):
+            raise ConfigError(f"Sequential needs a non-empty list of Dense layers; got {layers!r}")
+        if len({id(ly) for ly in layers}) != len(layers) or any(ly.built for ly in layers):
+            raise ConfigError("each Dense layer can belong to one model only; make new ones")
+        if not isinstance(input_dim, numbers.Integral) or isinstance(input_dim, bool) \
+                or input_dim < 1:
+            raise ConfigError(f"input_dim must be a positive int; got {input_dim!r}")
+        if not isinstance(n_models, numbers.Integral) or isinstance(n_models, bool) \
+                or n_models < 1:
+            raise ConfigError(f"n_models must be a positive int; got {n_models!r}")
+        K = int(n_models)
+        if isinstance(inits, str):
+            inits = [inits] * K
+        if inits is not None and len(inits) != K:
+            raise ConfigError(
+                f"inits has {len(inits)} entries for n_models={K}; give one per model")
+        if seeds is None:
+            seeds = list(range(K))
+        if len(seeds) != K:
+            raise ConfigError(
+                f"seeds has {len(seeds)} entries for n_models={K}; give one per model")
+        self.layers = layers
+        self.input_dim = int(input_dim)
+        self.n_models = K
+        self.inits = list(inits) if inits is not None else [None] * K
+        self.seeds = list(seeds)
+        self.dtype = _dtype(dtype)
+        shapes = []
+        fan_in = self.input_dim
+        for i, ly in enumerate(layers):
+            ly.fan_in, ly.index = fan_in, i
+            ly.name = ly.name or f"dense_{i + 1}"
+            shapes.append((fan_in, ly.units))
+            fan_in = ly.units
+        self.activations = [ly.activation for ly in layers]
+        self._layout = ParamLayout(K, shapes, self.dtype)
+        self.params = self._layout.alloc(constants=True)
+        for ly in layers:
+            ly._params = self.params
+        self._initialize()
+
+    # ---------------------------------------------------------------- build
+    def _initialize(self) -> None:
+        from initlab import init as initpkg
+
+        specs: list[list[str]] = []
+        reasons: list[list[str]] = []
+        for k in range(self.n_models):
+            rng = as_generator(self.seeds[k])
+            row, why = [], []
+            for ly in self.layers:
+                spec, reason = ly.init, None
+                if isinstance(spec, str) and spec.strip().lower() == "auto":
+                    if self.inits[k] is not None:
+                        spec, reason = self.inits[k], "model"
+                    else:
+                        spec = ly.activation.recommended_init
+                        reason = f"auto -> {{}} ({ly.activation.name})"
+                ini = initpkg.get(spec)
+                W = ini((ly.fan_in, ly.units), rng=rng, dtype=self.dtype)
+                b = ini.bias(ly.fan_in, ly.units, rng, self.dtype)
+                self.params.W[ly.index][k] = W
+                self.params.b[ly.index][k] = b
+                canon = str(ini)
+                row.append(canon)
+                if reason is None:
+                    why.append(f"{canon} (layer)")
+                elif reason == "model":
+                    why.append(f"{canon} (model {k})")
+                else:
+                    why.append(reason.format(canon))
+            specs.append(row)
+            reasons.append(why)
+        self.init_specs = specs
+        for i, ly in enumerate(self.layers):
+            ly.init_specs = [specs[k][i] for k in range(self.n_models)]
+            ly.init_reasons = [reasons[k][i] for k in range(self.n_models)]
+
+    # ---------------------------------------------------------------- checks
+    @property
+    def output_dim(self) -> int:
+        """Units of the last layer."""
+        return self.layers[-1].units
+
+    def _check_x(self, x: Any, what: str = "x") -> np.ndarray:
+        try:
+            arr = np.asarray(x)
+        except Exception as err:  # noqa: BLE001
+            raise DataError(f"{what} is not array-like: {err}") from None
+        if arr.dtype == object or arr.dtype.kind not in "biuf":
+            raise DataError(f"{what} must be numeric; got dtype {arr.dtype}")
+        if arr.ndim == 1 and self.input_dim == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2 or arr.shape[1] != self.input_dim:
+            raise ShapeError(
+                f"{what} has shape {arr.shape}; the model expects (n, {self.input_dim}) "
+                f"(input_dim={self.input_dim})"
+            )
+        if arr.shape[0] == 0:
+            raise DataError(f"{what} has no samples")
+        arr = arr.astype(self.dtype, copy=False)
+        if not np.isfinite(arr).all():
+            raise DataError(f"{what} contains NaN or infinite values")
+        return arr
+
+    def _loss(self, loss: Any = None) -> Loss:
+        return get_loss(loss, self.layers[-1].activation)
+
+    def _targets(self, loss: Loss, y: Any, n: int, what: str = "y") -> Targets:
+        t = loss.targets(y, self.output_dim, self.dtype)
+        if len(t) != n:
+            raise ShapeError(f"{what} has {len(t)} samples but x has {n}")
+        return t
+
+    def _workspace(self, n: int, with_grads: bool) -> Workspace:
+        return Workspace(self._layout, self.activations, n, with_grads=with_grads)
+
+    # ---------------------------------------------------------------- passes
+    def forward(self, x: Any, trace: bool = False) -> Any:
+        """Run the K models on ``x``.
+
+        Args:
+            x: (n, input_dim) inputs, shared by the K models.
+            trace: also return a :class:`~initlab.nn.Trace` with every layer's
+                pre-activations and activations (fresh arrays owned by the trace).
+
+        Returns:
+            The output activations (K, n, units), or ``(output, trace)``.
+
+        Example:
+            >>> from initlab.nn import Dense
+            >>> m = Sequential([Dense(2, activation="tanh")], input_dim=3)
+            >>> out, tr = m.forward(np.ones((4, 3)), trace=True)
+            >>> out.shape, tr.layers[0].pre.shape
+            ((1, 4, 2), (1, 4, 2))
+        """
+        xs = self._check_x(x)
+        ws = self._workspace(len(xs), with_grads=False)
+        ws.x_aug[:, :-1] = xs
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            forward(self.params, ws, need_output=True)
+        if not trace:
+            return ws.post[-1]
+        return ws.post[-1], self._make_trace(xs, ws, None)
+
+    def trace(self, x: Any, y: Any, loss: Any = None) -> Trace:
+        """Forward, loss and backward on one batch; return the full Trace (no update).
+
+        Args:
+            x: (n, input_dim) inputs.
+            y: targets (as for ``fit``).
+            loss: a loss name or None (inferred from the output activation).
+
+        Returns:
+            A Trace with ``pre``, ``post``, ``W``, ``b``, ``grad_W``, ``grad_b``, ``grad_pre``
+            per layer and ``loss`` (K,).
+
+        Example:
+            >>> from initlab.nn import Dense
+            >>> m = Sequential([Dense(2, activation="softmax")], input_dim=3)
+            >>> tr = m.trace(np.ones((4, 3)), [0, 1, 1, 0])
+            >>> tr.layers[0].grad_W.shape, tr.loss.shape
+            ((1, 3, 2), (1,))
+        """
+        xs = self._check_x(x)
+        lossf = self._loss(loss)
+        t = self._targets(lossf, y, len(xs))
+        ws = self._workspace(len(xs), with_grads=True)
+        ws.x_aug[:, :-1] = xs
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            lv = self._step_grads(ws, lossf, t, need_output=True)
+        return self._make_trace(xs, ws, lv)
+
+    def _step_grads(self, ws: Workspace, lossf: Loss, t: Targets, need_output: bool,
+                    need_value: bool = True, scale: float = 1.0) -> Any:
+        """Forward + loss + backward on a filled workspace; return the loss per model.
+
+        With ``scale`` != 1 the gradients come out multiplied by it (plain SGD folds -lr in).
+        """
+        forward(self.params, ws, need_output=need_output or not lossf.from_logits)
+        lv = self._loss_grad(ws, lossf, t, scale, need_value)
+        backward(self.params, ws)
+        return lv
+
+    def _loss_grad(self, ws: Workspace, lossf: Loss, t: Targets, scale: float = 1.0,
+                   need_value: bool = True) -> Any:
+        """The loss per model and dL/dz of the output layer into ``ws.gz[-1]``."""
+        z, a = ws.z[-1], ws.post[-1]
+        if lossf.from_logits:
+            return lossf.value_and_grad(z, a, t, ws.gz[-1], need_value, scale)
+        lv = lossf.value_and_grad(z, a, t, ws.ga[-1], need_value, scale)
+        self.activations[-1].backward(z, a, ws.ga[-1], out=ws.gz[-1])
+        return lv
+
+    def _make_trace(self, xs: np.ndarray, ws: Workspace, loss: Any) -> Trace:
+        layers = []
+        for i, ly in enumerate(self.layers):
+            g = ws.with_grads and loss is not None
+            layers.append(LayerTrace(
+                name=ly.name or f"dense_{i + 1}",
+                activation=ly.activation.name,
+                pre=ws.z[i], post=ws.post[i],
+                W=self.params.W[i], b=self.params.b[i],
+                grad_W=ws.grads.W[i] if g else None,
+                grad_b=ws.grads.b[i] if g else None,
+                grad_pre=ws.gz[i] if g else None,
+            ))
+        return Trace(x=xs, layers=tuple(layers), loss=None if loss is None else np.asarray(loss))
+
+    def predict(self, x: Any, batch_size: int = _EVAL_CHUNK) -> np.ndarray:
+        """Return the output activations (K, n, units): probabilities for softmax/sigmoid.
+
+        The model axis is always there (K = 1 gives (1, n, units)).
+
+        Example:
+            >>> from initlab.nn import Dense
+            >>> m = Sequential([Dense(3, activation="softmax")], input_dim=2)
+            >>> float(m.predict(np.ones((2, 2)))[0].sum(axis=-1)[0])
+            1.0
+        """
+        xs = self._check_x(x)
+        out = np.empty((self.n_models, len(xs), self.output_dim), dtype=self.dtype)
+        for start, ws in self._chunks(xs, batch_size):
+            out[:, start : start + ws.n] = ws.post[-1]
+        return out
+
+    def _chunks(self, xs: np.ndarray, batch_size: int, need_output: bool = True) -> Any:
+        n = len(xs)
+        bs = max(1, min(int(batch_size), n))
+        ws = self._workspace(bs, with_grads=False)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            for start in range(0, n, bs):
+                stop = min(start + bs, n)
+                if stop - start != ws.n:
+                    ws = self._workspace(stop - start, with_grads=False)
+                ws.x_aug[:, :-1] = xs[start:stop]
+                forward(self.params, ws, need_output=need_output)
+                yield start, ws
+
+    def _evaluate(self, xs: np.ndarray, t: Targets, lossf: Loss, batch_size: int) -> dict:
+        K = self.n_models
+        loss_sum = np.zeros(K)
+        correct = np.zeros(K)
+        for start, ws in self._chunks(xs, batch_size, need_output=not lossf.from_logits):
+            tb = t.slice(start, start + ws.n)
+            loss_sum += lossf.value_and_grad(ws.z[-1], ws.post[-1], tb, None) * ws.n
+            correct += lossf.correct(ws.z[-1], ws.post[-1], tb)
+        n = len(xs)
+        return {"loss": loss_sum / n, "accuracy": correct / n}
+
+    def evaluate(
+        self, x: Any, y: Any, loss: Any = None, batch_size: int = _EVAL_CHUNK
+    ) -> dict[str, np.ndarray]:
+        """Return ``{"loss": (K,), "accuracy": (K,)}`` on ``(x, y)``.
+
+        Accuracy is the fraction of correct classes (argmax, or threshold 0.5 for one sigmoid
+        unit); NaN where the targets are not classes (a regression with mse).
+
+        Example:
+            >>> from initlab.nn import Dense
+            >>> m = Sequential([Dense(2, activation="softmax", init="zeros")], input_dim=1)
+            >>> r = m.evaluate(np.ones((4, 1)), [0, 1, 0, 1])
+            >>> round(float(r["loss"][0]), 4)
+            0.6931
+        """
+        xs = self._check_x(x)
+        lossf = self._loss(loss)
+        t = self._targets(lossf, y, len(xs))
+        return self._evaluate(xs, t, lossf, batch_size)
+
+    # ---------------------------------------------------------------- training
+    def fit(self, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
+            optimizer: Any = "adam", loss: Any = None, validation_data: Any = None,
+            seed: Any = 0, verbose: int = 0, log_every: int = 1,
+            callbacks: Sequence[Any] | None = None) -> Any:
+        """Train all K models on the same minibatches; return a :class:`History`.
+
+        Args:
+            x: (n, input_dim) training inputs.
+            y: targets: integer labels or one-hot rows (softmax), 0/1 (sigmoid), values (mse).
+            epochs: passes over the data.
+            batch_size: minibatch size; None for full-batch gradient descent.
+            optimizer: ``"sgd"``, ``"adam"``, ``"rmsprop"`` (Keras defaults) or an
+                ``initlab.optim`` transform.
+            loss: a loss name, or None to infer from the output activation.
+            validation_data: ``(x_val, y_val)`` measured at each logged epoch.
+            seed: the shuffling seed (int or Generator).
+            verbose: 0 silent, 1 a line per logged epoch (and a progress bar for long runs).
+            log_every: record the history every this many epochs (and at the last).
+            callbacks: objects with optional ``every``, ``on_trace`` and ``on_epoch_end``.
+
+        Returns:
+            The History (arrays (n_logged_epochs, K); ``diverged`` per model).
+
+        Example:
+            >>> from initlab.nn import Dense
+            >>> m = Sequential([Dense(1, activation="sigmoid")], input_dim=2)
+            >>> h = m.fit(np.eye(2), [0, 1], epochs=3, batch_size=None, optimizer="sgd")
+            >>> h.loss.shape
+            (3, 1)
+        """
+        from initlab.nn.training import fit
+
+        return fit(self, x, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                   loss=loss, validation_data=validation_data, seed=seed, verbose=verbose,
+                   log_every=log_every, callbacks=callbacks)
+
+    # ---------------------------------------------------------------- reporting
+    def summary(self) -> str:
+        """Return a table: each layer, its output shape, parameters, and the init it got and why.
+
+        Example:
+            >>> from initlab.nn import Dense
+            >>> m = Sequential([Dense(8, activation="relu")], input_dim=4)
+            >>> "auto -> he_normal (relu)" in m.summary()
+            True
+        """
+        rows = [("Layer", "Output", "Activation", "Params", "Init (per model)")]
+        total = 0
+        for ly in self.layers:
+            total += ly.n_params
+            uniq = list(dict.fromkeys(ly.init_reasons))
+            init = "; ".join(uniq) if len(uniq) <= 3 else f"{len(uniq)} different schemes"
+            rows.append((ly.name or "", f"(K, n, {ly.units})", str(ly.activation),
+                         f"{ly.n_params:,}", init))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = [f"Sequential: input_dim={self.input_dim}, K={self.n_models} models, "
+                 f"dtype={self.dtype.name}"]
+        sep = "-" * (sum(widths) + 2 * (len(widths) - 1))
+        for j, r in enumerate(rows):
+            lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+            if j == 0:
+                lines.append(sep)
+        lines.append(sep)
+        lines.append(f"Parameters per model: {total:,}; all {self.n_models} models: "
+                     f"{total * self.n_models:,}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        arch = "-".join([str(self.input_dim)] + [str(ly.units) for ly in self.layers])
+        return f"Sequential({arch}, K={self.n_models}, dtype={self.dtype.name})"
+
+    # ---------------------------------------------------------------- persistence
+    def _architecture(self) -> dict:
+        return {"input_dim": self.input_dim, "n_models": self.n_models,
+                "layers": [{"units": ly.units, "activation": str(ly.activation)}
+                           for ly in self.layers],
+                "init_specs": self.init_specs, "seeds": [int(s) for s in self.seeds]}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save the weights (and the architecture as JSON) to an .npz file, without pickle.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> from initlab.nn import Dense
+            >>> m = Sequential([Dense(2)], input_dim=2)
+            >>> p = pathlib.Path(tempfile.mkdtemp()) / "w.npz"
+            >>> m.save(p); m.load(p)
+        """
+        arrays: dict[str, np.ndarray] = {"architecture": np.array(json.dumps(self._architecture()))}
+        for i in range(len(self.layers)):
+            arrays[f"W{i}"] = np.ascontiguousarray(self.params.W[i])
+            arrays[f"b{i}"] = np.ascontiguousarray(self.params.b[i])
+        try:
+            with open(path, "wb") as fh:
+                np.savez(fh, **arrays)
+        except OSError as err:
+            raise StoreError(f"cannot write weights to {str(path)!r}: {err}") from None
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Load weights saved by :meth:`save`; a different architecture is a ShapeError.
+
+        Raises:
+            StoreError: the file is missing or not a weights file.
+            ShapeError: the file's layers or K do not match this model.
+        """
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                data = {k: f[k] for k in f.files}
+        except (OSError, ValueError) as err:
+            raise StoreError(f"cannot read weights from {str(path)!r}: {err}") from None
+        n = len(self.layers)
+        for i in range(n):
+            for key, view in ((f"W{i}", self.params.W[i]), (f"b{i}", self.params.b[i])):
+                if key not in data:
+                    raise ShapeError(f"{str(path)!r} has no {key}: it holds "
+                                     f"{sum(k.startswith('W') for k in data)} layers, "
+                                     f"this model {n}")
+                if data[key].shape != view.shape:
+                    raise ShapeError(f"{str(path)!r}: {key} has shape {data[key].shape}, "
+                                     f"this model needs {view.shape}")
+        extra = [k for k in data if k[:1] in "Wb" and k[1:].isdigit() and int(k[1:]) >= n]
+        if extra:
+            raise ShapeError(f"{str(path)!r} holds more layers than this model's {n}")
+        for i in range(n):
+            self.params.W[i][...] = data[f"W{i}"]
+            self.params.b[i][...] = data[f"b{i}"]

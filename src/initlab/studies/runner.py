@@ -1,0 +1,481 @@
+"""Run a study: read which runs are missing, train them as K-model ensembles, store each one.
+
+Every run of a study shares its architecture, so the missing runs are trained together as
+one K-model ensemble of the engine (:class:`initlab.nn.Sequential` with ``n_models=K``):
+every scheme sees the same minibatches (the shuffle seed belongs to the study), and the
+first layer is one batched product for all K models. Each ensemble's runs are written to the
+store in one transaction as soon as it finishes, so a crash loses at most the ensembles in
+flight. ``workers=2`` splits the runs into two ensembles trained in two processes;
+``workers="auto"`` (the default) uses one process per idle core unless the study is tiny
+(see :func:`auto_workers`);
+``max_models`` caps K (memory, or finer-grained resumption).
+
+Example:
+    >>> from initlab.studies import Study
+    >>> s = Study(dataset="xor", dataset_options={"n_train": 40, "n_test": 20}, layers=(4,),
+    ...           schemes=["zeros", "he_normal"], seeds=2, epochs=3)
+    >>> r = run_study(s, progress=False)
+    >>> len(r.runs), r.complete
+    (4, True)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from initlab.errors import ConfigError
+from initlab.studies.results import Results
+from initlab.studies.spec import Study
+from initlab.studies.store import RunRecord, Store, now
+
+__all__ = [
+    "run_study",
+    "plan_ensembles",
+    "train_ensemble",
+    "load_data",
+    "build_model",
+    "auto_workers",
+    "step_macs",
+    "PARALLEL_MIN_WORK",
+    "idle_cores",
+]
+
+Run = tuple[str, int]
+
+
+# ---------------------------------------------------------------------- building blocks
+def load_data(study: Study, data_dir: str | os.PathLike[str] | None = None) -> Any:
+    """Load the study's dataset (its options, its dtype; ``data_dir`` for downloaded sets).
+
+    Raises:
+        ConfigError / DataError: from :func:`initlab.data.load` (unknown option, no files).
+    """
+    from initlab import data
+
+    options = dict(study.dataset_options)
+    if data_dir is not None and "data_dir" in data.allowed_options(study.dataset):
+        options["data_dir"] = str(data_dir)
+    return data.load(study.dataset, dtype=study.dtype, **options)
+
+
+def _output_units(study: Study, n_classes: int) -> int:
+    if study.output == "sigmoid":
+        if n_classes != 2:
+            raise ConfigError(
+                f"study field 'output': sigmoid needs two classes, dataset {study.dataset!r} "
+                f"has {n_classes}; use output 'softmax'"
+            )
+        return 1
+    return int(n_classes)
+
+
+def build_model(study: Study, input_dim: int, n_classes: int, runs: Sequence[Run]) -> Any:
+    """The K-model ensemble for ``runs``: model k uses scheme ``runs[k][0]``, seed ``runs[k][1]``.
+
+    Example:
+        >>> s = Study(layers=(3,), validate_names=False)
+        >>> build_model(s, 2, 2, [("zeros", 0), ("he_normal", 1)]).n_models
+        2
+    """
+    from initlab.nn import Dense, Sequential
+
+    layers = [Dense(w, activation=study.activation) for w in study.layers]
+    layers.append(Dense(_output_units(study, n_classes), activation=study.output))
+    return Sequential(
+        layers,
+        input_dim=input_dim,
+        n_models=len(runs),
+        inits=[scheme for scheme, _ in runs],
+        seeds=[seed for _, seed in runs],
+        dtype=study.dtype,
+    )
+
+
+class _Progress:
+    """An engine callback that counts model-epochs as they are logged."""
+
+    def __init__(self, k: int, tick: Callable[[int], None]) -> None:
+        self.k, self.tick, self.last = k, tick, -1
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        self.tick(self.k * (epoch - self.last))
+        self.last = epoch
+
+
+def train_ensemble(
+    study: Study,
+    dataset: Any,
+    runs: Sequence[Run],
+    tick: Callable[[int], None] | None = None,
+    keep_weights: bool = False,
+) -> list[RunRecord]:
+    """Train ``runs`` as one K-model ensemble on ``dataset``; return one record per run.
+
+    Args:
+        study: the recipe.
+        dataset: an :class:`initlab.data.Dataset` (the study's).
+        runs: the ``(scheme, seed)`` pairs, one per model.
+        tick: called with the number of model-epochs done since the last call (progress).
+        keep_weights: put each model's trained parameters into its record.
+
+    Returns:
+        The runs' records in the order of ``runs`` (final metrics measured after training:
+        loss and accuracy on the training set, val_loss and val_accuracy on the test set).
+    """
+    import initlab
+
+    x, y = dataset.x_train, dataset.y_train
+    model = build_model(study, int(x.shape[1]), int(dataset.n_classes), runs)
+    callbacks = [_Progress(len(runs), tick)] if tick is not None else []
+    started, t0 = now(), time.perf_counter()
+    hist = model.fit(
+        x, y, epochs=study.epochs, batch_size=study.batch_size,
+        optimizer=study.make_optimizer(), validation_data=(dataset.x_test, dataset.y_test),
+        seed=study.shuffle_seed, log_every=study.effective_log_every, callbacks=callbacks,
+    )
+    seconds = time.perf_counter() - t0
+    with np.errstate(all="ignore"):
+        train = model.evaluate(x, y)
+        test = model.evaluate(dataset.x_test, dataset.y_test)
+    finished, ensemble = now(), uuid.uuid4().hex[:12]
+    metrics = {m: hist[m] for m in ("loss", "accuracy", "val_loss", "val_accuracy", "time")}
+    epochs = tuple(int(e) for e in hist.epochs)
+    records = []
+    for k, (scheme, seed) in enumerate(runs):
+        diverged = bool(hist.diverged[k])
+        final = {"loss": train["loss"][k], "accuracy": train["accuracy"][k],
+                 "val_loss": test["loss"][k], "val_accuracy": test["accuracy"][k]}
+        records.append(RunRecord(
+            scheme=scheme, seed=int(seed), status="diverged" if diverged else "trained",
+            epochs=epochs,
+            history={m: v[:, k].tolist() for m, v in metrics.items()},
+            final={m: math.nan if diverged else float(v) for m, v in final.items()},
+            diverged_epoch=int(hist.diverged_epoch[k]) if diverged else None,
+            seconds=seconds, ensemble=ensemble, ensemble_size=len(runs),
+            started=started, finished=finished,
+            initlab_version=initlab.__version__, numpy_version=np.__version__,
+            weights=_weights(model, k) if keep_weights else None,
+        ))
+    return records
+
+
+def _weights(model: Any, k: int) -> dict[str, np.ndarray]:
+    out = {}
+    for i in range(len(model.layers)):
+        out[f"W{i}"] = np.array(model.params.W[i][k])
+        out[f"b{i}"] = np.array(model.params.b[i][k])
+    return out
+
+
+def plan_ensembles(
+    study: Study, runs: Sequence[Run], workers: int = 1, max_models: int | None = None
+) -> list[list[Run]]:
+    """Split the runs into ensembles: as few as ``workers`` and ``max_models`` allow.
+
+    The runs of a study share one architecture, so they form one ensemble, cut into
+    ``max(workers, ceil(n / max_models))`` near-equal parts when asked.
+
+    Example:
+        >>> s = Study(schemes=["a", "b", "c"], seeds=2, validate_names=False)
+        >>> [len(e) for e in plan_ensembles(s, s.runs, workers=2)]
+        [3, 3]
+        >>> [len(e) for e in plan_ensembles(s, s.runs, max_models=4)]
+        [3, 3]
+    """
+    runs = list(runs)
+    if not runs:
+        return []
+    parts = max(1, int(workers))
+    if max_models is not None:
+        parts = max(parts, math.ceil(len(runs) / int(max_models)))
+    parts = min(parts, len(runs))
+    return [list(chunk) for chunk in _split(runs, parts)]
+
+
+def _split(items: list[Run], parts: int) -> list[list[Run]]:
+    q, r = divmod(len(items), parts)
+    out, start = [], 0
+    for i in range(parts):
+        stop = start + q + (i < r)
+        out.append(items[start:stop])
+        start = stop
+    return out
+
+
+# When more processes pay, measured on this project's 2-core machine that other sessions share
+# (K = 30 runs, medians of 5; README): with a core idle, two processes of one BLAS thread each
+# beat one process (seed 002's moons network, 3,000 full-batch epochs: 3.74 -> 2.79 s; MNIST
+# 784-128-64-10, one epoch of 8,000 images, batch 128: 3.08 -> 1.87 s, batch 32 with Adam:
+# 5.19 -> 3.07 s); with both cores busy with other work they lose (2.53 -> 3.29 s and
+# 3.06 -> 3.49 s). So "auto" counts the idle cores (the load average) and starts a process
+# per idle core, for a study of at least about a second of work.
+PARALLEL_MIN_WORK = 1_000_000_000
+"""Multiply-adds of a whole study (all runs, all steps) below which one process is used."""
+
+
+def step_macs(study: Study, input_dim: int, n_out: int, n_train: int, k: int) -> int:
+    """Multiply-adds of one forward pass of one optimizer step for K models (the work size).
+
+    Example:
+        >>> step_macs(Study(layers=(12, 6), validate_names=False), 2, 1, 400, 30)
+        1224000
+    """
+    widths = [input_dim, *study.layers, n_out]
+    per_sample = sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    batch = n_train if study.batch_size is None else min(study.batch_size, n_train)
+    return int(per_sample * batch * k)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def idle_cores(cores: int | None = None, load: float | None = None) -> int:
+    """Cores this process may use besides its own: usable cores minus the others' load.
+
+    Args:
+        cores: usable cores (default: this process's CPU affinity).
+        load: the 1-minute load average (default: :func:`os.getloadavg`); this process is
+            assumed to count one in it.
+
+    Example:
+        >>> idle_cores(cores=2, load=1.0), idle_cores(cores=2, load=3.5)
+        (2, 1)
+    """
+    cores = _cores() if cores is None else int(cores)
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (OSError, AttributeError):  # pragma: no cover - no load average here
+            load = 0.0
+    others = max(0.0, float(load) - 1.0)
+    return max(1, min(cores, math.floor(cores - others + 0.5)))
+
+
+def auto_workers(
+    study: Study, dataset: Any, n_runs: int, cores: int | None = None, load: float | None = None
+) -> int:
+    """How many processes to train ``n_runs`` in: one per idle core (:func:`idle_cores`, at
+    most 4, at most one per run), or one for a study under :data:`PARALLEL_MIN_WORK`
+    multiply-adds in all.
+
+    Example:
+        >>> from initlab.data import load
+        >>> auto_workers(Study(layers=(12, 6), epochs=10, validate_names=False), load("moons"), 30)
+        1
+    """
+    n_out = _output_units(study, int(dataset.n_classes))
+    n_train = int(dataset.x_train.shape[0])
+    steps = study.epochs * (1 if study.batch_size is None
+                            else math.ceil(n_train / study.batch_size))
+    work = step_macs(study, int(dataset.x_train.shape[1]), n_out, n_train, n_runs) * steps
+    if work < PARALLEL_MIN_WORK:
+        return 1
+    return max(1, min(idle_cores(cores, load), 4, n_runs))
+
+
+# ---------------------------------------------------------------------- worker processes
+_COUNTER: Any = None
+
+
+def _blas_limits(threads: int | None) -> Any:
+    """A context that caps BLAS threads (threadpoolctl, which scikit-learn brings)."""
+    import contextlib
+
+    if threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel end this worker when the parent dies (e.g. ``kill -9``)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc: nothing to do
+        pass
+
+
+def _worker_init(counter: Any, threads: int | None) -> None:
+    global _COUNTER
+    _COUNTER = counter
+    _die_with_parent()
+    _blas_limits(threads).__enter__()  # for the life of this worker process
+
+
+def _worker_tick(n: int) -> None:
+    with _COUNTER.get_lock():
+        _COUNTER.value += n
+
+
+def _worker_train(
+    study: Study, dataset: Any, runs: list[Run], keep_weights: bool
+) -> list[RunRecord]:
+    return train_ensemble(study, dataset, runs, tick=_worker_tick, keep_weights=keep_weights)
+
+
+def _mp_context() -> Any:
+    """How worker processes start: fork where it is safe, else forkserver (or spawn).
+
+    fork works from any script, even one without an ``if __name__ == "__main__":`` guard,
+    but forking a parent that runs threads (JAX's, PyTorch's, a thread pool) can deadlock;
+    then the workers start from a forkserver's clean process (which needs that guard in a
+    script that starts a study, as every non-fork start does).
+    """
+    import multiprocessing as mp
+    import sys
+    import threading
+
+    methods = mp.get_all_start_methods()
+    others = [t for t in threading.enumerate()
+              if t is not threading.main_thread() and t.name != "tqdm_monitor"]
+    threaded = bool(others) or any(m in sys.modules for m in ("jax", "torch", "tensorflow"))
+    if "fork" in methods and not threaded:
+        return mp.get_context("fork")
+    return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+# ---------------------------------------------------------------------- the runner
+def _check_count(name: str, value: Any, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        more = " or None" if optional else ""
+        raise ConfigError(f"{name} must be an int >= 1{more}; got {value!r}")
+
+
+def run_study(
+    study: Study,
+    store: str | os.PathLike[str] | Store | None = None,
+    *,
+    progress: bool = True,
+    workers: int | str = "auto",
+    max_models: int | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    threads: int | None = 1,
+    dataset: Any = None,
+    keep_weights: bool = False,
+) -> Results:
+    """Train the study's missing runs and return its results.
+
+    The store is opened (and checked against the study's recipe) before any data is loaded
+    or any model trained. Runs already in the store are not trained again.
+
+    Args:
+        study: the :class:`~initlab.studies.spec.Study`.
+        store: a SQLite file (created if absent), an open :class:`Store`, or None for an
+            in-memory store (results are then not kept).
+        progress: show a progress bar over model-epochs (tqdm, on stderr).
+        workers: processes training in parallel (each its own ensemble), or ``"auto"``
+            (:func:`auto_workers`: one per idle core, at most 4; one for a tiny study).
+        max_models: the most models in one ensemble (None: no limit).
+        data_dir: where a downloaded dataset's files are (see :mod:`initlab.data`).
+        threads: BLAS threads per training process (None: leave them to the engine). One
+            is the default: on the shared 2-core machine two BLAS threads in one process were
+            erratic, up to 10x slower when other work held the cores, and the engine's own
+            choice (with NumPy's thread count) took 1.5-5.4 s where one thread took 2.8-3.2 s
+            (MNIST 784-128-64-10, K = 30, one epoch; README).
+        dataset: the study's data already loaded with :func:`load_data` (None: load it
+            when a run is missing).
+        keep_weights: store each run's trained parameters too (``Results.model`` rebuilds
+            the model from them, e.g. to draw decision boundaries) and read them back.
+
+    Returns:
+        :class:`~initlab.studies.results.Results` of the whole grid.
+
+    Raises:
+        StoreError: the store cannot be written or holds another recipe for this name.
+        ConfigError, DataError: a bad option or missing data, before any training.
+    """
+    if workers != "auto":
+        _check_count("workers", workers, optional=False)
+    _check_count("max_models", max_models, optional=True)
+    _check_count("threads", threads, optional=True)
+    own = not isinstance(store, Store)
+    st = Store(":memory:" if store is None else store) if own else store
+    try:
+        st.register(study)
+        missing = st.missing(study)
+        if missing:
+            if dataset is None:
+                dataset = load_data(study, data_dir)
+            _output_units(study, int(dataset.n_classes))  # fail before training
+            st.set_data_provenance(study, dict(getattr(dataset, "provenance", {}) or {}))
+            if workers == "auto":
+                workers = auto_workers(study, dataset, len(missing))
+            ensembles = plan_ensembles(study, missing, int(workers), max_models)
+            bar = _bar(study, len(missing), progress)
+            try:
+                if int(workers) > 1 and len(ensembles) > 1:
+                    _run_parallel(study, dataset, ensembles, st, bar, int(workers), threads,
+                                  keep_weights)
+                else:
+                    for runs in ensembles:
+                        with _blas_limits(threads):
+                            records = train_ensemble(study, dataset, runs, tick=bar.update,
+                                                     keep_weights=keep_weights)
+                        st.write(study, records)
+                        bar.set_postfix_str(f"{_done(st, study)}/{len(study.runs)} runs stored")
+            finally:
+                bar.close()
+        return Results(study, st.records(study, weights=keep_weights),
+                       provenance=st.data_provenance(study))
+    finally:
+        if own:
+            st.close()
+
+
+def _done(st: Store, study: Study) -> int:
+    return len(study.runs) - len(st.missing(study))
+
+
+def _bar(study: Study, n_runs: int, progress: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=n_runs * study.epochs, disable=not progress, unit="model-epoch", unit_scale=True,
+        desc=f"{study.name}: {n_runs} runs", dynamic_ncols=True, leave=True,
+    )
+
+
+def _run_parallel(
+    study: Study, dataset: Any, ensembles: list[list[Run]], st: Store, bar: Any, workers: int,
+    threads: int | None, keep_weights: bool,
+) -> None:
+    ctx = _mp_context()
+    counter = ctx.Value("q", 0)
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(ensembles)), mp_context=ctx,
+        initializer=_worker_init, initargs=(counter, threads),
+    ) as pool:
+        pending: set[Future[list[RunRecord]]] = {
+            pool.submit(_worker_train, study, dataset, runs, keep_weights) for runs in ensembles
+        }
+        while pending:
+            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            bar.update(counter.value - bar.n)
+            for fut in finished:
+                st.write(study, fut.result())
+                bar.set_postfix_str(f"{_done(st, study)}/{len(study.runs)} runs stored")
+
+
+def default_store_path(out: str | os.PathLike[str]) -> Path:
+    """Where the CLI keeps a study's store inside an output folder: ``OUT/study.sqlite``."""
+    return Path(out) / "study.sqlite"

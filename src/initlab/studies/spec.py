@@ -1,0 +1,596 @@
+"""A study's config: one architecture and dataset, several init schemes, several seeds.
+
+A :class:`Study` is data: a frozen, validated record that can be written in Python, read from
+TOML or JSON, and hashed. The runs of a study are the grid ``schemes x seeds``; everything
+else (dataset, network, optimizer, epochs, ...) is the *recipe* that every run follows. The
+:attr:`Study.config_hash` covers the recipe only, so a store made for a study can be extended
+with more seeds or schemes, but never mixes runs trained differently.
+
+File format (TOML; JSON has the same keys)::
+
+    name = "moons"
+    dataset = "moons"
+    layers = [12, 6]
+    activation = "relu"
+    output = "sigmoid"
+    schemes = ["zeros", "normal(std=10)", "he_normal"]
+    seeds = 5                 # or a list: [0, 1, 2, 3, 4]
+    optimizer = "sgd"
+    lr = 0.01
+    epochs = 15000
+    batch_size = "full"       # or an int
+
+    [dataset_options]
+    noise = 0.2
+
+Example:
+    >>> s = Study(dataset="moons", layers=(12, 6), schemes=("zeros", "he_normal"), seeds=3,
+    ...           epochs=10, validate_names=False)
+    >>> s.runs[:2]
+    (('zeros', 0), ('zeros', 1))
+    >>> len(s.config_hash)
+    16
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import numbers
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from initlab.errors import ConfigError, InitLabError, unknown
+
+__all__ = ["Study", "parse_layers", "OUTPUTS", "DTYPES"]
+
+OUTPUTS: tuple[str, ...] = ("sigmoid", "softmax")
+"""Output activations a study accepts: sigmoid (one unit, binary cross-entropy, two classes)
+or softmax (one unit per class, categorical cross-entropy)."""
+
+DTYPES: tuple[str, ...] = ("float32", "float64")
+
+# The keys of a study file, in the order a written file lists them.
+_FIELDS: tuple[str, ...] = (
+    "name",
+    "dataset",
+    "dataset_options",
+    "layers",
+    "activation",
+    "output",
+    "schemes",
+    "seeds",
+    "optimizer",
+    "lr",
+    "optimizer_options",
+    "clip_norm",
+    "clip_value",
+    "epochs",
+    "batch_size",
+    "shuffle_seed",
+    "log_every",
+    "probes",
+    "dtype",
+)
+# Fields that define which runs exist rather than how each run is trained.
+_GRID_FIELDS: tuple[str, ...] = ("name", "schemes", "seeds")
+
+_Scalar = (str, int, float, bool)
+# Options of initlab.data.load that a study does not take, and why.
+_NOT_OPTIONS = {
+    "dtype": "is set by the study's own field 'dtype'",
+    "data_dir": "is where files are on this machine, not part of a study: pass data_dir to "
+    "run() or --data-dir",
+    "progress": "is not part of a study (use run(progress=...) or --quiet)",
+}
+
+
+def _bad(field: str, value: object, allowed: str) -> ConfigError:
+    return ConfigError(f"study field {field!r}: got {value!r}; allowed: {allowed}")
+
+
+def _int(field: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise _bad(field, value, f"an integer >= {minimum}")
+    return int(value)
+
+
+def _positive_float(field: str, value: object, optional: bool = False) -> float | None:
+    if value is None and optional:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(float(value))
+        or float(value) <= 0
+    ):
+        more = " or None" if optional else ""
+        raise _bad(field, value, f"a finite number > 0{more}")
+    return float(value)
+
+
+def _name(field: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(field, value, "a non-empty string")
+    return value.strip()
+
+
+def _options(field: str, value: object) -> Mapping[str, Any]:
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise _bad(field, value, "a table of name = value")
+    out: dict[str, Any] = {}
+    for k in sorted(value):
+        v = value[k]
+        if not isinstance(k, str) or not isinstance(v, _Scalar):
+            raise _bad(f"{field}.{k}", v, "a string, number or boolean")
+        out[k] = v
+    return MappingProxyType(out)
+
+
+def _strings(field: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, Sequence) or not value:
+        raise _bad(field, value, "a non-empty list of strings")
+    out = tuple(_name(field, v) for v in value)
+    dup = sorted({v for v in out if out.count(v) > 1})
+    if dup:
+        raise _bad(field, dup, "each entry once")
+    return out
+
+
+def _seeds(value: object) -> tuple[int, ...]:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return tuple(range(_int("seeds", value, 1)))
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise _bad("seeds", value, "a count >= 1 or a non-empty list of integers >= 0")
+    out = tuple(_int("seeds", v, 0) for v in value)
+    if len(set(out)) != len(out):
+        raise _bad("seeds", list(value), "each seed once")
+    return out
+
+
+def _layers(value: object) -> tuple[int, ...]:
+    if isinstance(value, str):
+        return parse_layers(value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value,)
+    if not isinstance(value, Sequence):
+        raise _bad("layers", value, "a list of hidden widths, e.g. [12, 6] or '100x5'")
+    return tuple(_int("layers", v, 1) for v in value)
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    """Parse hidden widths: ``"12,6"`` -> (12, 6); ``"100x5"`` -> five layers of 100.
+
+    Args:
+        text: comma-separated widths, each optionally ``WIDTHxCOUNT``.
+
+    Returns:
+        The widths as a tuple of ints (empty for ``""``: no hidden layer).
+
+    Raises:
+        ConfigError: naming the bad part.
+
+    Example:
+        >>> parse_layers("64,32x2")
+        (64, 32, 32)
+    """
+    out: list[int] = []
+    for part in (p.strip() for p in str(text).split(",")):
+        if not part:
+            continue
+        width, _, count = part.lower().partition("x")
+        if not width.isdigit() or (count and not count.isdigit()):
+            raise _bad("layers", text, "hidden widths like '12,6' or '100x5'")
+        n = int(count) if count else 1
+        if int(width) < 1 or n < 1:
+            raise _bad("layers", text, "widths and counts >= 1")
+        out.extend([int(width)] * n)
+    return tuple(out)
+
+
+def _batch_size(value: object) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() == "full"):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    return _int("batch_size", value, 1)
+
+
+@dataclasses.dataclass(frozen=True, eq=True)
+class Study:
+    """A frozen, validated study config: a recipe and a grid of schemes x seeds.
+
+    Args:
+        name: the study's name; a store keeps one recipe per name.
+        dataset: a dataset name of :func:`initlab.data.load`.
+        dataset_options: options passed to :func:`initlab.data.load` (e.g. ``noise``).
+        layers: hidden widths, e.g. ``(12, 6)``; the output layer is added from the data.
+        activation: the hidden layers' activation (an engine activation spec).
+        output: ``sigmoid`` (two classes, one unit) or ``softmax`` (one unit per class).
+        schemes: init specs, one per compared scheme (``"he_normal"``, ``"normal(std=10)"``).
+        seeds: a count n (seeds 0..n-1) or the seeds; each seed draws each scheme's weights.
+        optimizer: an optimizer name of :mod:`initlab.nn.optim` (``sgd``, ``rmsprop``, ``adam``).
+        lr: the learning rate.
+        optimizer_options: more arguments of the optimizer (``momentum``, ``nesterov``, ...).
+        clip_norm: clip the gradients by global norm before the optimizer (None: no clipping).
+        clip_value: clip each gradient entry to +-clip_value (None: no clipping).
+        epochs: passes over the training set.
+        batch_size: an int, or None / ``"full"`` for full-batch gradient descent.
+        shuffle_seed: the seed of the minibatch order, shared by every run (a fair comparison).
+        log_every: record metrics every this many epochs (None: at most about 500 points).
+        probes: record diagnostics every this many steps (None: no probes).
+        dtype: ``float32`` or ``float64``.
+        validate_names: check scheme, activation and dataset names against their registries
+            (set False only to build a study before those packages are importable).
+
+    Raises:
+        ConfigError: naming the field, the value and what is allowed.
+
+    Example:
+        >>> s = Study(dataset="moons", layers="12,6", schemes=["he_normal"], seeds=[1, 2],
+        ...           epochs=5, batch_size="full", validate_names=False)
+        >>> s.layers, s.seeds, s.batch_size
+        ((12, 6), (1, 2), None)
+    """
+
+    name: str = "study"
+    dataset: str = "moons"
+    dataset_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    layers: tuple[int, ...] = (12, 6)
+    activation: str = "relu"
+    output: str = "sigmoid"
+    schemes: tuple[str, ...] = ("he_normal",)
+    seeds: tuple[int, ...] = (0,)
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    optimizer_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    clip_norm: float | None = None
+    clip_value: float | None = None
+    epochs: int = 10
+    batch_size: int | None = None
+    shuffle_seed: int = 0
+    log_every: int | None = None
+    probes: int | None = None
+    dtype: str = "float32"
+    validate_names: dataclasses.InitVar[bool] = True
+
+    def __post_init__(self, validate_names: bool = True) -> None:
+        def put(field: str, value: object) -> None:  # frozen: normalise each field once, here
+            object.__setattr__(self, field, value)
+
+        put("name", _name("name", self.name))
+        put("dataset", _name("dataset", self.dataset).lower())
+        put("dataset_options", _options("dataset_options", self.dataset_options))
+        put("layers", _layers(self.layers))
+        put("activation", _name("activation", self.activation))
+        out = _name("output", self.output).lower()
+        if out not in OUTPUTS:
+            raise ConfigError(f"study field 'output': {unknown('output', out, OUTPUTS)}")
+        put("output", out)
+        put("schemes", _strings("schemes", self.schemes))
+        put("seeds", _seeds(self.seeds))
+        put("optimizer", _name("optimizer", self.optimizer).lower())
+        put("lr", _positive_float("lr", self.lr))
+        put("optimizer_options", _options("optimizer_options", self.optimizer_options))
+        put("clip_norm", _positive_float("clip_norm", self.clip_norm, optional=True))
+        put("clip_value", _positive_float("clip_value", self.clip_value, optional=True))
+        put("epochs", _int("epochs", self.epochs, 1))
+        put("batch_size", _batch_size(self.batch_size))
+        put("shuffle_seed", _int("shuffle_seed", self.shuffle_seed, 0))
+        if self.log_every is not None:
+            put("log_every", _int("log_every", self.log_every, 1))
+        if self.probes is not None:
+            put("probes", _int("probes", self.probes, 1))
+        dtype = _name("dtype", self.dtype).lower()
+        if dtype not in DTYPES:
+            raise ConfigError(f"study field 'dtype': {unknown('dtype', dtype, DTYPES)}")
+        put("dtype", dtype)
+        if validate_names:
+            self.check_names()
+
+    # ------------------------------------------------------------------ names
+    def check_names(self) -> None:
+        """Check every name against its registry, the single source of truth.
+
+        The dataset and its options against :func:`initlab.data.info` and
+        :func:`initlab.data.allowed_options`, the activation against the engine's
+        :func:`initlab.nn.activations.get`, each scheme against :func:`initlab.init.get`, the
+        optimizer and its options by building it (:meth:`make_optimizer`).
+
+        Raises:
+            ConfigError: naming the field and carrying the registry's message (closest match,
+                allowed names).
+
+        Example:
+            >>> Study(schemes=["he_normall"], validate_names=False).check_names()
+            Traceback (most recent call last):
+            ...
+            initlab.errors.ConfigError: study field 'schemes': unknown ...
+        """
+        from initlab import data, init
+        from initlab.nn import activations
+
+        def check(field: str, fn: Any, *args: Any) -> None:
+            try:
+                fn(*args)
+            except InitLabError as e:
+                raise ConfigError(f"study field {field!r}: {e}") from None
+
+        check("dataset", data.info, self.dataset)
+        allowed = [o for o in data.allowed_options(self.dataset) if o not in _NOT_OPTIONS]
+        for key in self.dataset_options:
+            if key in _NOT_OPTIONS:
+                raise ConfigError(f"study field 'dataset_options': {key!r} {_NOT_OPTIONS[key]}")
+            if key not in allowed:
+                err = unknown(f"option for dataset {self.dataset!r}", key, allowed, ConfigError)
+                raise ConfigError(f"study field 'dataset_options': {err}")
+        if self.probes is not None:
+            _probe_class()
+        check("activation", activations.get, self.activation)
+        for spec in self.schemes:
+            check("schemes", init.get, spec)
+        self.make_optimizer()
+
+    def make_optimizer(self) -> Any:
+        """Build the optimizer: clipping (if any) chained before ``optimizer(lr, **options)``.
+
+        Returns:
+            An :mod:`initlab.nn.optim` transform.
+
+        Raises:
+            ConfigError: unknown optimizer, option or value (naming them and the allowed).
+
+        Example:
+            >>> str(Study(optimizer="adam", lr=0.01, clip_norm=1, validate_names=False)
+            ...     .make_optimizer())
+            'chain(clip_by_global_norm(1), adam(lr=0.01, beta1=0.9, beta2=0.999, epsilon=1e-07))'
+        """
+        import inspect
+
+        from initlab.nn import optim
+
+        if self.optimizer not in optim.names():
+            err = unknown("optimizer", self.optimizer, optim.names(), ConfigError)
+            raise ConfigError(f"study field 'optimizer': {err}")
+        factory = getattr(optim, self.optimizer)
+        params = [p for p in inspect.signature(factory).parameters if p != "lr"]
+        for key in self.optimizer_options:
+            if key not in params:
+                err = unknown(f"option for optimizer {self.optimizer!r}", key, params, ConfigError)
+                raise ConfigError(f"study field 'optimizer_options': {err}")
+        try:
+            opt = factory(lr=self.lr, **self.optimizer_options)
+        except InitLabError as e:
+            raise ConfigError(f"study field 'optimizer_options': {e}") from None
+        clips = []
+        if self.clip_norm is not None:
+            clips.append(optim.clip_by_global_norm(self.clip_norm))
+        if self.clip_value is not None:
+            clips.append(optim.clip_by_value(self.clip_value))
+        return optim.chain(*clips, opt) if clips else opt
+
+    def run(
+        self,
+        store: Any = None,
+        *,
+        progress: bool = True,
+        workers: int | str = "auto",
+        max_models: int | None = None,
+        data_dir: str | Path | None = None,
+        threads: int | None = 1,
+        keep_weights: bool = False,
+    ) -> Any:
+        """Train the runs missing from ``store`` and return the :class:`Results`.
+
+        See :func:`initlab.studies.runner.run_study` for the arguments.
+
+        Example:
+            >>> s = Study(dataset="xor", layers=(4,), schemes=["he_normal"], seeds=2, epochs=2)
+            >>> s.run(progress=False).complete
+            True
+        """
+        from initlab.studies.runner import run_study
+
+        return run_study(self, store, progress=progress, workers=workers,
+                         max_models=max_models, data_dir=data_dir, threads=threads,
+                         keep_weights=keep_weights)
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def runs(self) -> tuple[tuple[str, int], ...]:
+        """Every run of the grid as ``(scheme, seed)``, scheme-major."""
+        return tuple((s, seed) for s in self.schemes for seed in self.seeds)
+
+    @property
+    def effective_log_every(self) -> int:
+        """``log_every``, or the default that keeps at most about 500 logged epochs."""
+        return self.log_every or max(1, math.ceil(self.epochs / 500))
+
+    def recipe(self) -> dict[str, Any]:
+        """The fields that decide how each run is trained (all but name, schemes, seeds)."""
+        d = self.to_dict()
+        return {k: d[k] for k in _FIELDS if k not in _GRID_FIELDS}
+
+    @property
+    def config_hash(self) -> str:
+        """A stable 16-hex-digit hash of :meth:`recipe` (canonical JSON, sha256)."""
+        text = json.dumps(self.recipe(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def __hash__(self) -> int:
+        return hash((self.config_hash, self.name, self.schemes, self.seeds))
+
+    def __repr__(self) -> str:
+        arch = "-".join(str(w) for w in self.layers) or "no hidden layer"
+        batch = "full batch" if self.batch_size is None else f"batch {self.batch_size}"
+        return (
+            f"Study({self.name!r}: {self.dataset} {arch} {self.activation}->{self.output}, "
+            f"{len(self.schemes)} schemes x {len(self.seeds)} seeds, {self.optimizer} "
+            f"lr={self.lr:g}, {self.epochs} epochs, {batch}, hash {self.config_hash})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable (for worker processes) as plain data
+        return (_unpickle, (self.to_dict(),))
+
+    def replace(self, **changes: Any) -> Study:
+        """Return a copy with ``changes`` applied and validated again.
+
+        Example:
+            >>> Study(epochs=3, validate_names=False).replace(epochs=7, validate_names=False).epochs
+            7
+        """
+        unknown_keys = set(changes) - set(_FIELDS) - {"validate_names"}
+        if unknown_keys:
+            raise unknown("study field", sorted(unknown_keys)[0], _FIELDS, ConfigError)
+        return dataclasses.replace(self, **changes)
+
+    # ------------------------------------------------------------------ (de)serialise
+    def to_dict(self) -> dict[str, Any]:
+        """The study as plain JSON/TOML-ready data (keys in file order).
+
+        Example:
+            >>> Study(seeds=2, validate_names=False).to_dict()["seeds"]
+            [0, 1]
+        """
+        d: dict[str, Any] = {}
+        for k in _FIELDS:
+            v = getattr(self, k)
+            if isinstance(v, Mapping):
+                v = dict(v)
+            elif isinstance(v, tuple):
+                v = list(v)
+            d[k] = v
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, validate_names: bool = True) -> Study:
+        """Build a study from a mapping with the keys of a study file.
+
+        Raises:
+            ConfigError: for an unknown key (with the closest one) or a bad value.
+
+        Example:
+            >>> Study.from_dict({"layers": [4], "epochs": 2}, validate_names=False).layers
+            (4,)
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a study must be a table of fields; got {type(data).__name__}")
+        for k in data:
+            if k not in _FIELDS:
+                raise unknown("study field", k, _FIELDS, ConfigError)
+        d = dict(data)
+        if d.get("batch_size") == "full":
+            d["batch_size"] = None
+        return cls(**d, validate_names=validate_names)
+
+    def to_json(self) -> str:
+        """The study as indented JSON text."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_toml(self) -> str:
+        """The study as TOML text that :meth:`from_file` reads back.
+
+        Example:
+            >>> print(Study(layers=(3,), validate_names=False).to_toml().splitlines()[0])
+            name = "study"
+        """
+        lines: list[str] = []
+        tables: list[str] = []
+        for k, v in self.to_dict().items():
+            if v is None:
+                if k == "batch_size":
+                    lines.append('batch_size = "full"')
+                continue  # TOML has no null: a missing key means the default None
+            if isinstance(v, dict):
+                if v:
+                    tables.append(f"\n[{k}]")
+                    tables.extend(f"{kk} = {_toml_value(vv)}" for kk, vv in v.items())
+                continue
+            lines.append(f"{k} = {_toml_value(v)}")
+        return "\n".join(lines + tables) + "\n"
+
+    @classmethod
+    def from_file(cls, path: str | Path, *, validate_names: bool = True) -> Study:
+        """Read a study from a ``.toml`` or ``.json`` file.
+
+        Raises:
+            ConfigError: the file is missing, unreadable, not valid TOML/JSON, or has a bad
+                field.
+
+        Example:
+            >>> import tempfile, os
+            >>> p = os.path.join(tempfile.mkdtemp(), "s.toml")
+            >>> _ = open(p, "w").write('layers = [5]\\nepochs = 2\\n')
+            >>> Study.from_file(p, validate_names=False).epochs
+            2
+        """
+        p = Path(path)
+        suffix = p.suffix.lower()
+        if suffix not in (".toml", ".json"):
+            raise ConfigError(f"study file {str(p)!r}: unknown extension; allowed: .toml, .json")
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"cannot read study file {str(p)!r}: {e.strerror or e}") from None
+        try:
+            if suffix == ".json":
+                data = json.loads(text)
+            else:
+                data = _tomllib().loads(text)
+        except ValueError as e:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+            raise ConfigError(f"study file {str(p)!r} is not valid {suffix[1:]}: {e}") from None
+        return cls.from_dict(data, validate_names=validate_names)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the study to ``path`` as TOML or JSON (by its extension); return the path."""
+        p = Path(path)
+        text = self.to_json() if p.suffix.lower() == ".json" else self.to_toml()
+        p.write_text(text, encoding="utf-8")
+        return p
+
+
+def _probe_class() -> Any:
+    """The diagnostics' training probe, or a ConfigError saying it is not available."""
+    try:
+        from initlab.diagnose import Probe
+    except ImportError:
+        raise ConfigError(
+            "study field 'probes': recording diagnostics during training needs "
+            "initlab.diagnose.Probe, which this build does not have; leave probes unset"
+        ) from None
+    return Probe
+
+
+def _unpickle(data: dict[str, Any]) -> Study:
+    return Study.from_dict(data, validate_names=False)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {v!r} as TOML")  # pragma: no cover - fields are validated
+
+
+def _tomllib() -> Any:
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib
+    import tomli  # pragma: no cover - Python 3.10
+
+    return tomli  # pragma: no cover
