@@ -420,9 +420,11 @@ def _activations(ctx: Context) -> ReportData:
             "With a fixed sigma the scale of the signal changes from layer to layer: for "
             "fan_in 100, sigma 0.10 is Glorot-like (Var = 1/100), so sigma 0.28 makes tanh "
             "saturate toward +-1 and sigmoid's outputs spread toward 0 and 1, while small "
-            "sigmas shrink the signal through the layers. With ReLU, too small a sigma makes "
-            "the outputs collapse toward zero layer after layer (sigma 0.10 and 0.14 are "
-            "below He's sqrt(2/100) = 0.141 for layers after the first). Glorot (sigmoid, "
+            "sigmas shrink the signal through the layers. With ReLU each layer multiplies the "
+            "second moment by 100 sigma^2 / 2: sigma 0.10 halves it, so the outputs collapse "
+            "toward zero layer after layer (dead signal), sigma 0.28 multiplies it by about 4, "
+            "so the outputs grow layer after layer (the table shows it); He's "
+            "sqrt(2/100) = 0.141 is the one that keeps it. Glorot (sigmoid, "
             "tanh) and He (relu) keep the distributions alike across layers. The diagnostics "
             "below name each problem and the fix."),
         config={"data": which, "hidden_layers": 5, "units": 100, "sigmas": list(SIGMAS),
