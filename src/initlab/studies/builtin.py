@@ -48,7 +48,8 @@ class Context:
         out: the run directory.
         seeds: how many seeds (0 .. seeds-1).
         data_dir: where downloaded data sets are (None: initlab's default places).
-        quick: a shorter version (fewer epochs and seeds) that still shows the outcome.
+        quick: a shorter version (fewer epochs and seeds, PNG figures only) that still shows
+            the outcome.
         progress: show progress bars.
         figures: the figures saved so far.
         numbers: the key numbers the outcome is checked on (also saved in results.json).
@@ -63,10 +64,10 @@ class Context:
     numbers: dict[str, Any] = field(default_factory=dict)
 
     def figure(self, fig: Any, name: str, caption: str) -> None:
-        """Save ``fig`` as DIR/figures/NAME.png and .svg and list it in the report."""
-        from initlab.viz.style import save
+        """Save ``fig`` as DIR/figures/NAME.png and .svg (quick: PNG only); list it."""
+        from initlab.viz.style import FORMATS, save
 
-        save(fig, self.out / "figures" / name)
+        save(fig, self.out / "figures" / name, ("png",) if self.quick else FORMATS)
         fig.clear()
         self.figures.append(FigureRef(f"figures/{name}", caption))
 
