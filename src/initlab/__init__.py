@@ -25,6 +25,7 @@ from initlab.init import Initializer, fans, gain
 from initlab.init import get as get_initializer
 from initlab.nn import Dense, Sequential, optim
 from initlab.studies import Results, Study
+from initlab.studies.builtin import reproduce
 from initlab.viz.report import ReportData, write_report
 
 __version__ = "0.1.0"
@@ -54,4 +55,5 @@ __all__ = [
     "Results",
     "ReportData",
     "write_report",
+    "reproduce",
 ]

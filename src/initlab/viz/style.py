@@ -51,6 +51,9 @@ SCHEME_COLORS: dict[str, str] = {
 }
 """Fixed colors for the common schemes, so a scheme looks the same in every figure."""
 
+MARKER_POINTS = 20
+"""Curves with at most this many points get a marker at each (a single point stays visible)."""
+
 SEQUENTIAL_CMAP = "viridis"
 """Colormap for ordered things (training time, magnitudes)."""
 
@@ -267,7 +270,8 @@ def band(
     hi[ok] = np.nanmax(finite[:, ok], axis=0)
     n = arr.shape[0]
     text = f"{label} (n={n})" if n > 1 else label
-    ax.plot(x, mean, color=color, linestyle=linestyle, label=text)
+    marker = "o" if arr.shape[1] <= MARKER_POINTS else None
+    ax.plot(x, mean, color=color, linestyle=linestyle, label=text, marker=marker, markersize=3.5)
     if n > 1:
         ax.fill_between(x, lo, hi, color=color, alpha=0.2, linewidth=0)
 
