@@ -10,6 +10,7 @@ Example:
     '0.1.0'
 """
 
+from initlab import optim
 from initlab.data import Dataset
 from initlab.data import load as load_dataset
 from initlab.diagnose import Probe, Report, Thresholds, inspect
@@ -23,7 +24,7 @@ from initlab.errors import (
 )
 from initlab.init import Initializer, fans, gain
 from initlab.init import get as get_initializer
-from initlab.nn import Dense, Sequential, optim
+from initlab.nn import Dense, Sequential
 from initlab.studies import Results, Study
 from initlab.studies.builtin import reproduce
 from initlab.viz.report import ReportData, write_report

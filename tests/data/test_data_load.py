@@ -274,3 +274,20 @@ def test_synthetic_split_and_empty_test():
     assert (ds.n_train, ds.n_test) == (300, 50)
     ds = load("moons", n_test=0)
     assert ds.x_test.shape == (0, 2) and ds.y_test.shape == (0,)
+
+
+@pytest.mark.parametrize(("name", "n_train", "n_test"), [("moons", 400, 100), ("circles", 300, 77),
+                                                         ("blobs", 301, 50)])
+def test_synthetic_splits_keep_the_classes_in_proportion(name, n_train, n_test):
+    ds = load(name, n_train=n_train, n_test=n_test, seed=3)
+    k = ds.n_classes
+    for y, n in ((ds.y_train, n_train), (ds.y_test, n_test)):
+        counts = np.bincount(y, minlength=k)
+        assert counts.sum() == n
+        assert counts.max() - counts.min() <= 1, counts  # generators balance the pool
+
+
+def test_default_moons_is_seed_002s_balanced_200_200():
+    ds = load("moons")
+    assert np.bincount(ds.y_train).tolist() == [200, 200]
+    assert np.bincount(ds.y_test).tolist() == [50, 50]

@@ -163,3 +163,13 @@ def test_measured_gradient_norms_within_10_percent_of_theory_at_width_1000(act, 
     # relu at sigma_w^2 = 0.9 shrinks the gradient by sqrt(0.45) per layer: theory sees it too
     if act == "relu":
         assert rep.predicted_grad[0, 0] < 0.2 * rep.predicted_grad[-2, 0]
+
+
+def test_a_learning_rate_that_rewrites_the_weights_is_flagged() -> None:
+    x, y = _data(64, 16)
+    m = _net("tanh", "glorot_normal", 2, 16, 16)
+    assert inspect(m, x, y, lr=0.01).findings == []
+    rep = inspect(m, x, y, lr=1e4)
+    (f,) = rep.findings
+    assert f.code == "exploding_gradients" and f.severity == "warning"
+    assert f.value == pytest.approx(max(float(s.update_ratio[0]) for s in rep.stats))

@@ -200,3 +200,24 @@ def test_data_provenance_is_recorded(tmp_path):
     back = Results.from_store(path)
     assert back.provenance == r.provenance
     assert back.to_dict()["data_provenance"]["options"]["seed"] == 0
+
+
+def test_probes_record_per_model_diagnostics_into_the_store(tmp_path):
+    # zeros keeps every unit of a layer identical (symmetry); he_normal does not.
+    study = Study(dataset="moons", layers=(12, 6), schemes=("zeros", "he_normal"), seeds=1,
+                  epochs=4, batch_size=100, lr=0.01, probes=3)
+    results = study.run(tmp_path / "s.sqlite", progress=False)
+    runs = {r.scheme: r for r in results.runs}
+    steps = 4 * 4  # 400 samples / batch 100, 4 epochs
+    for r in runs.values():
+        p = r.probes
+        assert p["step"] == list(range(0, steps, 3))
+        assert p["layers"] and len(p["series"]["distinct_units"][0]) == len(p["layers"])
+    zeros = runs["zeros"].probes["series"]["distinct_units"]
+    he = runs["he_normal"].probes["series"]["distinct_units"]
+    assert all(row[:2] == [1.0, 1.0] for row in zeros)
+    assert all(row[:2] == [12.0, 6.0] for row in he)
+    assert any(f["code"] == "symmetry" for f in runs["zeros"].probes["findings"])
+    # the probe survives the round trip through the store
+    again = Results.from_store(tmp_path / "s.sqlite")
+    assert {r.scheme: r.probes for r in again.runs} == {s: r.probes for s, r in runs.items()}

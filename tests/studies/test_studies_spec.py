@@ -151,15 +151,3 @@ def test_parse_layers():
     for bad in ("0", "12,-1", "ax2", "3x0"):
         with pytest.raises(InitLabError):
             parse_layers(bad)
-
-
-def test_probes_need_the_diagnostics_probe():
-    import importlib.util
-
-    if importlib.util.find_spec("initlab.diagnose") is not None:
-        from initlab import diagnose
-
-        if hasattr(diagnose, "Probe"):
-            pytest.skip("this build has initlab.diagnose.Probe")
-    with pytest.raises(ConfigError, match="probes"):
-        Study(**BASE, probes=10)

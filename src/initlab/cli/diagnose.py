@@ -12,8 +12,9 @@ import argparse
 import math
 
 from initlab.errors import ConfigError
+from initlab.studies.spec import parse_layers
 
-__all__ = ["register", "parse_layers"]
+__all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,33 +62,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.set_defaults(func=run_recommend)
 
 
-def parse_layers(text: str) -> list[int]:
-    """Parse ``"100x5"`` (5 layers of 100) or ``"256,128"`` into a list of widths.
-
-    Raises:
-        ConfigError: anything else, or a width/depth below 1.
-
-    Example:
-        >>> parse_layers("100x3"), parse_layers("64,32")
-        ([100, 100, 100], [64, 32])
-    """
-    t = str(text).strip().lower()
-    try:
-        if "x" in t:
-            w, d = t.split("x", 1)
-            widths = [int(w)] * int(d)
-        else:
-            widths = [int(v) for v in t.split(",")]
-    except ValueError:
-        widths = []
-    if not widths or any(w < 1 for w in widths):
-        raise ConfigError(
-            f"--layers must be WIDTHxDEPTH (e.g. 100x5) or comma-separated widths (e.g. "
-            f"256,128) of positive ints; got {text!r}"
-        )
-    return widths
-
-
 def _load(name: str, n: int, seed: int, data_dir: str | None):
     from initlab.data import info, load
 
@@ -105,7 +79,14 @@ def run_inspect(args: argparse.Namespace) -> int:
     from initlab.diagnose import inspect
     from initlab.nn import Dense, Sequential
 
-    widths = parse_layers(args.layers)
+    try:
+        widths = list(parse_layers(args.layers))
+    except ConfigError as e:
+        raise ConfigError(f"--layers: {e}") from None
+    if not widths:
+        raise ConfigError(
+            f"--layers needs at least one hidden layer, e.g. 100x5; got {args.layers!r}"
+        )
     if args.n_samples < 1:
         raise ConfigError(f"--n-samples must be >= 1; got {args.n_samples}")
     if not (math.isfinite(args.lr) and args.lr > 0):

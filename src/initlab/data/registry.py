@@ -201,6 +201,30 @@ def _count(value: Any, what: str) -> int | None:
     return int(value)
 
 
+def _stratified(x: np.ndarray, y: np.ndarray, n_first: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reorder a generated pool so its first ``n_first`` samples hold each class in proportion.
+
+    scikit-learn's generators balance the classes of the whole pool; a plain slice of it does
+    not (make_moons(500)[:400] has 192 and 208). Seed 002 trains on a balanced 200/200, where a
+    network that learned nothing scores exactly 50 % and costs exactly ln 2. Within each class
+    the generator's order is kept, so the result is deterministic.
+    """
+    n = len(y)
+    if n_first >= n:
+        return x, y
+    classes, counts = np.unique(y, return_counts=True)
+    quota = np.floor(counts * n_first / n).astype(np.int64)
+    rest = np.argsort(-(counts * n_first / n - quota), kind="stable")
+    quota[rest[: n_first - int(quota.sum())]] += 1  # largest remainders get the leftovers
+    first, second = [], []
+    for c, q in zip(classes, quota, strict=True):
+        idx = np.flatnonzero(y == c)
+        first.append(idx[:q])
+        second.append(idx[q:])
+    order = np.concatenate([np.sort(np.concatenate(first)), np.sort(np.concatenate(second))])
+    return x[order], y[order]
+
+
 def _raw_parts(
     d: DatasetInfo, pool: int, seed: RngLike, extra: dict[str, Any], file_opts: dict[str, Any],
     sources: tuple[str, ...],
@@ -307,6 +331,8 @@ def load(
         pool = sp.n_train + sp.n_test
     sources = (sp.source,) if sp is not None else ("train", "test")
     parts, prov = _raw_parts(d, pool, seed, extra, file_opts, sources)
+    if d.kind == "synthetic" and sp is not None:
+        parts["all"] = _stratified(*parts["all"], sp.n_train)
     if sp is None:
         (x_tr, y_tr), (x_te, y_te) = parts["train"], parts["test"]
         split_text = "train/test as published"

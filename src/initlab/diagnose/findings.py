@@ -15,6 +15,7 @@ code                          condition                                         
 ``exploding_activations``     rms(z_l) / rms(x) > ``exploding_activations``          worst layer
 ``vanishing_gradients``       ||dL/dz_l|| / ||dL/dz_out|| < ``vanishing_gradients``  worst layer
 ``exploding_gradients``       ||dL/dz_l|| / ||dL/dz_out|| > ``exploding_gradients``  worst layer
+                              or ||lr * grad W|| / ||W|| > ``update_ratio_high``
 ============================  =====================================================  =========
 
 Gradient ratios compare per-sample norms (``sqrt(units) * rms``), which an init that
@@ -206,7 +207,23 @@ def _model_findings(stats: Sequence[LayerStats], k: int, x_rms: float,
             out += _trend(stats, k, ratios, th.vanishing_gradients, th.exploding_gradients,
                           "gradients", "the back-propagated gradient norm is {v} x the output "
                           "layer's", "Or clip gradients (initlab.optim.clip_by_global_norm).")
+        if not any(f.code == "exploding_gradients" for f in out):
+            out += _big_updates(stats, k, th)
     return out
+
+
+def _big_updates(stats: Sequence[LayerStats], k: int, th: Thresholds) -> list[Finding]:
+    """An exploding_gradients warning where one step would rewrite a (non-zero) layer."""
+    ratios = np.array([float(st.update_ratio[k]) for st in stats])
+    ratios[~np.isfinite(ratios)] = 0.0  # zero weights (inf) are the symmetry finding's business
+    i = int(np.argmax(ratios))
+    if ratios[i] <= th.update_ratio_high:
+        return []
+    st = stats[i]
+    msg = (f"one step changes the weights by {_g(ratios[i])} x their norm "
+           f"(||lr * grad W|| / ||W|| above {_g(th.update_ratio_high)}).")
+    return [_mk("warning", "exploding_gradients", i, st, k, ratios[i], msg,
+                _advice(st, k, "Lower the learning rate or clip gradients."))]
 
 
 def _trend(stats: Sequence[LayerStats], k: int, ratios: np.ndarray, low: float, high: float,

@@ -135,7 +135,13 @@ def train_ensemble(
 
     x, y = dataset.x_train, dataset.y_train
     model = build_model(study, int(x.shape[1]), int(dataset.n_classes), runs)
-    callbacks = [_Progress(len(runs), tick)] if tick is not None else []
+    callbacks: list[Any] = [_Progress(len(runs), tick)] if tick is not None else []
+    probe = None
+    if study.probes is not None:
+        from initlab.diagnose import Probe
+
+        probe = Probe(every=study.probes, lr=study.lr)
+        callbacks.append(probe)
     started, t0 = now(), time.perf_counter()
     hist = model.fit(
         x, y, epochs=study.epochs, batch_size=study.batch_size,
@@ -164,8 +170,25 @@ def train_ensemble(
             started=started, finished=finished,
             initlab_version=initlab.__version__, numpy_version=np.__version__,
             weights=_weights(model, k) if keep_weights else None,
+            probes=None if probe is None else _probe_record(probe, k),
         ))
     return records
+
+
+def _probe_record(probe: Any, k: int) -> dict[str, Any]:
+    """Model ``k``'s part of a Probe, JSON-ready: steps, per-layer series, latest findings."""
+    hist = probe.history()
+    series = {
+        name: [[None if not np.isfinite(v) else float(v) for v in row] for row in arr[:, :, k]]
+        for name, arr in hist.items() if name != "step"
+    }
+    return {
+        "every": probe.every,
+        "layers": list(probe.layer_names),
+        "step": hist["step"].tolist(),
+        "series": series,
+        "findings": [f.to_dict() for f in probe.findings if f.model == k],
+    }
 
 
 def _weights(model: Any, k: int) -> dict[str, np.ndarray]:
