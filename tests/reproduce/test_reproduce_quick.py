@@ -71,6 +71,7 @@ def test_activations_fixed_sigma_drifts_recommended_init_keeps_the_scale(tmp_pat
     assert results["findings"], "the diagnostics should flag the fixed-sigma networks"
 
 
+@pytest.mark.slow
 def test_depth_glorot_stalls_at_30_layers_he_trains(tmp_path):
     path, numbers = reproduce("depth", tmp_path, seeds=1, quick=True)
     _check_run_dir(path, 1)
