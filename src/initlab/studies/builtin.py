@@ -247,9 +247,10 @@ def _moons(ctx: Context) -> ReportData:
             "the network predicts one class everywhere: chance level (the classes are balanced, "
             "so the cost stays at ln 2 = 0.693 and the accuracy at 0.5, as in the article). "
             "normal(std=10): the symmetry is broken, but the sigmoid starts saturated, the "
-            "cost starts very high and falls slowly and unevenly across seeds. he_normal (std sqrt(2/fan_in)) keeps "
-            "the signal's scale through the ReLU layers: the cost falls fast and the test "
-            "accuracy is the highest, with the least spread over seeds."),
+            "cost starts very high and falls slowly and unevenly across seeds. he_normal "
+            "(std sqrt(2/fan_in)) keeps the signal's scale through the ReLU layers: the cost "
+            "falls fast and the test accuracy is the highest, with the least spread over "
+            "seeds."),
         config=study.to_dict(),
         tables=[_summary_table(results, "Final accuracy and loss per scheme")],
         findings=_findings(inspection, schemes, prefix="at init: "),
