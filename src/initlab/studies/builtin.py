@@ -310,8 +310,8 @@ def _mnist(ctx: Context) -> ReportData:
             "network only learns the class frequencies: the loss stays at about ln 10 = 2.30 "
             "and the accuracy at chance (about 0.11). Every random initializer breaks the "
             "symmetry and trains; on this small network random_uniform (+-0.05), Glorot and "
-            "He end close together, He and Glorot slightly ahead after the first epoch, as in "
-            "the article's Keras logs."),
+            "He end close together (compare the table's spread over seeds), as in the "
+            "article's Keras logs."),
         config={**study.to_dict(), "data": which},
         tables=[_summary_table(results, "Final metrics per initializer")],
         findings=_findings(inspection, list(MNIST_SCHEMES), prefix="at init: "),
