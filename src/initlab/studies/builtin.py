@@ -565,7 +565,8 @@ def _theory(ctx: Context) -> ReportData:
     w2 = np.linspace(0.5, 4.0, nw)
     b2 = np.linspace(0.0, 0.3, nb)
     chi1 = np.array([[theory.mean_field("tanh", sw, sb).chi_1 for sw in w2] for sb in b2])
-    b_line = np.linspace(0.0, 0.3, 7 if ctx.quick else 13)
+    # denser near sigma_b^2 = 0, where the critical line rises steeply from sigma_w^2 = 1
+    b_line = 0.3 * np.linspace(0.0, 1.0, 7 if ctx.quick else 15) ** 2
     w_line = np.array([theory.critical_sigma_w2("tanh", sb) for sb in b_line])
     inits = {"glorot_normal (1.0, 0)": (1.0, 0.0)}
     ctx.figure(plots.phase_diagram(w2, b2, chi1, critical=(w_line, b_line), points=inits),
@@ -593,8 +594,7 @@ def _theory(ctx: Context) -> ReportData:
         rel[label] = float(np.max(np.abs(measured_q[:, sl].mean(axis=1) / predicted[label] - 1)))
     ctx.figure(plots.layer_profile(measured, predicted=predicted,
                                    ylabel="q_l = mean squared pre-activation",
-                                   title=f"tanh, width {width}: measured q_l and the "
-                                         "mean-field prediction"),
+                                   title=f"tanh, width {width}: measured vs theory"),
                "variance", "Measured q_l per layer (solid, band over seeds) against the "
                            "mean-field prediction (dashed).")
     mf_rows = []
