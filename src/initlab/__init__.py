@@ -26,6 +26,8 @@ from initlab.init import Initializer, fans, gain
 from initlab.init import get as get_initializer
 from initlab.nn import Dense, Sequential
 from initlab.studies import Results, Study
+from initlab.studies.builtin import reproduce
+from initlab.viz.report import ReportData, write_report
 
 __version__ = "0.1.0"
 
@@ -52,4 +54,7 @@ __all__ = [
     "Thresholds",
     "Study",
     "Results",
+    "ReportData",
+    "write_report",
+    "reproduce",
 ]

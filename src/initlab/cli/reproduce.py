@@ -1,0 +1,78 @@
+"""``initlab reproduce NAME`` and ``initlab report DIR``: the built-in experiments and reports.
+
+Example:
+    $ initlab reproduce moons --out runs/moons --seeds 5
+    $ initlab reproduce mnist --data-dir ../shared/data/mnist --quick
+    $ initlab report runs/moons
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from initlab.studies.builtin import EXPERIMENTS, reproduce
+
+    exp = EXPERIMENTS.get(args.name)
+    out = args.out or f"initlab-{args.name}"
+    if exp is not None and not args.quiet:
+        print(f"initlab reproduce {exp.name} ({exp.source}): {exp.title}", file=sys.stderr)
+    path, _ = reproduce(args.name, out, seeds=args.seeds, data_dir=args.data_dir,
+                        quick=args.quick, progress=not args.quiet)
+    print(path)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from initlab.viz.report import write_report
+
+    print(write_report(args.dir))
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1; got {text!r}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``reproduce`` and ``report`` sub-commands."""
+    from initlab.studies.builtin import EXPERIMENTS
+
+    names = ", ".join(EXPERIMENTS)
+    p = subparsers.add_parser(
+        "reproduce",
+        help="reproduce a seed article's experiment: figures, tables, report.html",
+        description=(
+            "Run a built-in experiment over several seeds and write DIR/report.html (one "
+            "self-contained file), DIR/results.json, DIR/figures/*.png|svg and the study "
+            f"store. Experiments: {names}."
+        ),
+    )
+    p.add_argument("name", metavar="NAME", help=f"the experiment: {names}")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="run directory (default: ./initlab-NAME)")
+    p.add_argument("--seeds", type=_positive_int, metavar="N", default=None,
+                   help="number of seeds (default: the experiment's own)")
+    p.add_argument("--data-dir", metavar="D", default=None,
+                   help="folder with downloaded data (MNIST IDX files); else $INITLAB_DATA")
+    p.add_argument("--quick", action="store_true",
+                   help="a short version that still shows the outcome (used by the tests)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_reproduce)
+
+    r = subparsers.add_parser(
+        "report",
+        help="rebuild DIR/report.html from DIR/results.json and DIR/figures",
+        description="Rebuild the self-contained HTML report of a run directory.",
+    )
+    r.add_argument("dir", metavar="DIR", help="a run directory made by 'initlab reproduce'")
+    r.set_defaults(func=_report)

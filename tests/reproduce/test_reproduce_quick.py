@@ -1,0 +1,125 @@
+"""``initlab reproduce NAME --quick``: each experiment runs and shows its qualitative outcome.
+
+The quick versions train fewer epochs and seeds than the defaults; the outcomes they check
+are the articles' (zeros at chance, He above, Glorot stalling at depth 30, clipping
+preventing divergence, theory matching measurement).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from initlab.cli import main
+from initlab.studies.builtin import EXPERIMENTS, reproduce
+
+
+def _check_run_dir(path: Path, n_figures: int) -> dict:
+    assert path.name == "report.html" and path.is_file()
+    run = path.parent
+    results = json.loads((run / "results.json").read_text())
+    assert len(results["figures"]) == n_figures
+    for fig in results["figures"]:
+        assert (run / (fig["file"] + ".png")).is_file()
+    html = path.read_text(encoding="utf-8")
+    assert html.count('<img src="data:image/png;base64,') == n_figures
+    prov = results["provenance"]
+    assert prov["seeds"] and prov["duration_s"] > 0 and prov["numpy"]
+    return results
+
+
+def test_moons_zeros_at_chance_he_above(tmp_path):
+    path, numbers = reproduce("moons", tmp_path, seeds=2, quick=True)
+    results = _check_run_dir(path, 2)
+    acc = numbers["test_accuracy"]
+    # zeros: one class everywhere; the classes are balanced (200/200, 50/50): chance is 0.5
+    assert acc["zeros"] == pytest.approx(0.5, abs=0.011)
+    assert numbers["train_accuracy"]["zeros"] == pytest.approx(0.5, abs=0.011)
+    assert numbers["final_loss"]["zeros"] == pytest.approx(math.log(2), abs=1e-3)
+    assert acc["he_normal"] >= 0.85 and acc["he_normal"] > acc["zeros"] + 0.25
+    codes = {f["code"] for f in results["findings"] if f["model"] == "at init: zeros"}
+    assert "symmetry" in codes
+    assert (tmp_path / "study.sqlite").is_file()
+
+
+def test_mnist_on_the_real_split_zeros_at_chance(tmp_path, shared_mnist_dir):
+    path, numbers = reproduce("mnist", tmp_path, seeds=1, quick=True,
+                              data_dir=shared_mnist_dir)
+    results = _check_run_dir(path, 1)
+    acc = numbers["test_accuracy"]
+    assert acc["zeros"] < 0.2
+    for scheme in ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal"):
+        assert acc[scheme] > 0.85, (scheme, acc)
+    assert "10,000-image" in numbers["data"] and "10,000-image" in results["explanation"]
+    assert set(results["logs"]) == {f"{s} (seed 0)" for s in acc}
+    assert "Epoch 1/1" in results["logs"]["he_normal (seed 0)"]
+
+
+@pytest.mark.slow
+def test_activations_fixed_sigma_drifts_recommended_init_keeps_the_scale(tmp_path):
+    path, numbers = reproduce("activations", tmp_path, seeds=1, quick=True)
+    results = _check_run_dir(path, 8)
+    std = numbers["layer_output_std"]
+    relu = std["relu"]
+    assert relu["N(0, 0.10)"][4] < relu["N(0, 0.10)"][0] / 2       # shrinks layer by layer
+    assert relu["N(0, 0.28)"][4] > relu["N(0, 0.28)"][0] * 2       # grows layer by layer
+    he = relu["he_normal"]
+    assert 0.5 < he[4] / he[1] < 2.0                                # He keeps it
+    assert std["tanh"]["N(0, 0.28)"][4] > 2 * std["tanh"]["glorot_normal"][4]  # saturating
+    assert results["findings"], "the diagnostics should flag the fixed-sigma networks"
+
+
+@pytest.mark.slow
+def test_depth_glorot_stalls_at_30_layers_he_trains(tmp_path):
+    path, numbers = reproduce("depth", tmp_path, seeds=1, quick=True)
+    _check_run_dir(path, 1)
+    loss30 = numbers["final_loss"]["30"]
+    assert loss30["glorot_normal"] == pytest.approx(math.log(10), abs=0.02)   # stalled
+    assert loss30["he_normal"] < 0.8 * math.log(10)
+
+
+def test_clipping_prevents_divergence(tmp_path):
+    path, numbers = reproduce("clipping", tmp_path, seeds=2, quick=True)
+    _check_run_dir(path, 2)
+    d = numbers["diverged"]
+    assert d["no clipping"]["normal(std=0.5)"] == 2
+    assert d["clip by norm 1"] == {"normal(std=0.5)": 0, "he_normal": 0}
+
+
+def test_theory_prediction_matches_measurement(tmp_path):
+    path, numbers = reproduce("theory", tmp_path, seeds=2, quick=True)
+    _check_run_dir(path, 2)
+    assert numbers["critical_w2"][0.0] == pytest.approx(1.0, abs=1e-3)
+    for label, err in numbers["max_rel_error_q"].items():
+        assert err < 0.10, label
+
+
+def test_cli_reproduce_errors_are_one_line(tmp_path, capsys):
+    assert main(["reproduce", "moon", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'moons'" in err and "theory" in err
+    with pytest.raises(SystemExit) as e:
+        main(["reproduce", "moons", "--seeds", "0"])
+    assert e.value.code == 2
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["reproduce", "theory", "--out", str(blocker / "sub"), "--quick"]) == 2
+    assert "cannot write to --out" in capsys.readouterr().err
+
+
+def test_cli_reproduce_then_report(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["reproduce", "theory", "--out", str(out), "--quick", "--quiet",
+                 "--seeds", "1"]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "report.html")
+    (out / "report.html").unlink()
+    assert main(["report", str(out)]) == 0
+    assert "phase diagram" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_every_experiment_is_registered_with_a_source():
+    assert set(EXPERIMENTS) == {"moons", "mnist", "activations", "depth", "clipping", "theory"}
+    assert all(e.source and e.default_seeds >= 1 for e in EXPERIMENTS.values())
