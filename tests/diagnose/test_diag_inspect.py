@@ -173,3 +173,14 @@ def test_a_learning_rate_that_rewrites_the_weights_is_flagged() -> None:
     (f,) = rep.findings
     assert f.code == "exploding_gradients" and f.severity == "warning"
     assert f.value == pytest.approx(max(float(s.update_ratio[0]) for s in rep.stats))
+
+
+def test_near_parallel_units_of_a_tiny_fan_in_are_not_symmetry() -> None:
+    # seed 002's moons net: 12 random units in 2 inputs are often within cosine 0.99 by chance;
+    # only exact copies count there. A zeros init of the same net is still symmetric.
+    x, y = _data(200, 2, classes=2)
+    he = inspect(_net("relu", "he_normal", 1, 12, 2, out=None, seeds=range(5)), x)
+    assert max(float(he.stats[0].max_cosine.max()), 0) > 0.99  # the chance closeness is there
+    assert not [f for f in he.findings if f.code == "symmetry"]
+    zeros = inspect(_net("relu", "zeros", 1, 12, 2, out=None), x)
+    assert [f.layer for f in zeros.findings if f.code == "symmetry"] == [1]

@@ -177,7 +177,8 @@ def _model_findings(stats: Sequence[LayerStats], k: int, x_rms: float,
             break
     for i, st in enumerate(stats):
         distinct, cos = int(st.distinct_units[k]), float(st.max_cosine[k])
-        if st.units > 1 and (distinct < st.units or cos > th.symmetry_cosine):
+        near = st.fan_in >= th.symmetry_min_fan_in and cos > th.symmetry_cosine
+        if st.units > 1 and (distinct < st.units or near):
             sev = "error" if distinct == 1 else "warning"
             msg = (f"only {distinct} distinct unit(s) of {st.units}: units with identical incoming "
                    f"weights learn identically (largest cosine {_g(cos)}).")

@@ -41,6 +41,10 @@ class Thresholds:
         exploding_gradients: gradient ratio above which gradients explode.
         symmetry_cosine: two units whose incoming weights have a cosine above this are
             (nearly) copies of each other.
+        symmetry_min_fan_in: the cosine test applies only to layers with at least this many
+            inputs; below it, random units are often near-parallel by chance (fan_in 2: a
+            random pair has cosine > 0.99 with probability arccos(0.99) / pi = 4.5 %), so only
+            exact copies count as symmetry there.
         update_ratio_high: ``||lr * grad W|| / ||W||`` above this means one step rewrites the
             layer (reported with the gradient findings).
     """
@@ -57,6 +61,7 @@ class Thresholds:
     vanishing_gradients: float = 0.01
     exploding_gradients: float = 100.0
     symmetry_cosine: float = 0.99
+    symmetry_min_fan_in: int = 8
     update_ratio_high: float = 1.0
 
 
