@@ -333,8 +333,6 @@ class Study:
             if key not in allowed:
                 err = unknown(f"option for dataset {self.dataset!r}", key, allowed, ConfigError)
                 raise ConfigError(f"study field 'dataset_options': {err}")
-        if self.probes is not None:
-            _probe_class()
         check("activation", activations.get, self.activation)
         for spec in self.schemes:
             check("schemes", init.get, spec)
@@ -556,18 +554,6 @@ class Study:
         text = self.to_json() if p.suffix.lower() == ".json" else self.to_toml()
         p.write_text(text, encoding="utf-8")
         return p
-
-
-def _probe_class() -> Any:
-    """The diagnostics' training probe, or a ConfigError saying it is not available."""
-    try:
-        from initlab.diagnose import Probe
-    except ImportError:
-        raise ConfigError(
-            "study field 'probes': recording diagnostics during training needs "
-            "initlab.diagnose.Probe, which this build does not have; leave probes unset"
-        ) from None
-    return Probe
 
 
 def _unpickle(data: dict[str, Any]) -> Study:
