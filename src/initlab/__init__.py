@@ -22,11 +22,11 @@ from initlab.errors import (
     SpecError,
     StoreError,
 )
+from initlab.experiments import reproduce
 from initlab.init import Initializer, fans, gain
 from initlab.init import get as get_initializer
 from initlab.nn import Dense, Sequential
 from initlab.studies import Results, Study
-from initlab.studies.builtin import reproduce
 from initlab.viz.report import ReportData, write_report
 
 __version__ = "0.1.0"

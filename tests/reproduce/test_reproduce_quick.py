@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from initlab.cli import main
-from initlab.studies.builtin import EXPERIMENTS, reproduce
+from initlab.experiments import EXPERIMENTS, reproduce
 
 
 def _check_run_dir(path: Path, n_figures: int) -> dict:

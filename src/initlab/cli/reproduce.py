@@ -14,7 +14,7 @@ from typing import Any
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from initlab.studies.builtin import EXPERIMENTS, reproduce
+    from initlab.experiments import EXPERIMENTS, reproduce
 
     exp = EXPERIMENTS.get(args.name)
     out = args.out or f"initlab-{args.name}"
@@ -45,7 +45,7 @@ def _positive_int(text: str) -> int:
 
 def register(subparsers: Any) -> None:
     """Add the ``reproduce`` and ``report`` sub-commands."""
-    from initlab.studies.builtin import EXPERIMENTS
+    from initlab.experiments import EXPERIMENTS
 
     names = ", ".join(EXPERIMENTS)
     p = subparsers.add_parser(
