@@ -1,8 +1,10 @@
 """The Initializer contract: a frozen, printable object that draws weights of a shape.
 
 Every scheme subclasses :class:`Initializer` and implements ``_draw`` (and ``std`` and
-``_formula``). Calling it validates the shape, the dtype and the rng, so a user's mistake is
-an initlab error, never a NumPy traceback.
+``_formula``). Calling it validates the shape, the dtype and the rng, refuses up front an
+array this machine cannot hold (with the size it would need), and refuses a draw whose values
+do not fit the dtype (``normal(std=1e300)`` in float32), so a user's mistake is an initlab
+error, never a NumPy traceback nor an array of inf.
 
 Example:
     >>> from initlab.init import get
@@ -22,6 +24,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from initlab.errors import ShapeError, SpecError
+from initlab.init.checks import check_memory, nbytes_text
 from initlab.init.fans import as_shape
 from initlab.rng import RngLike, as_generator
 
@@ -80,6 +83,10 @@ class Initializer:
     kind: ClassVar[str] = "initializer"
     """The registry name a directly constructed instance prints as."""
 
+    scratch_bytes: ClassVar[int] = 8
+    """Bytes per element a draw may need besides its output (a float64 temporary); the
+    memory check before drawing counts them."""
+
     def __call__(
         self,
         shape: int | Sequence[int],
@@ -105,9 +112,22 @@ class Initializer:
         shp = as_shape(shape)
         dt = as_float_dtype(dtype)
         gen = as_generator(rng)
-        out = self._draw(shp, gen, dt)
+        what = f"{self} of shape {shp} ({dt.name})"
+        size = math.prod(shp) * dt.itemsize
+        need = math.prod(shp) * (dt.itemsize + self.scratch_bytes)
+        check_memory(need, what, f"the array alone is {nbytes_text(size)}")
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):  # scoped: checked just below
+                out = self._draw(shp, gen, dt)
+        except MemoryError:
+            raise ShapeError(f"{what}: not enough memory for {nbytes_text(size)}") from None
         if out.shape != shp or out.dtype != dt:  # pragma: no cover - a scheme's own bug
             raise AssertionError(f"{self} drew {out.shape} {out.dtype}, not {shp} {dt}")
+        if out.size and not (math.isfinite(out.max()) and math.isfinite(out.min())):
+            raise SpecError(
+                f"{self}: its values do not fit {dt.name} (largest {np.finfo(dt).max:.3g}) "
+                f"for shape {shp}; allowed: parameters whose weights are finite in {dt.name}"
+            )
         return out
 
     def _draw(
