@@ -83,9 +83,9 @@ class Initializer:
     kind: ClassVar[str] = "initializer"
     """The registry name a directly constructed instance prints as."""
 
-    scratch_bytes: ClassVar[int] = 8
-    """Bytes per element a draw may need besides its output (a float64 temporary); the
-    memory check before drawing counts them."""
+    scratch_bytes: ClassVar[int] = 0
+    """Bytes per element a draw needs besides its output (float64 temporaries); the memory
+    check before drawing counts them (see :meth:`_scratch`)."""
 
     def __call__(
         self,
@@ -114,7 +114,7 @@ class Initializer:
         gen = as_generator(rng)
         what = f"{self} of shape {shp} ({dt.name})"
         size = math.prod(shp) * dt.itemsize
-        need = math.prod(shp) * (dt.itemsize + self.scratch_bytes)
+        need = math.prod(shp) * (dt.itemsize + self._scratch(dt))
         check_memory(need, what, f"the array alone is {nbytes_text(size)}")
         try:
             with np.errstate(over="ignore", invalid="ignore"):  # scoped: checked just below
@@ -134,6 +134,11 @@ class Initializer:
         self, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype
     ) -> np.ndarray:
         raise NotImplementedError
+
+    def _scratch(self, dtype: np.dtype) -> int:
+        """Bytes per element of temporaries while drawing in ``dtype`` (float16: one float64)."""
+        native = dtype in (np.dtype(np.float32), np.dtype(np.float64))
+        return self.scratch_bytes + (0 if native else 8)
 
     def std(self, shape: int | Sequence[int]) -> float | None:
         """Return the std of the elements the formula predicts for ``shape``, or None.

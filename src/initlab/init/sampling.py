@@ -125,7 +125,7 @@ def standard_truncated_normal(
     lo, hi = (-b, -a) if flip else (a, b)
     p_lo, p_hi = float(ndtr(lo)), float(ndtr(hi))
     u = rng.random(shape)
-    x = ndtri(p_lo + u * (p_hi - p_lo))
+    x = np.asarray(ndtri(p_lo + u * (p_hi - p_lo)))  # 0-d for shape (): clip needs an array
     np.clip(x, lo, hi, out=x)
     if flip:
         np.negative(x, out=x)

@@ -430,6 +430,75 @@ class Study:
             clips.append(optim.clip_by_value(self.clip_value))
         return optim.chain(*clips, opt) if clips else opt
 
+    def memory_estimate(self, input_dim: int, n_outputs: int, n_samples: int,
+                        n_models: int) -> int:
+        """Bytes that ``n_models`` models of this study need while training, about.
+
+        Each model keeps its parameters P, their gradients and up to two optimizer states
+        (Adam): 4 P numbers; and, for a batch of B samples through U units, the
+        pre-activations, activations and their gradients: 3 B U numbers. B is the largest
+        of the batch and the evaluated sets (the metrics run over all of ``n_samples``).
+
+        Example:
+            >>> s = Study(layers=(100000,) * 3, validate_names=False)
+            >>> s.memory_estimate(784, 1, 500, 1) > 100 * 2**30   # 2e10 weights: 120 GiB
+            True
+        """
+        widths = [int(input_dim), *self.layers, int(n_outputs)]
+        n_params = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:], strict=False))
+        batch = max(self.batch_size or 0, int(n_samples))
+        itemsize = 4 if self.dtype == "float32" else 8
+        return itemsize * int(n_models) * (4 * n_params + 3 * batch * sum(widths[1:]))
+
+    def check_fits(self, dataset: Any, *, max_models: int | None = None, workers: int = 1,
+                   available: int | None = None) -> None:
+        """Check, before anything is trained or written, that every run can be built.
+
+        The training set is not empty, the output suits the classes, the models that train
+        at once fit in memory (:meth:`memory_estimate`), and every scheme draws every layer
+        (one model per scheme is built and dropped: a scheme that cannot draw a shape, or
+        whose weights are not finite in the dtype, fails here).
+
+        Args:
+            dataset: the study's data (:func:`initlab.studies.runner.load_data`).
+            max_models: the most models in one ensemble (None: all runs at once).
+            workers: ensembles trained at the same time.
+            available: bytes available (default: :func:`initlab.init.checks.available_memory`).
+
+        Raises:
+            ConfigError: an empty training set, or a scheme or output that cannot be built.
+            ShapeError: the study needs more memory than is available (with the size).
+
+        Example:
+            >>> from initlab.data import load
+            >>> Study(dataset="moons", layers=(4,), epochs=1).check_fits(load("moons"))
+        """
+        from initlab.init.checks import check_memory
+        from initlab.studies.runner import build_model
+
+        n_train = int(dataset.x_train.shape[0])
+        if n_train == 0 or int(dataset.x_test.shape[0]) == 0:
+            side = "training" if n_train == 0 else "test"
+            opts = dict(self.dataset_options)
+            key = "n_train" if side == "training" else "n_test"
+            given = (f"{param('dataset_options.' + key)}{opts[key]!r}" if key in opts
+                     else f"{param('dataset_options.split')}{opts.get('split')!r}")
+            raise ConfigError(f"the {side} set of {self.dataset!r} is empty ({given}); "
+                              f"allowed: at least 1 {side} sample")
+        input_dim = int(math.prod(dataset.x_train.shape[1:]))
+        n_classes = int(dataset.n_classes)
+        at_once = len(self.runs) if max_models is None else min(
+            len(self.runs), int(max_models) * max(1, int(workers)))
+        n_out = 1 if self.output == "sigmoid" else n_classes
+        samples = max(n_train, int(dataset.x_test.shape[0]))
+        arch = "-".join(str(w) for w in (input_dim, *self.layers, n_out))
+        check_memory(
+            self.memory_estimate(input_dim, n_out, samples, at_once),
+            f"study {self.name!r}: {at_once} models of {arch} ({self.dtype}, {samples} samples)",
+            f"use fewer or narrower layers, fewer runs at once ({param('max_models')}), or "
+            "fewer samples", available=available)
+        build_model(self, input_dim, n_classes, [(s, self.seeds[0]) for s in self.schemes])
+
     def run(
         self,
         store: Any = None,
