@@ -30,6 +30,7 @@ from initlab.data.prepare import one_hot as one_hot_fn
 from initlab.data.remote import FileSet, FileStatus, data_home, fetch_files, locate, verify_files
 from initlab.data.split import SPLIT_SYNTAX, Split, apply_split, parse_split
 from initlab.errors import ConfigError, DataError, param, unknown
+from initlab.init.checks import check_memory
 from initlab.rng import RngLike
 
 __all__ = ["DatasetInfo", "names", "info", "load", "fetch", "verify", "cache_state"]
@@ -349,6 +350,10 @@ def load(
     if sp is not None and sp.n_test is not None:
         pool = sp.n_train + sp.n_test
     sources = (sp.source,) if sp is not None else ("train", "test")
+    if d.kind == "synthetic":  # a generator allocates what it is asked for: check it first
+        width = int(extra.get("n_features", d.input_shape[0]))
+        check_memory(pool * (width + 1) * 8 * 4, f"{name} with {pool} samples of {width} features",
+                     "ask for fewer samples (n_train, n_test, split)")
     parts, prov = _raw_parts(d, pool, seed, extra, file_opts, sources)
     if d.kind == "synthetic" and sp is not None:
         parts["all"] = _stratified(*parts["all"], sp.n_train)

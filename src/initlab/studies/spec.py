@@ -45,7 +45,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from initlab.errors import ConfigError, InitLabError, param, unknown
+from initlab.errors import ConfigError, InitLabError, ShapeError, SpecError, param, unknown
 
 __all__ = ["Study", "parse_layers", "field_name", "OUTPUTS", "DTYPES", "LOCATION_OPTIONS",
            "MAX_LAYERS", "MAX_SEEDS"]
@@ -156,7 +156,9 @@ def _options(field: str, value: object) -> Mapping[str, Any]:
             or not isinstance(v, _Scalar)
             or (isinstance(v, float) and not math.isfinite(v))
         ):
-            raise _bad(f"{field}.{k}", v, "a string, number or boolean (numbers finite)")
+            entry = param(f"{field}.{k}", f"study field {field!r}: {k}=")
+            raise ConfigError(f"{entry}{v!r}; allowed: a string, number or boolean (numbers "
+                              "finite)")
         out[k] = v
     return MappingProxyType(out)
 
@@ -497,7 +499,11 @@ class Study:
             f"study {self.name!r}: {at_once} models of {arch} ({self.dtype}, {samples} samples)",
             f"use fewer or narrower layers, fewer runs at once ({param('max_models')}), or "
             "fewer samples", available=available)
-        build_model(self, input_dim, n_classes, [(s, self.seeds[0]) for s in self.schemes])
+        for scheme in self.schemes:  # one at a time, so the error names the scheme
+            try:
+                build_model(self, input_dim, n_classes, [(scheme, self.seeds[0])])
+            except (SpecError, ShapeError) as e:  # the scheme's (the output's is a ConfigError)
+                raise type(e)(f"{field_name('schemes')} {scheme!r}: {e.args[0]}") from None
 
     def run(
         self,
