@@ -33,7 +33,8 @@ NUMBER_TEXTS = st.sampled_from(
 )
 VALUES = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10), st.booleans(),
-    st.none(), st.text(max_size=5), st.sampled_from([10**30, -(10**30), [1, 2], {"a": 1}]),
+    st.none(), st.text(max_size=5),
+    st.sampled_from([10**30, -(10**30), 10**400, [1, 2], {"a": 1}]),
 )
 DIMS = st.one_of(st.integers(0, 40), st.just(HUGE), st.just(-1))
 SHAPES = st.lists(DIMS, max_size=4).map(tuple)
@@ -141,7 +142,7 @@ def test_study_files_of_any_bytes_are_read_or_refused(content, suffix):
     options=st.dictionaries(
         st.sampled_from(["n_train", "n_test", "noise", "factor", "turns", "n_classes",
                          "n_features", "cluster_std", "split", "normalize", "seed", "bogus"]),
-        st.one_of(VALUES, st.integers(-3, 3000), st.just(HUGE),
+        st.one_of(VALUES, st.integers(-3, 3000), st.just(HUGE), st.just(10**400),
                   st.sampled_from(["all:10/5", "test:1/1", "all:x"])),
         max_size=3),
 )

@@ -185,7 +185,7 @@ def _check_extra(name: str, extra: dict[str, Any]) -> dict[str, Any]:
         ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
             value, bool
         )
-        ok = ok and math.isfinite(float(value))
+        ok = ok and abs(value) < 1e300 and math.isfinite(float(value))  # no int overflow
         if ok and kind is int:
             ok = float(value).is_integer()
         if ok:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from initlab.errors import InitLabError, ShapeError, SpecError
@@ -47,6 +47,7 @@ def number(
     strict: bool = False,
     high: float | None = None,
     infinite: bool = False,
+    bad: Callable[[Any, str], InitLabError] | None = None,
 ) -> float:
     """Return ``value`` as a float, or raise SpecError naming it and the allowed range.
 
@@ -58,6 +59,8 @@ def number(
         strict: make ``low`` exclusive.
         high: largest allowed value (inclusive).
         infinite: allow +-inf.
+        bad: builds the error from ``(value, allowed)`` instead (another package's words,
+            e.g. a study field's ConfigError); the check itself stays this one.
 
     Returns:
         The value as a float.
@@ -65,6 +68,10 @@ def number(
     Example:
         >>> number("uniform", "high", 1)
         1.0
+        >>> number("normal", "std", 10**400)
+        Traceback (most recent call last):
+        ...
+        initlab.errors.SpecError: normal: bad value 1000...
     """
     parts = ["a finite number" if not infinite else "a number (+-inf allowed)"]
     if low is not None:
@@ -72,15 +79,22 @@ def number(
     if high is not None:
         parts.append(f"<= {high:g}")
     allowed = " ".join(parts)
+
+    def fail() -> InitLabError:
+        return bad(value, allowed) if bad else _bad(scheme, arg, value, allowed)
+
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise _bad(scheme, arg, value, allowed)
-    v = float(value)
+        raise fail()
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond float's range
+        raise fail() from None
     if math.isnan(v) or (math.isinf(v) and not infinite):
-        raise _bad(scheme, arg, value, allowed)
+        raise fail()
     if low is not None and (v < low or (strict and v == low)):
-        raise _bad(scheme, arg, value, allowed)
+        raise fail()
     if high is not None and v > high:
-        raise _bad(scheme, arg, value, allowed)
+        raise fail()
     return v
 
 
@@ -146,9 +160,11 @@ def nbytes_text(n: float) -> str:
     """A byte count for people: ``1536`` -> ``'1.5 KiB'``.
 
     Example:
-        >>> nbytes_text(40_000_000_000), nbytes_text(512)
-        ('37.3 GiB', '512 B')
+        >>> nbytes_text(40_000_000_000), nbytes_text(512), nbytes_text(10**400)
+        ('37.3 GiB', '512 B', 'about 10^400 B')
     """
+    if n >= 1024**7:  # beyond PiB (and beyond float for a huge int): its order of magnitude
+        return f"about 10^{len(str(int(n))) - 1} B"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if abs(n) < 1024 or unit == "PiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

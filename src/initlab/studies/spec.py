@@ -46,6 +46,7 @@ from types import MappingProxyType
 from typing import Any
 
 from initlab.errors import ConfigError, InitLabError, ShapeError, SpecError, param, unknown
+from initlab.init.checks import number
 
 __all__ = ["Study", "parse_layers", "field_name", "OUTPUTS", "DTYPES", "LOCATION_OPTIONS",
            "MAX_LAYERS", "MAX_SEEDS"]
@@ -126,15 +127,9 @@ def _int(field: str, value: object, minimum: int) -> int:
 def _positive_float(field: str, value: object, optional: bool = False) -> float | None:
     if value is None and optional:
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(float(value))
-        or float(value) <= 0
-    ):
-        more = " or None" if optional else ""
-        raise _bad(field, value, f"a finite number > 0{more}")
-    return float(value)
+    more = " or None" if optional else ""
+    return number("study", field, value, low=0, strict=True,
+                  bad=lambda v, allowed: _bad(field, v, allowed + more))
 
 
 def _name(field: str, value: object) -> str:
