@@ -8,7 +8,8 @@ What the user typed is answered by a result or one line:
   translates the NumPy, SciPy, scikit-learn, JSON, SQLite or decoding error it can raise into
   one where it is raised) prints ``initlab: error: ...`` in the CLI's words -- a parameter
   marked with :func:`~initlab.errors.param` is spelled as the flag that sets it -- and exits 2;
-* an OSError from the machine (a full disk, no permission) prints its reason and exits 1;
+* an OSError or MemoryError from the machine (a full disk, no permission, memory that the
+  estimates before allocating did not foresee) prints its reason and exits 1;
 * Ctrl-C exits 130; anything else is a bug in initlab: one line saying so, exit 70, and
   ``--debug`` (anywhere on the line) shows the traceback.
 
@@ -123,6 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("initlab: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:  # the estimates before allocating missed it: the machine's limit
+        print("initlab: error: out of memory; use smaller shapes, fewer models at once "
+              "(--max-models) or fewer samples", file=sys.stderr)
+        if debug:
+            raise
+        return 1
     except OSError as e:  # the machine, not the input: a full disk, no permission
         where = f": {e.filename}" if e.filename else ""
         print(f"initlab: error: {e.strerror or e}{where}", file=sys.stderr)
