@@ -381,8 +381,8 @@ class Study:
         if activations.get(self.activation).name == "softmax":
             raise ConfigError(
                 f"{field_name('activation')}: got {self.activation!r}; softmax makes a layer's "
-                "units sum to 1, an output activation (set output 'softmax'); allowed for "
-                "hidden layers: " + ", ".join(n for n in activations.names() if n != "softmax")
+                f"units sum to 1, an output activation ({field_name('output')} softmax); allowed "
+                "for hidden layers: " + ", ".join(n for n in activations.names() if n != "softmax")
                 + " (build a Sequential by hand to put softmax in a hidden layer)"
             )
         for spec in self.schemes:
