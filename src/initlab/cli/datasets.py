@@ -4,7 +4,7 @@ Example:
     $ initlab datasets
     $ initlab datasets fetch mnist --data-dir ~/data/mnist
     $ initlab datasets fetch fashion_mnist --part test --mirror http://127.0.0.1:8000/{name}
-    $ initlab datasets verify mnist --data-dir ../shared/data/mnist
+    $ initlab datasets verify mnist --data-dir ../shared/data/mnist --part test
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v = sub.add_parser("verify", help="check a dataset's files against their sha256")
     v.add_argument("name", help="dataset name")
     v.add_argument("--data-dir", help="folder holding the files")
+    v.add_argument("--part", choices=("train", "test", "all"), default="all",
+                   help="verify only the train or the test files (default: all)")
     v.set_defaults(func=_verify)
 
 
@@ -85,6 +87,10 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"{args.name} is {d.kind} ({d.source}); there are no files to verify")
         return 0
     statuses = verify(args.name, args.data_dir)
+    if args.part != "all":
+        from initlab.data.catalog import PART_FILES
+
+        statuses = [st for st in statuses if st.file.name in PART_FILES[args.part]]
     for st in statuses:
         expected = st.file.sha256 if st.path.name == st.file.name else st.file.raw_sha256
         line = f"{st.state:<10}  {st.path}"

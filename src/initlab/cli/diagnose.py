@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "activation mean/std, q measured beside mean-field theory, dead and saturated units, "
         "symmetry, gradients; then the findings with what to change.",
     )
-    p.add_argument("--dataset", default="mnist", help="dataset name (default: mnist)")
+    p.add_argument("--dataset", default="digits",
+                   help="dataset name (default: digits, shipped with scikit-learn)")
     p.add_argument("--layers", default="100x5",
                    help="hidden layers: WIDTHxDEPTH (100x5) or widths (256,128) (default 100x5)")
     p.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
@@ -135,8 +136,13 @@ def run_recommend(args: argparse.Namespace) -> int:
         raise ConfigError(f"--fan-in must be >= 1; got {args.fan_in}")
     act = args.activation
     theory.activation_functions(act)  # an unknown name fails here, before any work
-    crit = theory.critical_sigma_w2(act, sb2)
-    mf = theory.mean_field(act, crit, sb2)
+    try:
+        crit = theory.critical_sigma_w2(act, sb2)
+        mf = theory.mean_field(act, crit, sb2)
+    except ConfigError as e:  # name the flags the user gave, not theory's keywords
+        given = (f"--bias-var {args.bias_var:g}" if args.bias_var is not None
+                 else f"--bias-std {math.sqrt(sb2):g}")
+        raise ConfigError(f"--activation {act} {given}: {e}") from None
     sb = math.sqrt(sb2)
     print(f"{act}, sigma_b^2 = {sb2:.4g} (bias std {sb:.4g}): edge of chaos (chi_1 = 1)")
     print(f"  critical sigma_w^2   {crit:.4f}")

@@ -39,7 +39,7 @@ from initlab.data.remote import (
     locate,
     sha256_file,
 )
-from initlab.errors import DataError
+from initlab.errors import DataError, param
 
 __all__ = ["read_parts", "read_npz"]
 
@@ -106,8 +106,8 @@ def _missing_message(fileset: FileSet, folder: Path, missing: list[str], why: st
         f"{fileset.name}: missing {', '.join(missing)} in {folder}{why}. Provide them: run "
         f"'initlab datasets fetch {fileset.name}' (or load with download=True) where there is "
         f"network, copy the published files (.gz or gunzipped) into that folder, point "
-        f"data_dir= / ${ENV_DATA} at a folder that has them, or use a split that needs only "
-        f"the files present (e.g. split='test:8000/2000')"
+        f"{param('data_dir')} / ${ENV_DATA} at a folder that has them, or use a split that "
+        f"needs only the files present (e.g. {param('dataset_options.split')}'test:8000/2000')"
     )
 
 

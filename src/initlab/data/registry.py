@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +29,8 @@ from initlab.data.prepare import normalize as normalize_fn
 from initlab.data.prepare import one_hot as one_hot_fn
 from initlab.data.remote import FileSet, FileStatus, data_home, fetch_files, locate, verify_files
 from initlab.data.split import SPLIT_SYNTAX, Split, apply_split, parse_split
-from initlab.errors import ConfigError, DataError, unknown
+from initlab.errors import ConfigError, DataError, param, unknown
+from initlab.init.checks import check_memory
 from initlab.rng import RngLike
 
 __all__ = ["DatasetInfo", "names", "info", "load", "fetch", "verify", "cache_state"]
@@ -145,6 +147,8 @@ def info(name: str) -> DatasetInfo:
         >>> info("mnist").n_train
         60000
     """
+    if not isinstance(name, str):
+        raise DataError(f"a dataset is named by text such as 'moons'; got {name!r}")
     if name not in _REGISTRY:
         raise unknown("dataset", name, _REGISTRY, DataError)
     return _REGISTRY[name]
@@ -164,10 +168,10 @@ def allowed_options(name: str) -> tuple[str, ...]:
 
 _EXTRA_RULES: dict[str, tuple[type, float, float | None, str]] = {
     # option: (type, lowest allowed, highest allowed or None, how to say it)
-    "noise": (float, 0.0, None, "a number >= 0"),
+    "noise": (float, 0.0, None, "a finite number >= 0"),
     "factor": (float, 0.0, 1.0, "a number in (0, 1)"),
-    "turns": (float, 0.0, None, "a number > 0"),
-    "cluster_std": (float, 0.0, None, "a number > 0"),
+    "turns": (float, 0.0, None, "a finite number > 0"),
+    "cluster_std": (float, 0.0, None, "a finite number > 0"),
     "n_classes": (int, 2, None, "an int >= 2"),
     "n_features": (int, 1, None, "an int >= 1"),
 }
@@ -181,6 +185,7 @@ def _check_extra(name: str, extra: dict[str, Any]) -> dict[str, Any]:
         ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
             value, bool
         )
+        ok = ok and abs(value) < 1e300 and math.isfinite(float(value))  # no int overflow
         if ok and kind is int:
             ok = float(value).is_integer()
         if ok:
@@ -191,6 +196,20 @@ def _check_extra(name: str, extra: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"{name}: option {key}={value!r} must be {says}")
         out[key] = kind(value)
     return out
+
+
+def _check_file_options(opts: dict[str, Any]) -> None:
+    """Types of the file options: mirror a URL text, data_dir a path, the rest booleans."""
+    for key, value in opts.items():
+        if key == "mirror":
+            ok, says = value is None or isinstance(value, str), "a base URL (text) or None"
+        elif key == "data_dir":
+            ok, says = value is None or isinstance(value, (str, os.PathLike)), "a folder path"
+        else:
+            ok, says = isinstance(value, bool) or (key == "progress" and value is None), \
+                "True or False"
+        if not ok:
+            raise ConfigError(f"{param(key)}{value!r} must be {says}")
 
 
 def _count(value: Any, what: str) -> int | None:
@@ -307,6 +326,7 @@ def load(
             raise unknown(f"option for dataset {name!r}", key, allowed, ConfigError)
     extra = _check_extra(name, {k: options.get(k, v) for k, v in d.extra.items()})
     file_opts = {k: options[k] for k in _FILE_OPTIONS if k in options}
+    _check_file_options(file_opts)
     dt = as_float_dtype(dtype)
     how = d.default_normalize if normalize is None else normalize
     if how not in NORMALIZE:
@@ -330,6 +350,10 @@ def load(
     if sp is not None and sp.n_test is not None:
         pool = sp.n_train + sp.n_test
     sources = (sp.source,) if sp is not None else ("train", "test")
+    if d.kind == "synthetic":  # a generator allocates what it is asked for: check it first
+        width = int(extra.get("n_features", d.input_shape[0]))
+        check_memory(pool * (width + 1) * 8 * 4, f"{name} with {pool} samples of {width} features",
+                     "ask for fewer samples (n_train, n_test, split)")
     parts, prov = _raw_parts(d, pool, seed, extra, file_opts, sources)
     if d.kind == "synthetic" and sp is not None:
         parts["all"] = _stratified(*parts["all"], sp.n_train)

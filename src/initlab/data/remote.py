@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from initlab.errors import DataError
+from initlab.errors import DataError, param
 
 __all__ = [
     "RemoteFile",
@@ -283,7 +283,7 @@ def _download_one(
     raise DataError(
         f"could not download {file.name} (expected sha256 {file.sha256}) into {folder}: "
         + "; ".join(failures)
-        + f". Put the file there yourself, or set a mirror with mirror= or ${ENV_MIRROR}"
+        + f". Put the file there yourself, or set a mirror with {param('mirror')} or ${ENV_MIRROR}"
     )
 
 

@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from initlab.errors import ConfigError, SpecError
+from initlab.errors import ConfigError, InitLabError, SpecError
 
 __all__ = [
     "ActivationLike",
@@ -247,8 +247,6 @@ def q_star(
         >>> round(q_star("linear", 0.5, 0.5), 6)
         1.0
     """
-    from scipy.optimize import brentq
-
     funcs = activation_functions(activation)
     sw2 = float(_check_var("sigma_w2", sigma_w2))
     sb2 = float(_check_var("sigma_b2", sigma_b2))
@@ -282,7 +280,8 @@ def q_star(
     if sign[j] == 0:
         return float(grid[j])
     a, b = sorted((float(grid[j - 1]), float(grid[j])))
-    return float(brentq(lambda q: float(g(np.float64(q))), a, b, xtol=1e-14, rtol=1e-12))
+    return _root(lambda q: float(g(np.float64(q))), a, b,
+                 f"q* at sigma_w^2 = {sw2:g}, sigma_b^2 = {sb2:g}", xtol=1e-14, rtol=1e-12)
 
 
 def _effective_q(q: float) -> float:
@@ -347,8 +346,6 @@ def c_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0,
         >>> abs(round(c_star("tanh", 4.0, 0.0), 6))
         0.0
     """
-    from scipy.optimize import brentq
-
     funcs = activation_functions(activation)
     q = q_star(funcs, sigma_w2, sigma_b2) if q is None else q
     if math.isinf(q) or q == 0 or chi(_effective_q(q), funcs, sigma_w2) <= 1.0 + CRITICAL_TOL:
@@ -367,7 +364,8 @@ def c_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0,
 
     if vals[i] == 0:
         return float(grid[i])
-    return float(brentq(h, grid[i], grid[i + 1], xtol=1e-12))
+    return _root(h, grid[i], grid[i + 1], f"the correlation fixed point at q = {q:g}",
+                 xtol=1e-12)
 
 
 def chi_c(activation: ActivationLike, sigma_w2: float, c: float, q: float) -> float:
@@ -415,6 +413,21 @@ def trainable_depth(activation: ActivationLike, sigma_w2: float, sigma_b2: float
     return mean_field(activation, sigma_w2, sigma_b2).trainable_depth
 
 
+def _root(f: Any, a: float, b: float, what: str, **tol: float) -> float:
+    """scipy's brentq on [a, b]; a bracket the quadrature's rounding faked is a ConfigError."""
+    from scipy.optimize import brentq
+
+    try:
+        return float(brentq(f, a, b, **tol))
+    except InitLabError:  # an inner root already named what failed
+        raise
+    except (ValueError, RuntimeError) as e:  # "f(a) and f(b) must have different signs"
+        raise ConfigError(
+            f"mean-field theory cannot resolve {what} for this activation: the quadrature is "
+            f"too coarse there ({e}); allowed: a smaller bias variance"
+        ) from None
+
+
 def critical_sigma_w2(
     activation: ActivationLike, sigma_b2: float = 0.0, bounds: tuple[float, float] = (1e-3, 1e3)
 ) -> float:
@@ -435,8 +448,6 @@ def critical_sigma_w2(
         >>> round(critical_sigma_w2("tanh", 0.05), 3)
         1.761
     """
-    from scipy.optimize import brentq
-
     funcs = activation_functions(activation)
     sb2 = float(_check_var("sigma_b2", sigma_b2))
 
@@ -452,7 +463,8 @@ def critical_sigma_w2(
             f"of chaos (chi_1 = 1) at sigma_b^2 = {sb2:g}"
         )
     i = int(flips[0])
-    return float(brentq(h, grid[i], grid[i + 1], xtol=1e-12, rtol=1e-12))
+    return _root(h, grid[i], grid[i + 1], f"the critical sigma_w^2 at sigma_b^2 = {sb2:g}",
+                 xtol=1e-12, rtol=1e-12)
 
 
 def _chi_1(funcs: Funcs, sw2: float, sb2: float) -> float:
@@ -633,8 +645,6 @@ def trainable_range(
         >>> round(lo, 3)  # 6 xi_c = 12 at chi_1 = exp(-1/2): sigma_w2 = 2 exp(-1/2)
         1.213
     """
-    from scipy.optimize import brentq
-
     if int(depth) < 1:
         raise ConfigError(f"depth must be >= 1; got {depth!r}")
     funcs = activation_functions(activation)
@@ -649,7 +659,7 @@ def trainable_range(
         prev = crit
         for s in grid:
             if h(s) < 0:
-                return float(brentq(h, min(prev, s), max(prev, s), xtol=1e-10))
+                return _root(h, min(prev, s), max(prev, s), "the phase boundary", xtol=1e-10)
             prev = s
         return far
 

@@ -91,6 +91,10 @@ class Sequential:
         K = int(n_models)
         if isinstance(inits, str):
             inits = [inits] * K
+        for what, value in (("inits", inits), ("seeds", seeds)):
+            if value is not None and not isinstance(value, (list, tuple)):
+                raise ConfigError(f"{what} must be a list with one entry per model (or None); "
+                                  f"got {value!r}")
         if inits is not None and len(inits) != K:
             raise ConfigError(
                 f"inits has {len(inits)} entries for n_models={K}; give one per model")
@@ -384,6 +388,8 @@ class Sequential:
         """
         from initlab.nn.training import fit
 
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            raise ConfigError(f"callbacks must be a list of callback objects; got {callbacks!r}")
         return fit(self, x, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    loss=loss, validation_data=validation_data, seed=seed, verbose=verbose,
                    log_every=log_every, callbacks=callbacks, threads=threads)
