@@ -68,7 +68,7 @@ def test_relu_small_normal_over_10_layers_vanishes() -> None:
     assert "he_normal in layers 1-10" in f.recommendation
     he = get_init("he_normal").std((64, 256))
     assert f"std {he:.3g} at layer {f.layer}" in f.recommendation
-    assert f"-> {f.value_after:.3g} (fixed)" in f.recommendation
+    assert f"worst ratio {f.value:.2g} -> {f.value_after:.3g} (fixed)" in f.recommendation
 
 
 def _ratios(rep: Report, x: np.ndarray) -> np.ndarray:

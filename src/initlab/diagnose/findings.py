@@ -261,7 +261,8 @@ def _model_findings(stats: Sequence[LayerStats], k: int, x_rms: float,
             msg = (f"only {distinct} distinct unit(s) of {st.units}: units with identical incoming "
                    f"weights learn identically (largest cosine {_g(cos)}).")
             out.append(_Draft(sev, "symmetry", i, distinct, msg,
-                              "Use a random init to break the symmetry."))
+                              "Use a random init to break the symmetry.",
+                              extra={"fan_in": st.fan_in}))
         dead = float(st.dead_fraction[k])
         if not math.isnan(dead) and dead >= th.dead_warn:
             sev = "error" if dead >= th.dead_error else "warning"
@@ -348,13 +349,16 @@ def _trend(ratios: np.ndarray, low: float, high: float, what: str, template: str
 
 
 # ----------------------------------------------------------------------------- verification
-def _quantity(d: _Draft, stats: Sequence[LayerStats], k: int, x_rms: float) -> float:
+def _quantity(d: _Draft, stats: Sequence[LayerStats], k: int, x_rms: float,
+              th: Thresholds) -> float:
     """The draft's number, measured on ``stats`` (model ``k``) the way the rule measures it."""
     code = d.quantity or d.code
     st = stats[d.i]
     if code == "non_finite":
         return float(sum(int(s.nonfinite[k]) for s in stats))
-    if code == "symmetry":
+    if code == "symmetry":  # copies where the cosine test does not apply, else the cosine
+        if st.fan_in < th.symmetry_min_fan_in:
+            return float(st.units - int(st.distinct_units[k]))
         return float(st.max_cosine[k]) if st.units > 1 else math.nan
     if code == "dead_units":
         return float(st.dead_fraction[k])
@@ -373,6 +377,20 @@ def _quantity(d: _Draft, stats: Sequence[LayerStats], k: int, x_rms: float) -> f
     return float(r.min() if code.startswith("vanishing") else r.max())
 
 
+_LABELS = {"non_finite": "non-finite values", "dead_units": "dead fraction",
+           "saturation": "saturated fraction", "update_ratio": "||lr * grad W|| / ||W||",
+           "vanishing_activations": "worst ratio", "exploding_activations": "worst ratio",
+           "vanishing_gradients": "worst ratio", "exploding_gradients": "worst ratio"}
+
+
+def _label(d: _Draft, th: Thresholds) -> str:
+    code = d.quantity or d.code
+    if code == "symmetry":
+        small = d.extra.get("fan_in", th.symmetry_min_fan_in) < th.symmetry_min_fan_in
+        return "duplicate units" if small else "largest cosine"
+    return _LABELS[code]
+
+
 def _verdict(d: _Draft, before: float, after: float, th: Thresholds,
              symmetric: bool) -> tuple[bool, bool]:
     """(moved the right way, fixed) for a re-measured quantity."""
@@ -382,8 +400,9 @@ def _verdict(d: _Draft, before: float, after: float, th: Thresholds,
     if code == "non_finite":
         return after < before, after == 0
     if code == "symmetry":
-        fixed = after <= th.symmetry_cosine and not symmetric
-        return fixed or after < before - 0.1, fixed
+        small = d.extra.get("fan_in", th.symmetry_min_fan_in) < th.symmetry_min_fan_in
+        fixed = not symmetric and (small or after <= th.symmetry_cosine)
+        return fixed or after < (before - 1 if small else before - 0.1), fixed
     if code in ("dead_units", "saturation"):
         limit = th.dead_warn if code == "dead_units" else th.saturation_warn
         return after <= before / 2 or after < limit, after < limit
@@ -420,7 +439,8 @@ class _Verifier:
         if fix is None or not fixed:
             text = " ".join(t for t in (text, _what_else(d, self.stats, self.k,
                                                           self.remeasure is not None)) if t)
-        rec = " ".join(t for t in (text, d.hint) if t)
+        hint = "" if fixed and d.code == "symmetry" else d.hint
+        rec = " ".join(t for t in (text, hint) if t)
         return Finding(d.sev, d.code, d.i + 1, st.name, self.k, float(d.value),
                        f"layer {d.i + 1}: {d.msg}", rec, (span[0] + 1, span[1] + 1), fix,
                        after, fixed)
@@ -432,7 +452,7 @@ class _Verifier:
         st, k = self.stats[d.i], self.k
         if self.remeasure is None:
             return None, None, False, ""
-        before = _quantity(d, self.stats, k, self.x_rms)
+        before = _quantity(d, self.stats, k, self.x_rms, self.th)
         errors_before = {x.code for x in _model_findings(self.stats, k, self.x_rms, self.th)
                          if x.sev == "error"}
         best: tuple[tuple[str, ...], float, bool, float] | None = None
@@ -449,7 +469,7 @@ class _Verifier:
             if new is None:
                 tried.append(f"{spec} could not be re-measured")
                 continue
-            after = _quantity(d, new, 0, self.x_rms)
+            after = _quantity(d, new, 0, self.x_rms, self.th)
             symmetric = int(new[d.i].distinct_units[0]) < new[d.i].units
             moved, fixed = _verdict(d, before, after, self.th, symmetric)
             # a fix that creates a new error (e.g. saturation) is no fix
@@ -473,8 +493,8 @@ class _Verifier:
         spec = inits[d.i]
         verdict = "fixed" if fixed else "better, not fixed"
         text = (f"Re-measured on this batch with {_where(inits)} (std {_g(std)} at layer "
-                f"{d.i + 1}, fan_in {st.fan_in}; yours {_g(st.w_std[k])}): {_g(before)} -> "
-                f"{_g(after)} ({verdict}).")
+                f"{d.i + 1}, fan_in {st.fan_in}; yours {_g(st.w_std[k])}): "
+                f"{_label(d, self.th)} {_g(before)} -> {_g(after)} ({verdict}).")
         return spec, after, fixed, text
 
 
