@@ -426,10 +426,10 @@ def inspect(
 
 def _one_model(model: Any, k: int, inits: Any) -> Any:
     """Model ``k`` of an engine Sequential as a one-model copy: layer ``i`` drawn by
-    ``inits[i]`` from model ``k``'s seed, or (None) holding model ``k``'s current weights."""
-    from initlab.nn import Dense, Sequential
-
-    layers = [Dense(ly.units, activation=ly.activation, name=ly.name,
+    ``inits[i]`` from model ``k``'s seed, or (None) holding model ``k``'s current weights.
+    Built from the model's own classes (diagnose imports no engine)."""
+    Sequential = type(model)  # noqa: N806 - the engine's classes, taken from the model
+    layers = [type(ly)(ly.units, activation=ly.activation, name=ly.name,
                     init="zeros" if spec is None else spec)
               for ly, spec in zip(model.layers, inits, strict=True)]
     one = Sequential(layers, input_dim=model.input_dim, seeds=[model.seeds[k]],
@@ -470,7 +470,8 @@ def at_init(model: Any) -> list[bool | None]:
     """Per model: True when its weights are exactly what its init specs and seeds draw.
 
     The engine's draws are deterministic, so the weights are drawn again (same specs, seeds
-    and dtype) and compared bit for bit; None where that cannot be done.
+    and dtype, with the model's own classes) and compared bit for bit; None where that cannot
+    be done.
 
     Example:
         >>> from initlab.nn import Dense, Sequential
@@ -481,11 +482,9 @@ def at_init(model: Any) -> list[bool | None]:
         >>> at_init(m)
         [True, False]
     """
-    from initlab.nn import Dense, Sequential
-
     try:
-        fresh = Sequential([Dense(ly.units, activation=ly.activation, init=ly.init)
-                            for ly in model.layers], input_dim=model.input_dim,
+        fresh = type(model)([type(ly)(ly.units, activation=ly.activation, init=ly.init)
+                             for ly in model.layers], input_dim=model.input_dim,
                            n_models=model.n_models, inits=model.inits, seeds=model.seeds,
                            dtype=model.dtype)
     except Exception:  # noqa: BLE001 - a model this check cannot rebuild: unknown
