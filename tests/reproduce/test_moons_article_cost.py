@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from initlab.experiments.moons import ARTICLE_EPS, ArticleCrossentropy, article_path
+from initlab.experiments.moons import (
+    ARTICLE_EPS,
+    ARTICLE_FINAL_COST,
+    ARTICLE_TRAIN_ACC,
+    ArticleCrossentropy,
+    article_path,
+    cost_bound,
+)
 from initlab.nn import Dense, Sequential
 from initlab.optim import sgd
 from initlab.studies import Study
@@ -87,3 +94,6 @@ def test_the_article_cost_leaves_saturated_wrong_points_wrong():
     # at most the points that were not stuck can be right
     assert np.all(art["train_acc"] <= 1 - art["stuck"] + 0.02)
     assert np.all(ours_acc > art["train_acc"] + 0.1), (ours_acc, art["train_acc"])
+    # the bound the report uses against the article's 86 %: cost <= ln(1/eps) (1 - accuracy)
+    assert np.all(art["train_article"] <= cost_bound(art["final_loss"]) + 1e-9)
+    assert cost_bound(ARTICLE_FINAL_COST) < 0.6 < ARTICLE_TRAIN_ACC
