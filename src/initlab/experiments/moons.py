@@ -228,7 +228,7 @@ def run(ctx: Context) -> ReportData:
         "(Its He section likewise prints two different evaluations of one trained model, "
         "95.39 / 94.66 and 95.44 / 94.00: the notebook's cells were re-run.) Its final cost "
         f"is {cost_inside} the range of the article's-cost runs here ({c_lo:.2f} to "
-        f"{c_hi:.2f}); its 86 % is from another, unlogged run.")
+        f"{c_hi:.2f}); its 86 % is from a different run than that cost log.")
     return ReportData(
         name="moons",
         title="Seed 002: zeros, large random and He initialization on make_moons",
