@@ -34,7 +34,7 @@ from initlab.experiments.base import (
     run_study,
     summary_table,
 )
-from initlab.nn.losses import BinaryCrossentropy
+from initlab.nn.losses import BinaryCrossentropy, Loss
 from initlab.viz.report import ReportData, Table
 
 ARTICLE_EPS = 1e-5
@@ -79,6 +79,8 @@ class ArticleCrossentropy(BinaryCrossentropy):
 
     name = "article_crossentropy"
     from_logits = False
+    # the planned step must call this class's gradient, not the parent's logit formula
+    plan_grad = Loss.plan_grad
 
     def value_and_grad(self, z, a, t, grad, need_value=True, scale=1.0):
         _, n, d = a.shape
