@@ -106,6 +106,20 @@ def run(ctx: Context) -> ReportData:
     ctx.numbers.update({"layer_output_std": out_std, "grad_ratio_first_last": grad_ratio})
     table_rows = [[act, name, *[round(v, 4) for v in stds]]
                   for act, d in out_std.items() for name, stds in d.items()]
+    from initlab.diagnose import theory
+
+    sig = grad_ratio["sigmoid"][RECOMMENDED["sigmoid"]]
+    per_layer = sig ** 0.25 if sig > 0 else math.nan
+    chi = theory.mean_field("sigmoid", 1.0, 0.0).chi_1
+    article_check = (
+        "\n\nThe article's number: it bounds the gradient's shrinking by sigmoid's largest "
+        "derivative, 0.25 per layer (0.25^100 over 100 layers). That counts the derivative "
+        "alone, not the weights. Measured here with glorot_normal: hidden layer 1's "
+        f"||dL/dW|| is {sig:.3g} x layer 5's, {per_layer:.3g} per layer; mean-field theory at "
+        f"Glorot's sigma_w^2 = 1 gives sqrt(chi_1) = {math.sqrt(chi):.3g} per layer. The "
+        "factor is sigma_w x sqrt(E[sigmoid'(z)^2]): larger weights raise it but saturate "
+        "the units (see inspect's findings below), so no init makes deep sigmoid nets "
+        "propagate gradients well.")
     return ReportData(
         name="activations",
         title="Seed 001: hidden-layer outputs for N(0, sigma) against Glorot and He",
@@ -123,7 +137,7 @@ def run(ctx: Context) -> ReportData:
             "so the outputs grow layer after layer (the table shows it); He's "
             "sqrt(2/100) = 0.141 is the one that keeps it. Glorot (sigmoid, "
             "tanh) and He (relu) keep the distributions alike across layers. The diagnostics "
-            "below name each problem and the fix."),
+            "below name each problem and the fix." + article_check),
         config={"data": which, "hidden_layers": 5, "units": 100, "sigmas": list(SIGMAS),
                 "activations": list(RECOMMENDED), "recommended": RECOMMENDED,
                 "seeds": seeds, "samples": int(x.shape[0])},

@@ -79,21 +79,25 @@ def fmt_stat(stat: Any) -> str:
     if stat is None or not math.isfinite(stat.mean):
         return "n/a"
     if stat.n > 1 and math.isfinite(stat.std):
-        return f"{stat.mean:.4f} ± {stat.std:.4f}"
+        return f"{stat.mean:.4f} ± {stat.std:.4f} [{stat.low:.4f}, {stat.high:.4f}]"
     return f"{stat.mean:.4f}"
 
 
 def summary_table(results: Any, title: str, note: str = "") -> Table:
-    """Per scheme: runs, diverged, and each final metric as mean ± std over seeds."""
+    """Per scheme: runs, diverged, unstable, and each final metric as mean ± std [interval]."""
+    from initlab.studies.stats import UNSTABLE_FACTOR, interval_note
+
     rows = []
     for s in results.summary():
         m = s.metrics
-        rows.append([s.scheme, s.n_runs, s.n_diverged, fmt_stat(m.get("loss")),
+        rows.append([s.scheme, s.n_runs, s.n_diverged, s.n_unstable, fmt_stat(m.get("loss")),
                      fmt_stat(m.get("accuracy")), fmt_stat(m.get("val_loss")),
                      fmt_stat(m.get("val_accuracy"))])
-    note = note or "mean ± std over seeds; diverged runs are counted, not averaged in."
-    return Table(title, ["scheme", "runs", "diverged", "train loss", "train acc", "test loss",
-                         "test acc"], rows, note)
+    note = note or (f"mean ± std over seeds [{interval_note(results.level)}]; diverged runs and "
+                    f"unstable ones (final loss > {UNSTABLE_FACTOR:g} x the first logged loss) "
+                    "are counted, not averaged in.")
+    return Table(title, ["scheme", "runs", "diverged", "unstable", "train loss", "train acc",
+                         "test loss", "test acc"], rows, note)
 
 
 def final_means(results: Any, metric: str = "val_accuracy") -> dict[str, float]:
