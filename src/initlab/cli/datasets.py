@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from initlab.data import cache_state, data_home, fetch, info, names, verify
+from initlab.data.remote import DEFAULT_DEADLINE_S
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,10 +35,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="fetch only the train or the test files (default: all)")
     f.add_argument("--retries", type=int, default=2, help="further attempts per mirror")
     f.add_argument("--no-progress", action="store_true", help="no progress bar")
+    f.add_argument("--deadline", type=float, metavar="SECONDS", default=DEFAULT_DEADLINE_S,
+                   help="give up when the whole fetch takes longer (default: %(default)g)")
     f.set_defaults(func=_fetch)
     v = sub.add_parser("verify", help="check a dataset's files against their sha256")
     v.add_argument("name", help="dataset name")
     v.add_argument("--data-dir", help="folder holding the files")
+    v.add_argument("--part", choices=("train", "test", "all"), default="all",
+                   help="verify only the train or the test files (default: all)")
     v.set_defaults(func=_verify)
 
 
@@ -73,7 +78,8 @@ def _fetch(args: argparse.Namespace) -> int:
     progress = False if args.no_progress else None
     parts = ("train", "test") if args.part == "all" else (args.part,)
     paths = fetch(args.name, data_dir=args.data_dir, mirror=args.mirror,
-                  retries=args.retries, progress=progress, parts=parts)
+                  retries=args.retries, progress=progress, parts=parts,
+                  deadline=args.deadline)
     for name, path in paths.items():
         print(f"ok  {name}  {path}")
     return 0
@@ -84,7 +90,8 @@ def _verify(args: argparse.Namespace) -> int:
     if d.kind != "download":
         print(f"{args.name} is {d.kind} ({d.source}); there are no files to verify")
         return 0
-    statuses = verify(args.name, args.data_dir)
+    parts = ("train", "test") if args.part == "all" else (args.part,)
+    statuses = verify(args.name, args.data_dir, parts=parts)
     for st in statuses:
         expected = st.file.sha256 if st.path.name == st.file.name else st.file.raw_sha256
         line = f"{st.state:<10}  {st.path}"

@@ -12,6 +12,7 @@ from initlab.experiments.base import (
     Context,
     Experiment,
     findings_of,
+    mnist_folder,
     resolve_mnist,
 )
 from initlab.viz.report import ReportData, Table
@@ -29,8 +30,8 @@ def _activations_data(ctx: Context, n: int) -> tuple[np.ndarray, np.ndarray, str
         label = f"{n:,} MNIST images ({which})"
     except DataError:
         ds = data.load("digits")
-        label = (f"{min(n, ds.x_train.shape[0]):,} images of scikit-learn's 8x8 digits (MNIST is "
-                 "not on this machine)")
+        label = (f"{min(n, ds.x_train.shape[0]):,} images of scikit-learn's 8x8 digits (MNIST "
+                 f"not found in {mnist_folder(ctx.data_dir)})")
     return ds.x_train[:n], ds.y_train[:n], label, dict(ds.provenance)
 
 

@@ -17,7 +17,7 @@ from initlab.viz.report import FigureRef, ReportData, Table
 
 __all__ = ["STORE_FILE", "Context", "Experiment", "fmt_stat", "summary_table", "final_means",
            "curve_panels", "epoch_axis", "findings_of", "init_inspection", "resolve_mnist",
-           "run_study", "data_provenance"]
+           "mnist_folder", "run_study", "data_provenance"]
 
 STORE_FILE = "study.sqlite"
 
@@ -145,9 +145,13 @@ def resolve_mnist(data_dir: str | None) -> tuple[dict[str, Any], str]:
 
     Returns:
         (dataset options for the study, a sentence for the report saying which).
+
+    Raises:
+        DataError: neither is in the folder; the message names the folder it looked in.
     """
     from initlab import data
 
+    folder = mnist_folder(data_dir)
     try:
         data.load("mnist", data_dir=data_dir, download=False, n_train=1, n_test=1)
         return {}, "the full MNIST data set (60,000 training and 10,000 test images)"
@@ -156,15 +160,22 @@ def resolve_mnist(data_dir: str | None) -> tuple[dict[str, Any], str]:
     split = "test:8000/2000"
     try:
         data.load("mnist", data_dir=data_dir, download=False, split=split)
-    except DataError as e:
+    except DataError:
         raise DataError(
-            f"MNIST is not available offline: neither the full set nor the 10,000-image test "
-            f"split was found ({e}). Pass --data-dir with the IDX files (e.g. "
-            f"../shared/data/mnist) or set INITLAB_DATA."
+            f"MNIST not found in {folder} (neither the full set nor the test split).\n"
+            f"Pass --data-dir with the IDX files (e.g. ../shared/data/mnist), set "
+            f"INITLAB_DATA, or run 'initlab datasets fetch mnist'."
         ) from None
     return ({"split": split},
-            "the real 10,000-image MNIST test split (the full set is not on this machine): "
-            "the first 8,000 images train, the last 2,000 test")
+            f"the real 10,000-image MNIST test split (the training files are not in "
+            f"{folder}): the first 8,000 images train, the last 2,000 test")
+
+
+def mnist_folder(data_dir: str | None) -> str:
+    """Where MNIST's files are looked for (``data_dir``, $INITLAB_DATA/mnist or the cache)."""
+    from initlab.data import data_home
+
+    return str(data_home("mnist", data_dir))
 
 
 def run_study(ctx: Context, study: Any) -> Any:
