@@ -41,7 +41,10 @@ def run(ctx: Context) -> ReportData:
     from initlab.viz import plots
 
     n = 500 if ctx.quick else 1000
+    targets = (0, 1, 3) if ctx.quick else (0, 1, 3, 10)
+    ctx.begin(3 * len(RECOMMENDED) + len(targets) + 3, "activations")
     x, y, which, prov = _activations_data(ctx, n)
+    ctx.step("data loaded")
     seeds = list(range(ctx.seeds))
     findings: list[dict[str, Any]] = []
     heat = np.full((len(SIGMAS) + 1, len(RECOMMENDED)), np.nan)
@@ -56,6 +59,7 @@ def run(ctx: Context) -> ReportData:
                            n_models=len(inits), inits=inits, seeds=seeds * len(schemes))
         report = inspect(model, x, y)
         trace = model.trace(x, y)
+        ctx.step(f"{act}: measured at init")
         k0 = [i * len(seeds) for i in range(len(schemes))]  # the first seed of each scheme
         panels = {names[i]: [trace.layers[l].post[k0[i]] for l in range(5)]
                   for i in range(len(schemes))}
@@ -92,13 +96,14 @@ def run(ctx: Context) -> ReportData:
                        n_models=1, inits=["glorot_normal"], seeds=[seeds[0]])
     snaps = {}
     done = 0
-    for target in (0, 1, 3) if ctx.quick else (0, 1, 3, 10):
+    for target in targets:
         if target > done:
             model.fit(x, y, epochs=target - done, batch_size=32, optimizer="adam",
                       seed=seeds[0])
             done = target
         tr = model.forward(x, trace=True)[1]
         snaps[f"epoch {target}"] = [tr.layers[l].post[0] for l in range(5)]
+        ctx.step(f"tanh + glorot_normal after {target} epochs")
     ctx.figure(plots.activation_histograms(snaps, xlabel="tanh output",
                                            title="tanh + glorot_normal: each hidden layer's "
                                                  "outputs during training"),

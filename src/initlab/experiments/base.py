@@ -32,7 +32,7 @@ class Context:
         data_dir: where downloaded data sets are (None: initlab's default places).
         quick: a shorter version (fewer epochs and seeds, PNG figures only) that still shows
             the outcome.
-        progress: show progress bars.
+        progress: show progress bars (and the experiment's own, see :meth:`begin`).
         figures: the figures saved so far.
         numbers: the key numbers the outcome is checked on (also saved in results.json).
     """
@@ -44,6 +44,7 @@ class Context:
     progress: bool = False
     figures: list[FigureRef] = field(default_factory=list)
     numbers: dict[str, Any] = field(default_factory=dict)
+    _bar: Any = field(default=None, repr=False, compare=False)
 
     def figure(self, fig: Any, name: str, caption: str) -> None:
         """Save ``fig`` as DIR/figures/NAME.png and .svg (quick: PNG only); list it."""
@@ -52,6 +53,40 @@ class Context:
         save(fig, self.out / "figures" / name, ("png",) if self.quick else FORMATS)
         fig.clear()
         self.figures.append(FigureRef(f"figures/{name}", caption))
+        self.step(f"figure {name} saved")
+
+    def begin(self, total: int, what: str) -> None:
+        """Start a progress bar over ``total`` steps (on stderr, only when ``progress``).
+
+        Each :meth:`step` and each saved :meth:`figure` advances it; :func:`reproduce`
+        closes it when the experiment ends, however it ends.
+
+        Example:
+            >>> ctx = Context(out=Path("."), seeds=1)
+            >>> ctx.begin(2, "demo"); ctx.step("one"); ctx.step("two"); ctx.end()
+        """
+        self.end()
+        if not self.progress:
+            return
+        import sys
+
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=total, desc=what, file=sys.stderr, leave=False,
+                         mininterval=0.2, bar_format="{desc}: {n_fmt}/{total_fmt} steps "
+                                                     "[{elapsed}] {postfix}")
+
+    def step(self, label: str) -> None:
+        """Advance the progress bar by one step that has just done ``label``."""
+        if self._bar is not None:
+            self._bar.set_postfix_str(label, refresh=False)
+            self._bar.update(1)
+
+    def end(self) -> None:
+        """Close the progress bar, if one is open."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     @property
     def store(self) -> Path:

@@ -21,10 +21,15 @@ def run(ctx: Context) -> ReportData:
     nw, nb = (16, 8) if ctx.quick else (36, 18)
     w2 = np.linspace(0.5, 4.0, nw)
     b2 = np.linspace(0.0, 0.3, nb)
-    chi1 = np.array([[theory.mean_field("tanh", sw, sb).chi_1 for sw in w2] for sb in b2])
+    ctx.begin(nb + 4, "theory")
+    chi1 = np.empty((nb, nw))
+    for i, sb in enumerate(b2):
+        chi1[i] = [theory.mean_field("tanh", sw, sb).chi_1 for sw in w2]
+        ctx.step(f"chi_1 at sigma_b^2 = {sb:.3f}")
     # denser near sigma_b^2 = 0, where the critical line rises steeply from sigma_w^2 = 1
     b_line = 0.3 * np.linspace(0.0, 1.0, 7 if ctx.quick else 15) ** 2
     w_line = np.array([theory.critical_sigma_w2("tanh", sb) for sb in b_line])
+    ctx.step("the critical line")
     inits = {"glorot_normal (1.0, 0)": (1.0, 0.0)}
     ctx.figure(plots.phase_diagram(w2, b2, chi1, critical=(w_line, b_line), points=inits),
                "phase_diagram", "tanh: log10 chi_1 over (sigma_w^2, sigma_b^2); the black "
@@ -41,6 +46,7 @@ def run(ctx: Context) -> ReportData:
                        seeds=seeds * len(specs))
     x = np.random.default_rng(12345).normal(size=(256, width)).astype(np.float32)
     report = inspect(model, x)
+    ctx.step(f"measured a {depth}-layer tanh network")
     measured_q = report.measured_q()               # (layers, K)
     measured, predicted, rel = {}, {}, {}
     for i, s in enumerate(sws):

@@ -64,6 +64,27 @@ class Table:
     rows: Sequence[Sequence[object]]
     note: str = ""
 
+    def to_text(self, width: int = 100) -> str:
+        """The table as terminal text no wider than ``width``: title, header, rows, note.
+
+        Example:
+            >>> print(Table("acc", ["scheme", "test"], [["zeros", 0.5]]).to_text())
+            acc
+            scheme  test
+            ------  ----
+            zeros   0.5
+        """
+        from initlab.viz.text import text_table
+
+        body = text_table([str(c) for c in self.columns],
+                          [[_cell(v) for v in r] for r in self.rows], width)
+        lines = [self.title, body]
+        if self.note:
+            import textwrap
+
+            lines.append(textwrap.fill(self.note, width))
+        return "\n".join(lines)
+
 
 @dataclass(frozen=True)
 class FigureRef:
