@@ -41,7 +41,7 @@ def summary(run_dir: Path, width: int = 100) -> str:
         <BLANKLINE>
         t
         a
-        ------
+        -
         1
         <BLANKLINE>
     """

@@ -63,7 +63,7 @@ def run(ctx: Context) -> ReportData:
         k0 = [i * len(seeds) for i in range(len(schemes))]  # the first seed of each scheme
         panels = {names[i]: [trace.layers[l].post[k0[i]] for l in range(5)]
                   for i in range(len(schemes))}
-        ctx.figure(plots.violins(panels, ylabel=f"{act} output",
+        ctx.figure(plots.violins(panels, ylabel=f"{act} output", colors=ctx.colors,
                                  title=f"{act}: outputs of each hidden layer at init"),
                    f"violins_{act}", f"{act}: distribution of each hidden layer's outputs "
                                      f"for weights N(0, sigma) and for {rec} (seed {seeds[0]}).")
@@ -71,8 +71,8 @@ def run(ctx: Context) -> ReportData:
                                                                   (i + 1) * len(seeds)]
                                      for l in range(5)], axis=1)
                  for i in range(len(schemes))}
-        ctx.figure(plots.gradient_norms(norms, title=f"{act}: gradient norm per hidden layer "
-                                                     "at init"),
+        ctx.figure(plots.gradient_norms(norms, colors=ctx.colors,
+                                        title=f"{act}: gradient norm per hidden layer at init"),
                    f"gradients_{act}", f"{act}: ||dL/dW|| of each hidden layer at init, mean "
                                        "and range over seeds.")
         out_std[act] = {}

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from initlab.errors import DataError
+from initlab.viz.colors import Palette
 from initlab.viz.report import FigureRef, ReportData, Table
 
 __all__ = ["STORE_FILE", "Context", "Experiment", "fmt_stat", "summary_table", "final_means",
@@ -34,6 +35,7 @@ class Context:
             the outcome.
         progress: show progress bars (and the experiment's own, see :meth:`begin`).
         figures: the figures saved so far.
+        colors: the page's palette: pass it to every plot so each scheme keeps one color.
         numbers: the key numbers the outcome is checked on (also saved in results.json).
     """
 
@@ -44,6 +46,7 @@ class Context:
     progress: bool = False
     figures: list[FigureRef] = field(default_factory=list)
     numbers: dict[str, Any] = field(default_factory=dict)
+    colors: Palette = field(default_factory=Palette)
     _bar: Any = field(default=None, repr=False, compare=False)
 
     def figure(self, fig: Any, name: str, caption: str) -> None:

@@ -31,7 +31,8 @@ def run(ctx: Context) -> ReportData:
     w_line = np.array([theory.critical_sigma_w2("tanh", sb) for sb in b_line])
     ctx.step("the critical line")
     inits = {"glorot_normal (1.0, 0)": (1.0, 0.0)}
-    ctx.figure(plots.phase_diagram(w2, b2, chi1, critical=(w_line, b_line), points=inits),
+    ctx.figure(plots.phase_diagram(w2, b2, chi1, critical=(w_line, b_line), points=inits,
+                                   colors=ctx.colors),
                "phase_diagram", "tanh: log10 chi_1 over (sigma_w^2, sigma_b^2); the black "
                                 "line is the critical line where chi_1 = 1 (edge of chaos).")
     # measured q_l against the prediction, sigma_b^2 = 0 (the engine's biases start at 0)
@@ -55,7 +56,7 @@ def run(ctx: Context) -> ReportData:
         measured[label] = measured_q[:, sl].T
         predicted[label] = report.predicted_q[:, i * len(seeds)]
         rel[label] = float(np.max(np.abs(measured_q[:, sl].mean(axis=1) / predicted[label] - 1)))
-    ctx.figure(plots.layer_profile(measured, predicted=predicted,
+    ctx.figure(plots.layer_profile(measured, predicted=predicted, colors=ctx.colors,
                                    ylabel="q_l = mean squared pre-activation",
                                    title=f"tanh, width {width}: measured vs theory"),
                "variance", "Measured q_l per layer (solid, band over seeds) against the "
