@@ -246,7 +246,10 @@ def _transient(e: BaseException) -> bool:
     if any(s in text for s in ("Failed to resolve", "Name or service not known",
                                "Connection refused", "No route to host")):
         return False
-    return isinstance(e, (requests.exceptions.RequestException, _WrongHash, OSError))
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
+    return isinstance(e, (requests.exceptions.RequestException, Urllib3Error, _WrongHash,
+                          OSError))
 
 
 class _DeadlinePassed(Exception):
@@ -314,11 +317,23 @@ def _stream(url: str, target: Path, file: RemoteFile, deadline: float, timeout: 
     bytes cannot hold the transfer past it by more than one read.
     """
     import requests
+    from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
     left = deadline - time.monotonic()
     if left <= 0:
         raise _DeadlinePassed()
-    wait = max(0.05, min(timeout, left))
+    try:
+        _transfer(url, target, file, deadline, max(0.05, min(timeout, left)), progress)
+    except (requests.exceptions.Timeout, Urllib3Timeout):
+        if left <= timeout:  # the wait was cut to the time left: the deadline is what passed
+            raise _DeadlinePassed() from None
+        raise
+
+
+def _transfer(url: str, target: Path, file: RemoteFile, deadline: float, wait: float,
+              progress: bool) -> None:
+    import requests
+
     h = hashlib.sha256()
     with requests.get(url, stream=True, timeout=(wait, wait)) as r:
         r.raise_for_status()
