@@ -220,3 +220,10 @@ def test_verify_one_part(fake_mnist, capsys):
     assert out_test.count("t10k-") == 2 and "train-" not in out_test
     assert rc_all == 1 and rc_test == 1      # generated files fail the published hash
     assert out_test.count("bad-hash") == 2
+
+
+def test_the_dataset_list_fits_100_columns(capsys):
+    assert main(["datasets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    assert any(line.startswith("fashion_mnist  download") for line in lines)

@@ -62,11 +62,14 @@ def _list(args: argparse.Namespace) -> int:
         shape = "x".join(str(s) for s in d.input_shape)
         rows.append((n, d.kind, f"{d.n_train:,}", f"{d.n_test:,}", str(d.n_classes), shape,
                      cached, d.source))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
-    print("\ncached: files in $INITLAB_DATA/NAME or the platform cache "
-          f"(e.g. {data_home('mnist')}); n/a: generated or shipped with scikit-learn")
+    import textwrap
+
+    from initlab.viz.text import WIDTH, text_table
+
+    print(text_table(rows[0], rows[1:]))
+    print("\n" + textwrap.fill("cached: files in $INITLAB_DATA/NAME or the platform cache "
+                               f"(e.g. {data_home('mnist')}); n/a: generated or shipped with "
+                               "scikit-learn", WIDTH))
     return 0
 
 
