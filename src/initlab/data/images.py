@@ -106,8 +106,8 @@ def _missing_message(fileset: FileSet, folder: Path, missing: list[str], why: st
     """At most three short lines: what is missing where, how to get it, and (only when the
     other part's files are there) the split that uses just those."""
     every = len(missing) == len(fileset.files)
-    what = "no data files" if every else f"no {', '.join(missing)}"
-    lines = [f"{fileset.name}: {what} in {folder}{why}.",
+    what = "all its files" if every else ", ".join(missing)
+    lines = [f"{fileset.name}: missing {what} in {folder}{why}.",
              f"Run 'initlab datasets fetch {fileset.name}', copy the files there, or set "
              f"data_dir / ${ENV_DATA}."]
     present = [p for p, names in PART_FILES.items()
