@@ -109,6 +109,8 @@ def test_a_bad_deadline_is_a_config_error_naming_it(bad, tmp_path):
     with pytest.raises(ConfigError, match="deadline must be a positive number") as e:
         fetch_files(TOY, data_dir=tmp_path, mirror="http://127.0.0.1:9/", deadline=bad)
     assert repr(bad) in str(e.value)
+    with pytest.raises(ConfigError, match="deadline must be") as e:   # checked where it enters
+        load("mnist", data_dir=tmp_path, download=False, deadline=bad)
 
 
 def test_a_killed_download_leaves_no_staging_folder_once_the_next_fetch_runs(trickle,

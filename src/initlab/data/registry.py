@@ -30,6 +30,7 @@ from initlab.data.remote import (
     DEFAULT_DEADLINE_S,
     FileSet,
     FileStatus,
+    check_seconds,
     data_home,
     fetch_files,
     locate,
@@ -320,6 +321,8 @@ def load(
             raise unknown(f"option for dataset {name!r}", key, allowed, ConfigError)
     extra = _check_extra(name, {k: options.get(k, v) for k, v in d.extra.items()})
     file_opts = {k: options[k] for k in _FILE_OPTIONS if k in options}
+    if "deadline" in file_opts:
+        check_seconds("deadline", file_opts["deadline"], optional=True)
     dt = as_float_dtype(dtype)
     how = d.default_normalize if normalize is None else normalize
     if how not in NORMALIZE:

@@ -50,6 +50,7 @@ __all__ = [
     "verify_files",
     "mirrors_for",
     "remove_stale_staging",
+    "check_seconds",
     "DEFAULT_DEADLINE_S",
 ]
 
@@ -436,6 +437,25 @@ def _one_line(e: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+def check_seconds(what: str, value: object, optional: bool = False) -> float | None:
+    """Check a duration in seconds: a finite number > 0 (or None where ``optional``).
+
+    Raises:
+        ConfigError: naming ``what``, the value and what is allowed.
+
+    Example:
+        >>> check_seconds("deadline", 30)
+        30.0
+    """
+    if value is None and optional:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or value <= 0):
+        allowed = "a positive number of seconds" + (" or None" if optional else "")
+        raise ConfigError(f"{what} must be {allowed}; got {value!r}")
+    return float(value)
+
+
 DEFAULT_DEADLINE_S = 900.0
 """How long one fetch may take in all (every file, mirror and attempt), by default."""
 
@@ -484,12 +504,8 @@ def fetch_files(
         >>> fetch_files(fs, data_dir="/tmp/initlab-doctest-empty")
         {}
     """
-    for what, value in (("deadline", deadline), ("timeout", timeout)):
-        if value is None and what == "deadline":
-            continue
-        if (isinstance(value, bool) or not isinstance(value, (int, float))
-                or not math.isfinite(value) or value <= 0):
-            raise ConfigError(f"{what} must be a positive number of seconds; got {value!r}")
+    check_seconds("deadline", deadline, optional=True)
+    check_seconds("timeout", timeout)
     folder = data_home(fileset.name, data_dir)
     wanted = list(fileset.files) if names is None else [fileset.file(n) for n in names]
     if progress is None:
