@@ -180,3 +180,16 @@ def test_a_figure_that_is_a_symlink_or_leaves_the_run_directory_is_never_inlined
     html = write_report(other, _data(figures=[FigureRef("figures/secret", "s")])).read_text(
         encoding="utf-8")
     assert marker not in html and "<img " not in html
+
+
+def test_an_unwritable_run_directory_is_one_clear_error(run_dir, capsys):
+    import os
+
+    write_report(run_dir, _data(figures=[]))
+    (run_dir / "report.html").unlink()
+    (run_dir / "report.html").mkdir()           # a folder where the page must go
+    assert main(["report", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("initlab: error: cannot write") and "\n" not in err
+    assert not any(p.name.startswith(".report") for p in run_dir.iterdir())
+    assert os.path.isdir(run_dir / "report.html")

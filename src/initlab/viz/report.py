@@ -329,9 +329,14 @@ def _safe(run_dir: Path, path: Path) -> bool:
     return real.is_file() and (real == root or root in real.parents)
 
 
-def _data_uri(path: Path) -> str:
+def _data_uri(path: Path) -> str | None:
+    """The file as a data: URI, or None when it cannot be read (shown as missing)."""
     mime = _MIME[path.suffix.lower()]
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def _cell(v: object) -> str:
@@ -455,7 +460,8 @@ def write_report(run_dir: str | Path, data: ReportData | None = None) -> Path:
         The path of report.html.
 
     Raises:
-        StoreError: without data, when DIR/results.json is missing or malformed.
+        StoreError: without data, when DIR/results.json is missing or malformed; when
+            report.html cannot be written.
 
     Example:
         >>> import tempfile
@@ -473,6 +479,10 @@ def write_report(run_dir: str | Path, data: ReportData | None = None) -> Path:
     html = render_report(data, run_dir)
     out = run_dir / REPORT_FILE
     tmp = run_dir / f".{REPORT_FILE}.tmp"
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
+    try:
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"cannot write {str(out)!r}: {e.strerror or e}") from None
     return out
