@@ -229,3 +229,14 @@ def test_the_dataset_list_fits_100_columns(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert max(len(line) for line in lines) <= 100
     assert any(line.startswith("fashion_mnist  download") for line in lines)
+
+
+@pytest.mark.parametrize("bad", ["0", "-5", "nan", "inf", "soon"])
+def test_a_bad_deadline_flag_is_one_line_naming_the_flag(bad, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["datasets", "fetch", "mnist", "--data-dir", str(tmp_path / "m"), "--deadline",
+              bad])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and "\n" not in err
+    assert "--deadline" in err and repr(bad) in err
+    assert not (tmp_path / "m").exists()

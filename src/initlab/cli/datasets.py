@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="fetch only the train or the test files (default: all)")
     f.add_argument("--retries", type=int, default=2, help="further attempts per mirror")
     f.add_argument("--no-progress", action="store_true", help="no progress bar")
-    f.add_argument("--deadline", type=float, metavar="SECONDS", default=DEFAULT_DEADLINE_S,
+    f.add_argument("--deadline", type=_seconds, metavar="SECONDS", default=DEFAULT_DEADLINE_S,
                    help="give up when the whole fetch takes longer (default: %(default)g)")
     f.set_defaults(func=_fetch)
     v = sub.add_parser("verify", help="check a dataset's files against their sha256")
@@ -44,6 +44,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v.add_argument("--part", choices=("train", "test", "all"), default="all",
                    help="verify only the train or the test files (default: all)")
     v.set_defaults(func=_verify)
+
+
+def _seconds(text: str) -> float:
+    """argparse type of --deadline: a finite number of seconds > 0."""
+    from initlab.data.remote import check_seconds
+    from initlab.errors import ConfigError
+
+    try:
+        return check_seconds("--deadline", float(text))  # type: ignore[return-value]
+    except (ValueError, ConfigError):
+        raise argparse.ArgumentTypeError(
+            f"must be a positive number of seconds; got {text!r}") from None
 
 
 def _list(args: argparse.Namespace) -> int:
