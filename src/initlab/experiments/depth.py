@@ -45,7 +45,8 @@ def run(ctx: Context) -> ReportData:
                               prefix=f"{d} layers, at init: ")
         prov = data_provenance(results)
         cfg = study.to_dict()
-    ctx.figure(plots.curve_panels(panels, x=x_ep, title="Plain ReLU networks: training loss"),
+    ctx.figure(plots.curve_panels(panels, x=x_ep, colors=ctx.colors,
+                                  title="Plain ReLU networks: training loss"),
                "loss", "Training loss per epoch, mean and range over seeds: at 30 layers "
                        "glorot_normal stays at ln 10 = 2.30 (stalls) while he_normal trains.")
     ctx.numbers.update({"final_loss": final_loss})

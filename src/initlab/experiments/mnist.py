@@ -71,6 +71,7 @@ def run(ctx: Context) -> ReportData:
                                      "accuracy": "train accuracy",
                                      "val_accuracy": "test accuracy"})
     ctx.figure(plots.curve_panels(panels, x=x_ep, max_cols=2, logy=["train loss", "test loss"],
+                                  colors=ctx.colors,
                                   title="MNIST 784-128-64-10: loss and accuracy per epoch"),
                "curves", "Loss and accuracy per epoch, mean and range over seeds.")
     from initlab.studies.runner import load_data

@@ -162,7 +162,7 @@ def run(ctx: Context) -> ReportData:
     ds = load_data(study)
     x_ep = epoch_axis(results)
     ctx.figure(plots.curves(curve_panels(results, {"loss": "cost"})["cost"], x=x_ep,
-                            ylabel="cost (binary cross-entropy)", logy=True,
+                            ylabel="cost (binary cross-entropy)", logy=True, colors=ctx.colors,
                             title="Cost over epochs (mean and range over seeds)"),
                "cost", "Training cost per scheme: zeros stays flat, normal(std=10) starts "
                        "very high and falls slowly, he_normal falls fast.")

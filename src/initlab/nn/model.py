@@ -409,7 +409,7 @@ class Sequential:
         for ly in self.layers:
             total += ly.n_params
             uniq = list(dict.fromkeys(ly.init_reasons))
-            init = "; ".join(uniq) if len(uniq) <= 3 else f"{len(uniq)} different schemes"
+            init = "; ".join(uniq) if len(uniq) <= 2 else "per model, below"
             rows.append((ly.name or "", f"(K, n, {ly.units})", str(ly.activation),
                          f"{ly.n_params:,}", init))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -423,7 +423,29 @@ class Sequential:
         lines.append(sep)
         lines.append(f"Parameters per model: {total:,}; all {self.n_models} models: "
                      f"{total * self.n_models:,}")
+        if any(len(set(ly.init_reasons)) > 2 for ly in self.layers):
+            lines += ["Init per model:", *self._init_per_model()]
         return "\n".join(lines)
+
+    def _init_per_model(self) -> list[str]:
+        """One line per run of models with the same inits: 'models 0-4: zeros' (<= 100 cols)."""
+        import textwrap
+
+        texts = []
+        for k in range(self.n_models):
+            rs = [ly.init_reasons[k].replace(f" (model {k})", "") for ly in self.layers]
+            texts.append(rs[0] if len(set(rs)) == 1 else "; ".join(
+                f"{ly.name}: {r}" for ly, r in zip(self.layers, rs, strict=True)))
+        out, k = [], 0
+        while k < len(texts):
+            j = k
+            while j + 1 < len(texts) and texts[j + 1] == texts[k]:
+                j += 1
+            who = f"model {k}" if j == k else f"models {k}-{j}"
+            out += textwrap.wrap(f"{who}: {texts[k]}", 98, initial_indent="  ",
+                                 subsequent_indent="      ")
+            k = j + 1
+        return out
 
     def __repr__(self) -> str:
         arch = "-".join([str(self.input_dim)] + [str(ly.units) for ly in self.layers])

@@ -87,7 +87,7 @@ MAX_LAYERS = 10_000
 MAX_SEEDS = 100_000
 """The most seeds a count may ask for (a list of seeds is limited by its own length)."""
 
-LOCATION_OPTIONS: tuple[str, ...] = ("mirror", "verify", "download")
+LOCATION_OPTIONS: tuple[str, ...] = ("mirror", "verify", "download", "deadline", "progress")
 """Dataset options that say where files come from and how they are checked, not what the
 data is: a study may carry them, but they are no part of its :meth:`Study.recipe`, so changing
 a mirror or ``verify`` never invalidates a store."""
