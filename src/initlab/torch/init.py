@@ -304,8 +304,7 @@ def init_(
     trace = None
     need_trace = base is None and (rname in ("", "fixup", "zero_init_residual"))
     if need_trace and any(s.role in _KERNELS for s in sites):
-        if rname != "fixup" or branches is None:
-            trace = trace_forward(model, example)
+        trace = trace_forward(model, example)
     ctx = Context(model, sites, trace, branches)
     planned = recipe(ctx, **rargs) if recipe is not None else {}
     rng = None if dry_run else as_generator(seed)

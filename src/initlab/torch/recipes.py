@@ -82,8 +82,8 @@ def torch_default(ctx: Context) -> dict[str, Choice]:
                 if s.role == "weight":
                     out[s.name] = Choice(get("torch:linear_default"), f"{text}: kaiming_uniform("
                                          f"a=sqrt(5)) = U(+-1/sqrt({fi}))", torch_fans=True)
-                elif s.role == "bias":
-                    out[s.name] = Choice(_uniform(b), f"{text}: U(+-1/sqrt({fi}))")
+                elif s.role == "bias":  # an attention's out_proj.bias was set to 0 above
+                    out.setdefault(s.name, Choice(_uniform(b), f"{text}: U(+-1/sqrt({fi}))"))
         elif isinstance(module, nn.Bilinear):
             b = 1.0 / math.sqrt(module.in1_features)
             for s in sites:

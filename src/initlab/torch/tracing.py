@@ -322,6 +322,9 @@ def example_input(model: nn.Module) -> torch.Tensor:
             return randn(2, 8, m.input_size) if m.batch_first else randn(8, 2, m.input_size)
         if isinstance(m, nn.MultiheadAttention):
             return randn(8, 2, m.embed_dim)
+        if not isinstance(m, nn.modules.container.Sequential | nn.ModuleList) and \
+                any(True for _ in m.children()):
+            continue  # a custom module's own parameter (a scale): look at its layers
         break
     raise ConfigError(
         f"cannot guess an input for {type(model).__name__} from its first layer; pass "
