@@ -23,7 +23,7 @@ from initlab.init.gains import gain
 from initlab.init.lsuv import LSUVReport, LSUVTarget, lsuv
 from initlab.init.registry import FLAVORS, get, names, schemes
 from initlab.init.sampling import TRUNCATED_STD_2, truncated_std
-from initlab.init.structured import DeltaOrthogonal, Identity, Orthogonal, Sparse, ZerO
+from initlab.init.structured import DeltaOrthogonal, Dirac, Identity, Orthogonal, Sparse, ZerO
 from initlab.init.variance import TorchLinearDefault, VarianceScaling
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "TorchLinearDefault",
     "Orthogonal",
     "Identity",
+    "Dirac",
     "Sparse",
     "DeltaOrthogonal",
     "ZerO",
