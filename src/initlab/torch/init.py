@@ -47,7 +47,7 @@ from initlab.init.spec import parse
 from initlab.rng import RngLike, as_generator
 from initlab.torch.plan import LEFT, InitPlan, PlanRow
 from initlab.torch.tracing import ForwardTrace, trace_forward
-from initlab.torch.walk import Site, to_torch, walk
+from initlab.torch.walk import Site, to_torch_tensor, walk
 
 __all__ = ["Choice", "Context", "init_", "auto_choice", "draw", "KEEP"]
 
@@ -184,14 +184,17 @@ def _block_ini(site: Site, choice: Choice) -> Initializer:
 
 
 def draw(site: Site, choice: Choice, rng: np.random.Generator, weight_ini: Initializer | None
-         ) -> np.ndarray:
-    """Draw the values ``choice`` gives ``site``, in the parameter's torch shape.
+         ) -> torch.Tensor:
+    """Draw the values ``choice`` gives ``site``, as a CPU tensor of the parameter's shape.
+
+    Kernels are drawn block by block in initlab's layout and returned as a (strided) view in
+    torch's; float64 parameters are drawn in float64, all others in float32.
 
     Example:
         >>> import torch
         >>> (w, b) = walk(torch.nn.Linear(2, 3))
         >>> draw(w, Choice(get("ones"), ""), np.random.default_rng(0), None).shape
-        (3, 2)
+        torch.Size([3, 2])
     """
     dt = np.float64 if site.param.dtype == torch.float64 else np.float32
     if choice.bias_of and weight_ini is not None and site.fan_in is not None:
@@ -199,16 +202,18 @@ def draw(site: Site, choice: Choice, rng: np.random.Generator, weight_ini: Initi
         arr = weight_ini.bias(int(round(site.fan_in)), n, rng, dt)
     elif site.role in ("weight", "recurrent"):
         ini = _block_ini(site, choice)
-        arr = to_torch(site, np.stack([ini(site.draw_shape, rng, dt)
-                                       for _ in range(site.blocks)]))
+        draws = [ini(site.draw_shape, rng, dt) for _ in range(site.blocks)]
+        arr = draws[0][None] if site.blocks == 1 else np.stack(draws)
     else:
         ini = _block_ini(site, choice)
         arr = ini(site.shape, rng, dt)
     if choice.factor != 1.0:
-        arr = arr * arr.dtype.type(choice.factor)
+        arr *= arr.dtype.type(choice.factor)
     if choice.zero_row is not None:
         arr[choice.zero_row] = 0
-    return arr
+    if site.role in ("weight", "recurrent"):
+        return to_torch_tensor(site, arr)
+    return torch.from_numpy(arr)
 
 
 def _std(site: Site, choice: Choice) -> float | None:
@@ -331,9 +336,9 @@ def init_(
             continue
         if rng is not None:
             w_ini = kernel_choice.get(site.module_name)
-            arr = draw(site, choice, rng, w_ini.ini if w_ini is not None else None)
+            values = draw(site, choice, rng, w_ini.ini if w_ini is not None else None)
             with torch.no_grad():
-                site.param.copy_(torch.from_numpy(np.ascontiguousarray(arr)))
+                site.param.copy_(values)
         label = str(choice.ini) if choice.ini is not None else "scheme"
         if choice.bias_of:
             w_ini = kernel_choice.get(site.module_name)

@@ -70,8 +70,7 @@ class TorchLSUV:
         with torch.no_grad():
             for s in self.sites.get(layer, []):
                 if s.role == "weight":
-                    arr = draw(s, Choice(initializer, "lsuv"), rng, None)
-                    s.param.copy_(torch.from_numpy(np.ascontiguousarray(arr)))
+                    s.param.copy_(draw(s, Choice(initializer, "lsuv"), rng, None))
                 elif s.role == "bias":
                     s.param.zero_()
 

@@ -9,7 +9,8 @@ This is the part of the PyTorch adapter that other parts (``init_``, ``lsuv_``, 
 - :func:`weight_modules(model) <weight_modules>` -> ``[(name, module)]``: the Linear, Conv*
   and ConvTranspose* modules (what LSUV and the probes look at), in registration order.
 - :func:`to_torch(site, array) <to_torch>`: turn an array drawn in initlab's layout
-  (``site.draw_shape``) into the parameter's own shape (transposes, per-gate blocks).
+  (``site.draw_shape``) into the parameter's own shape (transposes, per-gate blocks);
+  :func:`to_torch_tensor` does the same as a tensor view where it can.
 
 Fans. fan_in is the number of inputs summed into one output element, fan_out the number of
 outputs one input element feeds, both averaged over positions (Glorot & Bengio 2010, He et
@@ -50,7 +51,10 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Site", "walk", "weight_modules", "to_torch", "KINDS", "ROLES", "NORMS", "WEIGHTED"]
+__all__ = [
+    "Site", "walk", "weight_modules", "to_torch", "to_torch_tensor", "KINDS", "ROLES", "NORMS",
+    "WEIGHTED",
+]
 
 KINDS = (
     "dense", "bilinear", "conv", "conv_transpose", "embedding", "attention", "recurrent",
@@ -272,15 +276,36 @@ def to_torch(site: Site, array: np.ndarray) -> np.ndarray:
         >>> to_torch(s, np.arange(6.0).reshape(1, 2, 3)).shape
         (3, 2)
     """
-    blocks = np.asarray(array)
+    return _to_torch_layout(site, np.asarray(array), np).reshape(site.shape)
+
+
+def to_torch_tensor(site: Site, array: np.ndarray) -> torch.Tensor:
+    """:func:`to_torch` as a tensor that shares ``array``'s memory where it can (a strided
+    view for one block, so ``param.copy_`` does the transpose in one pass).
+
+    Example:
+        >>> import torch
+        >>> (s, _) = walk(torch.nn.Linear(2, 3))
+        >>> to_torch_tensor(s, np.zeros((1, 2, 3), np.float32)).shape
+        torch.Size([3, 2])
+    """
+    t = _to_torch_layout(site, torch.from_numpy(np.asarray(array)), torch)
+    return t[0] if site.blocks == 1 and t.shape[1:] == site.shape else t.reshape(site.shape)
+
+
+def _to_torch_layout(site: Site, blocks: Any, lib: Any) -> Any:
+    """Permute stacked initlab-layout blocks to torch's per-block layout (numpy or torch)."""
+    def perm(x: Any, order: tuple[int, ...]) -> Any:
+        return x.transpose(*order) if lib is np else x.permute(*order)
+
     if site.role in ("weight", "recurrent") and site.kind != "embedding":
         if site.kind == "bilinear":
             a, b = site.shape[1], site.shape[2]
-            blocks = blocks.reshape(len(blocks), a, b, -1).transpose(0, 3, 1, 2)
+            blocks = perm(blocks.reshape(len(blocks), a, b, -1), (0, 3, 1, 2))
         elif len(site.draw_shape) == 2:
-            blocks = blocks.transpose(0, 2, 1)
+            blocks = perm(blocks, (0, 2, 1))
         else:
             r = len(site.draw_shape) - 2
             order = (r, r + 1) if site.kind == "conv_transpose" else (r + 1, r)
-            blocks = blocks.transpose(0, *(o + 1 for o in order), *range(1, r + 1))
-    return blocks.reshape(site.shape)
+            blocks = perm(blocks, (0, *(o + 1 for o in order), *range(1, r + 1)))
+    return blocks
