@@ -2,7 +2,8 @@
 
 PyTorch's ``test/nn/test_init.py`` (class TestNNInit) and Keras 3's
 ``keras/src/initializers/constant_initializers_test.py`` and
-``random_initializers_test.py``: each test below states the assertion it ports. Shapes are
+``random_initializers_test.py``, and JAX's ``tests/nn_test.py`` initializer tests: each test
+below states the assertion it ports. Shapes are
 in initlab's layout (a dense kernel (in, out), a conv kernel (*k, in, out)): PyTorch's
 (out, in, *k) tensor of the same layer is the transpose, and its fans are the same numbers.
 Where PyTorch raises ValueError, initlab raises ShapeError or SpecError (both ValueError).
@@ -280,3 +281,36 @@ def test_bfloat16_output_rounds_the_float32_draw():
 def test_float16_output():
     w = get("torch:kaiming_normal")((64, 32), rng=0, dtype=np.float16)
     assert w.dtype == np.float16 and w.std() == pytest.approx(math.sqrt(2 / 64), rel=0.05)
+
+
+# ---------------------------------------------------------------- JAX (tests/nn_test.py)
+def test_jax_uniform_normal_truncated():
+    w = get("jax:uniform(scale=0.5)")((200, 100), rng=0, dtype=np.float64)
+    assert w.min() >= 0 and w.max() < 0.5  # U[0, scale)
+    w = get("jax:truncated_normal(stddev=0.2, lower=-1, upper=1.5)")((200, 100), rng=0,
+                                                                     dtype=np.float64)
+    assert w.min() >= -0.2 and w.max() <= 0.3
+
+
+def test_jax_variance_scaling_rejects_bad_mode_and_distribution():
+    for spec in ("jax:variance_scaling(1, fan_sum, normal)",
+                 "jax:variance_scaling(1, fan_in, untruncated_normal)"):
+        with pytest.raises(SpecError):
+            get(spec)
+
+
+@pytest.mark.parametrize("shape", [(4, 8), (8, 4), (3, 3, 4, 8)])
+def test_jax_orthogonal(shape):
+    w = get("jax:orthogonal(scale=2)")(shape, rng=0, dtype=np.float64).reshape(-1, shape[-1])
+    gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
+    np.testing.assert_allclose(gram, 4 * np.eye(min(w.shape)), atol=1e-10)
+
+
+def test_jax_delta_orthogonal():
+    w = get("jax:delta_orthogonal")((3, 3, 4, 8), rng=0, dtype=np.float64)
+    np.testing.assert_allclose(w[1, 1] @ w[1, 1].T, np.eye(4), atol=1e-10)
+    assert np.count_nonzero(w) == np.count_nonzero(w[1, 1])
+    with pytest.raises(ShapeError, match="rank 3 to 5"):  # JAX: "requires a 3D, 4D or 5D shape"
+        get("jax:delta_orthogonal")((4, 8))
+    with pytest.raises(ShapeError, match="in <= out"):  # JAX: fan_in <= fan_out
+        get("jax:delta_orthogonal")((3, 8, 4))

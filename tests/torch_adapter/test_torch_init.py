@@ -174,6 +174,7 @@ def test_gpt2_recipe_numbers():
     proj = torch.cat([b.attn.c_proj.weight.detach().ravel() for b in m.blocks])
     assert float(proj.std()) == pytest.approx(r, rel=0.05)
     assert m.lm_head.weight is m.wte.weight  # tying kept
+    assert plan.notes == ("wte.weight is also lm_head.weight (tied): set once",)
     plan = init_(m, "gpt2(n_layer=8)", seed=0, dry_run=True)
     assert plan["blocks.0.mlp.c_proj.weight"].std == pytest.approx(0.02 / 4)
 
@@ -190,7 +191,7 @@ def test_fixup_recipe_numbers():
             assert float(w.std()) == pytest.approx(want, rel=0.15)
     assert float(m.fc.weight.detach().abs().max()) == 0.0
     assert float(m.fc.bias.detach().abs().max()) == 0.0
-    # the zeroed branches make every block the identity: the output is 0 at init
+    # the classifier is 0, so the logits are 0 at init (the branches are identities)
     assert float(m(torch.randn(2, 3, 8, 8)).detach().abs().max()) == 0.0
     plan = init_(m, "fixup", branches=[["stages.0.0.conv1", "stages.0.0.conv2"]], seed=0,
                  dry_run=True)

@@ -345,9 +345,18 @@ def init_(
             label = f"{w_ini.ini}.bias" if w_ini is not None and w_ini.ini else "zeros"
         entries.append(_row(site, label, choice))
     notes = tuple(f"{text} matched no parameter" for i, (_, _, text) in enumerate(rule_list)
-                  if i not in used)
+                  if i not in used) + _tied(model)
     return InitPlan(entries, applied=not dry_run,
                     traced=trace.input_text if trace is not None else "", notes=notes)
+
+
+def _tied(model: nn.Module) -> tuple[str, ...]:
+    """Notes for parameters shared under several names (set once, under the first)."""
+    names: dict[int, list[str]] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        names.setdefault(id(p), []).append(name)
+    return tuple(f"{n[0]} is also {', '.join(n[1:])} (tied): set once" for n in names.values()
+                 if len(n) > 1)
 
 
 def _row(site: Site, label: str, choice: Choice) -> PlanRow:
