@@ -112,7 +112,7 @@ def test_rules_first_match_wins_by_name_and_by_type():
     assert plan["blocks.1.mlp.c_fc.weight"].scheme == "left as is"
     assert plan["blocks.1.mlp.c_fc.bias"].scheme == "zeros"  # a type/pattern miss: bias rule
     plan = init_(m, rules={"nothing.*": "zeros"}, seed=0, dry_run=True)
-    assert plan.notes == ("rule 'nothing.*' matched no parameter",)
+    assert plan.notes[0] == "rule 'nothing.*' matched no parameter"
 
 
 def test_bad_rules_and_schemes_say_what_is_allowed():

@@ -157,7 +157,8 @@ def _param(name: str, param: float | None) -> float | None:
         or not isinstance(value, numbers.Real)
         or not math.isfinite(float(value))
     ):
-        raise SpecError(f"{name}'s parameter must be a finite number; got param={param!r}")
+        what = "negative slope" if name == "leaky_relu" else "alpha"
+        raise SpecError(f"{name}'s {what} must be a finite number; got param={param!r}")
     return float(value)
 
 
@@ -210,11 +211,5 @@ def gain(activation: str, param: float | None = None, method: str = "torch") -> 
                 f"(only leaky_relu takes its negative slope)"
             )
         return GAINS[name]
-    slope = 0.01 if param is None else param
-    if (
-        isinstance(slope, bool)
-        or not isinstance(slope, numbers.Real)
-        or not math.isfinite(float(slope))
-    ):
-        raise SpecError(f"leaky_relu's negative slope must be a finite number; got param={param!r}")
-    return math.sqrt(2.0 / (1.0 + float(slope) ** 2))
+    slope = _param(name, param)
+    return math.sqrt(2.0 / (1.0 + slope**2))
