@@ -43,15 +43,15 @@ WAYS = [
     ("torch.relu", torch.relu, "he_normal", "torch.relu in Functional.forward"),
     ("F.gelu", F.gelu, "he_normal", "F.gelu in Functional.forward"),
     ("F.silu", F.silu, "he_normal", "F.silu in Functional.forward"),
-    ("torch.tanh", torch.tanh, "glorot_normal", "torch.tanh in Functional.forward"),
-    ("torch.sigmoid", torch.sigmoid, "glorot_normal", "torch.sigmoid in Functional.forward"),
+    ("torch.tanh", torch.tanh, "glorot_uniform", "torch.tanh in Functional.forward"),
+    ("torch.sigmoid", torch.sigmoid, "glorot_uniform", "torch.sigmoid in Functional.forward"),
     ("F.selu", F.selu, "lecun_normal", "F.selu in Functional.forward"),
     ("nn.ReLU", nn.ReLU(), "he_normal", "nn.ReLU 'how'"),
     ("nn.ReLU(inplace)", nn.ReLU(inplace=True), "he_normal", "nn.ReLU 'how'"),
     ("nn.GELU", nn.GELU(), "he_normal", "nn.GELU 'how'"),
     ("nn.SiLU", nn.SiLU(), "he_normal", "nn.SiLU 'how'"),
-    ("nn.Tanh", nn.Tanh(), "glorot_normal", "nn.Tanh 'how'"),
-    ("nn.Sigmoid", nn.Sigmoid(), "glorot_normal", "nn.Sigmoid 'how'"),
+    ("nn.Tanh", nn.Tanh(), "glorot_uniform", "nn.Tanh 'how'"),
+    ("nn.Sigmoid", nn.Sigmoid(), "glorot_uniform", "nn.Sigmoid 'how'"),
     ("nn.SELU", nn.SELU(), "lecun_normal", "nn.SELU 'how'"),
     ("nn.LeakyReLU(0.2)", nn.LeakyReLU(0.2), "variance_scaling(scale=1.92307692308)",
      "nn.LeakyReLU 'how' (a=0.2)"),
@@ -68,7 +68,7 @@ def test_auto_finds_the_activation_however_it_is_written(way):
     row = plan["fc1.weight"]
     assert row.scheme == scheme
     assert row.reason == f"auto -> {scheme}: {found}"
-    assert plan["fc2.weight"].scheme == "glorot_normal"  # reaches the output: linear
+    assert plan["fc2.weight"].scheme == "glorot_uniform"  # reaches the output: linear
 
 
 @pytest.mark.parametrize("norm", [nn.LayerNorm(6), nn.BatchNorm1d(6)], ids=["ln", "bn"])
@@ -88,8 +88,8 @@ def test_auto_in_sequential_through_conv_bn_dropout_reshape():
     plan = init_(m, seed=0, example=torch.zeros(2, 3, 8, 8))
     assert plan.traced == "(2, 3, 8, 8) float32"
     assert [plan[n].scheme for n in ("0.weight", "5.weight", "7.weight")] == [
-        "glorot_normal", "he_normal", "glorot_normal"]
-    assert plan["0.weight"].reason == "auto -> glorot_normal: nn.Tanh '3'"
+        "glorot_uniform", "he_normal", "glorot_uniform"]
+    assert plan["0.weight"].reason == "auto -> glorot_uniform: nn.Tanh '3'"
 
 
 def test_tracing_leaves_modes_and_buffers_alone():

@@ -25,7 +25,7 @@ Example:
     >>> m = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
     >>> plan = init_(m, seed=0, rules={"2.*": "zeros"})
     >>> [r.scheme for r in plan.entries]
-    ['glorot_normal', 'zeros', 'zeros', 'zeros']
+    ['glorot_uniform', 'zeros', 'zeros', 'zeros']
     >>> plan["2.weight"].reason
     "rule '2.*'"
 """
@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from initlab.activations import lookup
 from initlab.errors import ConfigError, SpecError
 from initlab.init import Initializer, fans, gain, get
 from initlab.init.spec import parse
@@ -94,9 +95,11 @@ _HE = ("relu", "gelu", "silu", "mish", "elu", "softplus")
 def auto_choice(site: Site, trace: ForwardTrace | None) -> Choice:
     """The ``auto`` scheme for a kernel: from its role, or from the consuming nonlinearity.
 
-    He (``he_normal``) for the ReLU family (ReLU, GELU, SiLU, mish, ELU, softplus), the
-    leaky-ReLU gain sqrt(2 / (1 + a^2)) for LeakyReLU(a), LeCun for SELU, Glorot for tanh,
-    sigmoid, softmax and none, as the NumPy engine's ``auto``. An embedding gets N(0, 1)
+    The recommended init of the engine-neutral activation table (``initlab.activations``,
+    what the NumPy engine's ``auto`` uses): He (``he_normal``) for the ReLU family (ReLU,
+    GELU, ELU, softplus; SiLU and mish, which the table lacks, too), LeCun for SELU, Glorot
+    uniform for tanh, sigmoid, softmax and none; for LeakyReLU(a) its own gain
+    sqrt(2 / (1 + a^2)). An embedding gets N(0, 1)
     (its rows are looked up, not summed), an RNN's input kernel Glorot uniform and its
     recurrent kernel orthogonal (Keras's defaults), an attention's projections Glorot
     uniform (torch's MultiheadAttention default).
@@ -105,7 +108,7 @@ def auto_choice(site: Site, trace: ForwardTrace | None) -> Choice:
         >>> import torch
         >>> (s, _) = walk(torch.nn.Linear(3, 3))
         >>> auto_choice(s, None).reason
-        'auto -> glorot_normal: not run by the traced forward'
+        'auto -> glorot_uniform: not run by the traced forward'
     """
     if site.role == "embedding":
         return Choice(get("normal"), "auto -> normal: an embedding's rows are looked up, not "
@@ -121,18 +124,16 @@ def auto_choice(site: Site, trace: ForwardTrace | None) -> Choice:
                       "(torch's MultiheadAttention default)")
     c = trace.consumers.get(site.module_name) if trace is not None else None
     if c is None:
-        return Choice(get("glorot_normal"), "auto -> glorot_normal: not run by the traced "
+        return Choice(get("glorot_uniform"), "auto -> glorot_uniform: not run by the traced "
                       "forward")
     act = c.activation
-    if act in _HE:
-        spec = "he_normal"
-    elif act == "leaky_relu":
+    if act == "leaky_relu":  # the slope's own gain, sqrt(2 / (1 + a^2)), not He's sqrt(2)
         g2 = gain("leaky_relu", c.param if c.param is not None else 0.01) ** 2
         spec = f"variance_scaling(scale={float(f'{g2:.12g}')!r})"
-    elif act == "selu":
-        spec = "lecun_normal"
     else:
-        spec = "glorot_normal"
+        entry = lookup(act)  # the engine-neutral table the NumPy engine's auto reads
+        spec = entry.recommended_init if entry is not None else (
+            "he_normal" if act in _HE else "glorot_uniform")
     ini = get(spec)
     return Choice(ini, f"auto -> {ini}: {c}")
 
