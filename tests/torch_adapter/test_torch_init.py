@@ -137,7 +137,7 @@ def test_unknown_parameters_are_listed_left_as_is():
 
     m = WithScale()
     plan = init_(m, seed=0)
-    assert plan["scale"].scheme == "left as is" and float(m.scale) == 7.0
+    assert plan["scale"].scheme == "left as is" and float(m.scale.detach()) == 7.0
     assert plan["act.weight"].scheme == "left as is"
     assert plan["fc.weight"].reason.startswith("auto -> variance_scaling")  # PReLU(0.25)
     assert "2 left as is" in plan.table()
