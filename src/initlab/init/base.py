@@ -36,17 +36,37 @@ def arg_name(f: dataclasses.Field) -> str:
     return f.metadata.get("arg", f.name)
 
 
+def _bfloat16() -> np.dtype:
+    """NumPy's bfloat16, which NumPy has not: ml_dtypes' (installed with jax), or SpecError."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise SpecError(
+            "dtype bfloat16 needs the ml_dtypes package (pip install ml_dtypes; jax brings it); "
+            "without it draw float32 and cast with torch: torch.from_numpy(w).to("
+            "torch.bfloat16), which initlab.torch.init_ does for a bfloat16 parameter"
+        ) from None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
 def as_float_dtype(dtype: DTypeLike) -> np.dtype:
     """Return ``dtype`` as a floating NumPy dtype, or raise SpecError naming it.
+
+    ``"bfloat16"`` is ml_dtypes' bfloat16 where that package is installed (weights are
+    drawn in float32 and rounded to nearest even, as ``torch.Tensor.to(torch.bfloat16)``).
 
     Example:
         >>> as_float_dtype("float64")
         dtype('float64')
     """
+    if isinstance(dtype, str) and dtype.lower() == "bfloat16":
+        return _bfloat16()
     try:
         dt = np.dtype(dtype)
     except TypeError:
         raise SpecError(f"dtype must be a floating dtype such as float32; got {dtype!r}") from None
+    if dt.name == "bfloat16":
+        return dt
     if not np.issubdtype(dt, np.floating):
         raise SpecError(f"dtype must be a floating dtype such as float32 or float64; got {dt}")
     return dt
@@ -99,7 +119,7 @@ class Initializer:
             shape: the weight's shape; a dense kernel is ``(fan_in, fan_out)``, a conv
                 kernel ``(*kernel, in, out)``.
             rng: a ``numpy.random.Generator``, an int seed, or None (fresh entropy).
-            dtype: a floating dtype (default float32).
+            dtype: a floating dtype (default float32); ``"bfloat16"`` with ml_dtypes.
 
         Returns:
             A new ndarray of that shape and dtype.
@@ -118,7 +138,10 @@ class Initializer:
         check_memory(need, what, f"the array alone is {nbytes_text(size)}")
         try:
             with np.errstate(over="ignore", invalid="ignore"):  # scoped: checked just below
-                out = self._draw(shp, gen, dt)
+                if dt.name == "bfloat16":  # no arithmetic in bfloat16: draw float32, round once
+                    out = self._draw(shp, gen, np.dtype(np.float32)).astype(dt)
+                else:
+                    out = self._draw(shp, gen, dt)
         except MemoryError:
             raise ShapeError(f"{what}: not enough memory for {nbytes_text(size)}") from None
         if out.shape != shp or out.dtype != dt:  # pragma: no cover - a scheme's own bug
