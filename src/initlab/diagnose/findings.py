@@ -18,7 +18,7 @@ code                          condition                                         
                               or ||lr * grad W|| / ||W|| > ``update_ratio_high``
 ============================  =====================================================  =========
 
-Gradient ratios compare per-sample norms (``sqrt(units) * rms``), which an init that
+Gradient ratios compare per-sample norms (``sqrt(units * positions) * rms``), which an init that
 preserves the signal keeps near 1 whatever the widths. A trend finding is an error when the
 ratio is past the square of its threshold. Recommendations name the scheme the layer's
 activation calls for (He for the ReLU family, LeCun for SELU, Glorot otherwise) with the std
@@ -200,7 +200,7 @@ def _model_findings(stats: Sequence[LayerStats], k: int, x_rms: float,
         out += _trend(stats, k, ratios, th.vanishing_activations, th.exploding_activations,
                       "activations", "pre-activation rms is {v} x the input's", "")
     if stats[0].has_gradients:
-        norms = np.array([float(st.grad_pre_rms[k]) * math.sqrt(st.units) for st in stats])
+        norms = np.array([float(st.grad_pre_rms[k]) * math.sqrt(st.size) for st in stats])
         ref = norms[-1]
         if ref > 0 and math.isfinite(ref):
             ratios = norms / ref
