@@ -54,12 +54,12 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from initlab.errors import ConfigError
+from initlab.torch.walk import NORMS, WEIGHTED
 from initlab.trace import LayerTrace, Trace
 
 __all__ = ["TracedPass", "trace_model", "preserved", "default_loss", "first_tensor"]
 
-_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm,
-          *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()))
+_NORMS = (*NORMS, nn.LocalResponseNorm)
 _PASS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity,
          nn.Flatten, nn.Unflatten)
 
@@ -186,7 +186,7 @@ class _Recorder(TorchFunctionMode):
         self._counts: dict[str, int] = {}
         self._handles: list[Any] = []
         for name, mod in model.named_modules():
-            if isinstance(mod, (nn.Linear, nn.modules.conv._ConvNd)):
+            if isinstance(mod, WEIGHTED):
                 if getattr(mod, "transposed", False):
                     continue
                 self._handles.append(mod.register_forward_hook(self._weighted(name)))
