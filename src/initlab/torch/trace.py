@@ -57,7 +57,8 @@ from initlab.errors import ConfigError
 from initlab.torch.walk import NORMS, WEIGHTED
 from initlab.trace import LayerTrace, Trace
 
-__all__ = ["TracedPass", "trace_model", "preserved", "default_loss", "first_tensor"]
+__all__ = ["TracedPass", "trace_model", "build_trace", "grads_of", "preserved", "default_loss",
+           "first_tensor"]
 
 _NORMS = (*NORMS, nn.LocalResponseNorm)
 _PASS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity,
@@ -400,6 +401,15 @@ def trace_model(
             chain = rec.chain()
     finally:
         rec.close()
+    trace = build_trace(model, calls, grads, None if loss is None else float(loss.detach()))
+    modules = [c.name.split("#")[0] for c in calls]
+    out = out.detach() if isinstance(out, torch.Tensor) else out
+    return TracedPass(trace, chain, modules, out)
+
+
+def build_trace(model: nn.Module, calls: list[_Call], grads: list | None,
+                loss: float | None) -> Trace:
+    """The Trace of recorded calls (snapshots taken) and their gradients (or None)."""
     gate = grads is not None and _has_zero_gate(model)
     layers = []
     for i, c in enumerate(calls):
@@ -411,12 +421,8 @@ def trace_model(
         layers.append(lt)
     x0 = calls[0].inp.detach().to(torch.float32)
     x0 = (x0.movedim(1, -1) if calls[0].conv else x0).reshape(x0.shape[0], -1)
-    trace = Trace(x=x0.cpu().numpy(), layers=tuple(layers),
-                  loss=None if loss is None else np.array([float(loss.detach())]))
-    modules = [c.name.split("#")[0] for c in calls]
-    out = out.detach() if isinstance(out, torch.Tensor) else out
-    return TracedPass(trace, chain, modules, out)
-
+    return Trace(x=x0.cpu().numpy(), layers=tuple(layers),
+                 loss=None if loss is None else np.array([loss]))
 
 def _has_zero_gate(model: nn.Module) -> bool:
     """True when a norm layer's scale is all zero (``zero_init_residual``, SkipInit): the
@@ -431,6 +437,25 @@ def _call(model: nn.Module, x: Any) -> Any:
     if isinstance(x, (tuple, list)):
         return model(*x)
     return model(x)
+
+
+def grads_of(calls: list[_Call], dz: dict[int, torch.Tensor]) -> list:
+    """Per call ``(dL/dW, dL/db, dL/dz)`` as Trace arrays, from the parameters' ``.grad`` and
+    ``dz`` (call index -> the gradient at its ``pre``); zeros where one is missing."""
+    out = []
+    for i, c in enumerate(calls):
+        w, b = c.module.weight, getattr(c.module, "bias", None)
+        out.append(_grad_arrays(c, w.grad, None if b is None else b.grad, dz.get(i)))
+    return out
+
+
+def _grad_arrays(c: _Call, gw, gb, gz):
+    units = c.module.weight.shape[0]
+    gw_np = _matrix(gw) if gw is not None else np.zeros_like(c.W_np)
+    gb_np = (gb.detach().to(torch.float32).cpu().numpy()[None] if gb is not None
+             else np.zeros((1, units), np.float32))
+    gz_np = _layout(gz, c.conv) if gz is not None else np.zeros_like(c.pre_np)
+    return gw_np, gb_np, gz_np
 
 
 def _gradients(calls: list[_Call], loss: torch.Tensor):
@@ -450,15 +475,8 @@ def _gradients(calls: list[_Call], loss: torch.Tensor):
     by_id = {id(t): g for t, g in zip(inputs, got, strict=True)}
     out = []
     for c, a in zip(calls, anchors, strict=True):
-        w, b = c.module.weight, getattr(c.module, "bias", None)
-        gw = by_id.get(id(w))
-        gb = by_id.get(id(b)) if b is not None else None
-        gz = by_id.get(id(a))
-        units = w.shape[0]
-        gw_np = _matrix(gw) if gw is not None else np.zeros_like(c.W_np)
-        gb_np = (gb.detach().to(torch.float32).cpu().numpy()[None] if gb is not None
-                 else np.zeros((1, units), np.float32))
-        gz_np = _layout(gz, c.conv) if gz is not None else np.zeros_like(c.pre_np)
-        out.append((gw_np, gb_np, gz_np))
+        b = getattr(c.module, "bias", None)
+        out.append(_grad_arrays(c, by_id.get(id(c.module.weight)),
+                                by_id.get(id(b)) if b is not None else None, by_id.get(id(a))))
     return out
 
