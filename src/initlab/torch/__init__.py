@@ -21,12 +21,16 @@ Example:
 """
 
 from initlab.torch.coord_check import CoordCheck, coord_check
+from initlab.torch.init import init_
 from initlab.torch.inspect import inspect
+from initlab.torch.lsuv import lsuv_
+from initlab.torch.plan import InitPlan, PlanRow
 from initlab.torch.probe import Probe
 from initlab.torch.tracing import Consumer, ForwardTrace, Residual, trace_forward
 from initlab.torch.walk import Site, to_torch, walk, weight_modules
 
 __all__ = [
+    "init_", "lsuv_", "InitPlan", "PlanRow",
     "Site", "walk", "weight_modules", "to_torch",
     "Consumer", "Residual", "ForwardTrace", "trace_forward",
     "inspect", "Probe", "coord_check", "CoordCheck",

@@ -132,7 +132,7 @@ def _tensors(obj: Any) -> Iterator[torch.Tensor]:
             yield from _tensors(o)
 
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
+_HERE = os.path.abspath(__file__)
 _TORCH = os.path.dirname(os.path.abspath(torch.__file__))
 
 
@@ -141,7 +141,7 @@ def _caller() -> str:
     f = sys._getframe(2)
     while f is not None:
         path = os.path.abspath(f.f_code.co_filename)
-        if not (path.startswith(_TORCH) or path.startswith(_HERE)):
+        if not (path.startswith(_TORCH) or path == _HERE):
             qual = getattr(f.f_code, "co_qualname", None)  # Python >= 3.11
             if qual:
                 return qual.replace(".<locals>", "")
