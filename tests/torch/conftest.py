@@ -1,4 +1,5 @@
-"""A small zoo of real torch models for the adapter's tests (torchvision is not installed)."""
+"""Real torch models for the adapter's tests: MLPs and a small CNN here, the ResNet and GPT of
+:mod:`initlab.torch.zoo` (torchvision is not installed)."""
 
 from __future__ import annotations
 
@@ -56,121 +57,42 @@ class SmallCNN(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
-class BasicBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
+class Outputs(nn.Module):
+    """Wrap a language model: ``{"logits": ...}`` without targets, ``(logits, loss)`` with them
+    (nanoGPT's convention), to test dict and tuple outputs."""
+
+    def __init__(self, lm: nn.Module) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.downsample = None
-        if stride != 1 or c_in != c_out:
-            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False),
-                                            nn.BatchNorm2d(c_out))
-
-    def forward(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        out += identity
-        return self.relu(out)
-
-
-class ResNet(nn.Module):
-    """A small torchvision-style ResNet (BasicBlock) with ``zero_init_residual``."""
-
-    def __init__(self, widths=(16, 32), blocks=2, classes=10, zero_init_residual=True) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(widths[0])
-        self.relu = nn.ReLU(inplace=True)
-        stages, c = [], widths[0]
-        for i, w in enumerate(widths):
-            stage = [BasicBlock(c, w, 1 if i == 0 else 2)]
-            stage += [BasicBlock(w, w) for _ in range(blocks - 1)]
-            stages.append(nn.Sequential(*stage))
-            c = w
-        self.layer1, self.layer2 = stages
-        self.fc = nn.Linear(c, classes)
-        for m in self.modules():  # torchvision's resnet.py init
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.constant_(m.weight, 1)
-                nn.init.constant_(m.bias, 0)
-        if zero_init_residual:
-            for m in self.modules():
-                if isinstance(m, BasicBlock):
-                    nn.init.constant_(m.bn2.weight, 0)
-
-    def forward(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
-        x = self.layer2(self.layer1(x))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-
-
-class CausalSelfAttention(nn.Module):
-    def __init__(self, d: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.c_attn = nn.Linear(d, 3 * d)
-        self.c_proj = nn.Linear(d, d)
-
-    def forward(self, x):
-        n, t, d = x.shape
-        q, k, v = self.c_attn(x).split(d, dim=2)
-        q, k, v = (z.view(n, t, self.heads, d // self.heads).transpose(1, 2) for z in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.c_proj(y.transpose(1, 2).contiguous().view(n, t, d))
-
-
-class GPTBlock(nn.Module):
-    def __init__(self, d: int, heads: int) -> None:
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(d)
-        self.attn = CausalSelfAttention(d, heads)
-        self.ln_2 = nn.LayerNorm(d)
-        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
-
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
-
-
-class GPT(nn.Module):
-    """A nanoGPT-shaped model: token + position embeddings, pre-norm blocks, tied head;
-    returns ``(logits, loss)`` with targets, ``{"logits": ...}`` without (nanoGPT returns a
-    tuple; the dict form tests dict outputs)."""
-
-    def __init__(self, vocab=64, block=16, d=32, heads=4, layers=2) -> None:
-        super().__init__()
-        self.wte = nn.Embedding(vocab, d)
-        self.wpe = nn.Embedding(block, d)
-        self.blocks = nn.ModuleList(GPTBlock(d, heads) for _ in range(layers))
-        self.ln_f = nn.LayerNorm(d)
-        self.lm_head = nn.Linear(d, vocab, bias=False)
-        self.wte.weight = self.lm_head.weight
-        for name, p in self.named_parameters():  # nanoGPT's _init_weights
-            if p.dim() >= 2:
-                std = 0.02 / math.sqrt(2 * layers) if name.endswith("c_proj.weight") else 0.02
-                nn.init.normal_(p, 0.0, std)
-            elif name.endswith("bias"):
-                nn.init.zeros_(p)
+        self.lm = lm
 
     def forward(self, idx, targets=None):
-        t = idx.shape[1]
-        x = self.wte(idx) + self.wpe(torch.arange(t, device=idx.device))
-        for blk in self.blocks:
-            x = blk(x)
-        logits = self.lm_head(self.ln_f(x))
+        logits = self.lm(idx)
         if targets is None:
             return {"logits": logits}
-        loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
-        return logits, loss
+        return logits, F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+def resnet(seed: int = 0):
+    """initlab.torch.zoo's ResNet with the ``zero_init_residual`` recipe (torchvision's)."""
+    from initlab.torch import init_
+    from initlab.torch.zoo import ResNet
+
+    m = ResNet(blocks=(2, 2), width=16)
+    init_(m, "zero_init_residual", seed=seed)
+    return m
+
+
+def gpt(seed: int = 0):
+    """initlab.torch.zoo's GPT (tiny) with the ``gpt2`` recipe (nanoGPT's init), wrapped."""
+    from initlab.torch import init_
+    from initlab.torch.zoo import GPT, GPTConfig
+
+    m = GPT(GPTConfig(vocab_size=64, block_size=16, n_layer=2, n_head=4, n_embd=32))
+    init_(m, "gpt2", seed=seed)
+    return Outputs(m)
 
 
 @pytest.fixture
 def zoo():
     """The model builders, by name."""
-    return {"mlp": mlp, "cnn": SmallCNN, "resnet": ResNet, "gpt": GPT}
+    return {"mlp": mlp, "cnn": SmallCNN, "resnet": resnet, "gpt": gpt}

@@ -80,3 +80,16 @@ def test_docstring_examples():
     for mod in (sys.modules["initlab.torch.coord_check"], exp):
         result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
         assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.slow
+def test_reproduce_coordcheck(tmp_path):
+    from initlab.experiments import reproduce
+
+    path, numbers = reproduce("coordcheck", tmp_path, seeds=2, quick=True)
+    html = path.read_text(encoding="utf-8")
+    assert html.count('<img src="data:image/png;base64,') == 2
+    slopes = numbers["slopes_step1"]
+    assert min(slopes[f"standard (SP):{m}:step1"] for m in ("4", "6")) > 0.4
+    assert max(abs(slopes[f"muP:{m}:step1"]) for m in ("0", "2", "4", "6")) < 0.25
+    assert any("not width-stable" in f for f in numbers["findings"]["standard (SP)"])

@@ -68,15 +68,15 @@ def test_healthy_models_have_no_findings(zoo, which):
     if which == "he_mlp":
         m, (x, y) = zoo["mlp"](8, 128, nn.ReLU, None), _batch()
     elif which == "resnet":
-        m, (x, y) = zoo["resnet"](zero_init_residual=True), _images()
+        m, (x, y) = zoo["resnet"](), _images()
     else:
         m, (x, y) = zoo["cnn"](batchnorm=True), _images()
     rep = it.inspect(m, x, y)
     assert rep.findings == [], str(rep)
     if which == "resnet":
         names = [s.name for s in rep.stats]
-        assert names[:3] == ["conv1", "layer1.0.conv1", "layer1.0.conv2"]
-        assert "layer2.0.downsample.0" in names and names[-1] == "fc"
+        assert names[:3] == ["stem", "stages.0.0.conv1", "stages.0.0.conv2"]
+        assert "stages.1.0.shortcut" in names and names[-1] == "fc"
         assert np.isnan(rep.predicted_q[1:]).all()  # BatchNorm: no mean-field chain
 
 
@@ -99,9 +99,9 @@ def test_gpt_tuple_and_dict_outputs(zoo):
     by_tuple = it.inspect(g, (idx, targets), loss_fn=lambda out: out[1])  # (logits, loss)
     by_dict = it.inspect(g, idx, targets)  # {"logits": ...} with the default cross-entropy
     names = [s.name for s in by_dict.stats]
-    assert names[:4] == ["blocks.0.attn.c_attn", "blocks.0.attn.c_proj", "blocks.0.mlp.0",
-                         "blocks.0.mlp.2"]
-    assert by_dict.stats[2].activation == "gelu" and names[-1] == "lm_head"
+    assert names[:4] == ["lm.blocks.0.attn.c_attn", "lm.blocks.0.attn.c_proj",
+                         "lm.blocks.0.mlp.c_fc", "lm.blocks.0.mlp.c_proj"]
+    assert by_dict.stats[2].activation == "gelu" and names[-1] == "lm.lm_head"
     assert by_tuple.loss[0] == pytest.approx(by_dict.loss[0], rel=1e-6)
     assert by_tuple.loss[0] == pytest.approx(math.log(64), rel=0.02)  # near-uniform at init
     assert by_dict.findings == [], str(by_dict)
@@ -127,20 +127,21 @@ def test_a_module_called_twice_is_recorded_per_call():
 
 def test_parameters_grads_buffers_mode_and_rng_are_unchanged(zoo):
     torch.manual_seed(0)
-    m = zoo["resnet"](zero_init_residual=False)
+    m = zoo["resnet"]()
     x, y = _images(16)
     nn.functional.cross_entropy(m(x), y).backward()  # the user's own gradients
-    m.layer1.eval()  # a mixed mode
+    m.stages[0].eval()  # a mixed mode
     params = {k: v.detach().clone() for k, v in m.named_parameters()}
     grads = {k: v.grad.clone() for k, v in m.named_parameters()}
     buffers = {k: v.clone() for k, v in m.named_buffers()}
     modes = {k: v.training for k, v in m.named_modules()}
     rng = torch.get_rng_state()
     with torch.no_grad():
-        m.layer2[0].bn1.bias.fill_(-10.0)  # something to find and fix
-    params["layer2.0.bn1.bias"] = m.layer2[0].bn1.bias.detach().clone()
+        m.stages[1][0].bn1.bias.fill_(-10.0)  # something to find and fix
+    params["stages.1.0.bn1.bias"] = m.stages[1][0].bn1.bias.detach().clone()
     rep = it.inspect(m, x, y)
-    assert [f.layer_name for f in rep.findings if f.code == "dead_units"] == ["layer2.0.conv1"]
+    dead = [f.layer_name for f in rep.findings if f.code == "dead_units"]
+    assert dead == ["stages.1.0.conv1"]
     for k, v in m.named_parameters():
         assert torch.equal(v, params[k]) and torch.equal(v.grad, grads[k]), k
     for k, v in m.named_buffers():
