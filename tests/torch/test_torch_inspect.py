@@ -150,6 +150,35 @@ def test_parameters_grads_buffers_mode_and_rng_are_unchanged(zoo):
     assert torch.equal(torch.get_rng_state(), rng)
 
 
+@pytest.mark.parametrize("name", ["inspect", "trace"])
+def test_docstring_examples(name):
+    import doctest
+    import sys
+
+    mod = sys.modules[f"initlab.torch.{name}"]
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_fix_keeps_every_other_parameter(zoo):
+    m = zoo["cnn"]()
+    with torch.no_grad():
+        m.conv2.bias.fill_(-10.0)
+    rep = it.inspect(m, *_images())
+    rec = rep.findings[0].recommendation
+    assert rec.startswith("Fix, verified on this batch") and "'*': 'keep'" in rec
+    from initlab.torch.inspect import apply_fix, propose_fix
+
+    fix = propose_fix(m, rep)
+    before = {k: v.detach().clone() for k, v in m.named_parameters()}
+    apply_fix(m, fix)
+    changed = {k for k, v in m.named_parameters() if not torch.equal(v, before[k])}
+    assert "conv2.bias" in changed and changed <= {f"{mod}.{p}" for mod in
+                                                     {k.rsplit(".", 1)[0] for k in fix.rules
+                                                      if k != "*"} for p in ("weight", "bias")}
+    assert it.inspect(m, *_images()).findings == []
+
+
 def test_bad_input_is_a_config_error(zoo):
     import initlab
 

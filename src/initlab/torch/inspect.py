@@ -39,7 +39,8 @@ from initlab.diagnose.thresholds import Thresholds
 from initlab.errors import ConfigError
 from initlab.torch.trace import trace_model
 
-__all__ = ["inspect", "Fix", "DEFAULT_LR"]
+__all__ = ["inspect", "Fix", "DEFAULT_LR", "propose_fix", "apply_fix", "module_rules",
+           "remeasure"]
 
 _ACTIVATION_TRENDS = ("vanishing_activations", "exploding_activations")
 _TRENDS = _ACTIVATION_TRENDS + ("vanishing_gradients", "exploding_gradients")
@@ -59,12 +60,14 @@ class Fix:
     """A recommended ``init_`` call and what it did on the batch.
 
     Attributes:
-        rules: ``{parameter pattern: scheme}`` naming the sick modules.
+        rules: ``{parameter pattern: scheme}`` naming the sick modules (``"*": "keep"``
+            last), or empty for ``init_(model, "auto")``.
         call: the Python line to paste.
         verified: True when the re-measured copy has none of the finding codes it targets
-            (at any layer) and no new error; None when it could not be run.
+            (at any layer) and no new error; None when it was not run (``verify=False``).
         before: the findings' ``(code, layer)`` it targets.
         after: the ``(code, layer)`` findings of the re-measured copy.
+        seed: the call's seed.
     """
 
     rules: dict[str, str]
@@ -72,11 +75,12 @@ class Fix:
     verified: bool | None
     before: tuple[tuple[str, str], ...]
     after: tuple[tuple[str, str], ...]
+    seed: int = 0
 
     def describe(self) -> str:
         """The recommendation text: the call and whether it was verified."""
         if self.verified is None:
-            return f"Try: {self.call} (not verified: init_ could not run)."
+            return f"Try: {self.call} (not verified)."
         if self.verified:
             left = "no findings" if not self.after else f"{len(self.after)} other finding(s)"
             return (f"Fix, verified on this batch (re-measured after it: {left}): "
@@ -156,13 +160,14 @@ def _named(f: Finding) -> Finding:
 
 
 def propose_fix(model: nn.Module, rep: Report, seed: int = 0) -> Fix:
-    """The ``init_`` call for a report's findings: ``"auto"`` with rules naming the sick modules.
+    """The ``init_`` call for a report's findings, with rules naming the sick modules.
 
     Each module a finding names (and, for a vanishing or exploding trend, every layer whose
     weight std is more than :data:`OFF_SCALE` x off its scheme's) gets the scheme its
-    activation calls for (He for the ReLU family, LeCun for SELU, Glorot otherwise), its bias
-    zeros; ``"auto"`` sets the rest. When that names more than :data:`MAX_RULES` modules and
-    at least half of them, the call is ``"auto"`` alone (re-initialize every layer).
+    activation calls for (He for the ReLU family, LeCun for SELU, Glorot otherwise) and zero
+    biases; a last rule ``"*": "keep"`` leaves every other parameter as it is. When that names
+    more than :data:`MAX_RULES` modules and at least half of them, the call is
+    ``init_(model, "auto")`` alone (re-initialize every layer).
     """
     from initlab.init import get
 
@@ -174,32 +179,71 @@ def propose_fix(model: nn.Module, rep: Report, seed: int = 0) -> Fix:
             ratio = float(st.w_std[0]) / want if want > 0 else 1.0
             if not (1 / OFF_SCALE <= ratio <= OFF_SCALE) and mod not in named:
                 named.append(mod)
-    rules: dict[str, str] = {}
-    for mod in named:
-        rules[f"{mod}.weight"] = recommended_init(by_module[mod].activation)
-        rules[f"{mod}.bias"] = "zeros"
-    if len(named) > MAX_RULES and 2 * len(named) >= len(by_module):  # most layers: "auto"
-        call = f'initlab.torch.init_(model, "auto", seed={seed})'
-    else:
-        text = ", ".join(f"{k!r}: {v!r}" for k, v in rules.items())
-        call = f'initlab.torch.init_(model, "auto", rules={{{text}}}, seed={seed})'
     before = tuple((f.code, f.layer_name) for f in rep.findings)
-    return Fix(rules, call, None, before, ())
+    if len(named) > MAX_RULES and 2 * len(named) >= len(by_module):  # most layers: "auto"
+        return Fix({}, f'initlab.torch.init_(model, "auto", seed={seed})', None, before, (),
+                   seed)
+    rules = module_rules({m: recommended_init(by_module[m].activation) for m in named})
+    text = ", ".join(f"{k!r}: {v!r}" for k, v in rules.items())
+    return Fix(rules, f"initlab.torch.init_(model, rules={{{text}}}, seed={seed})", None,
+               before, (), seed)
 
 
-def apply_fix(model: nn.Module, fix: Fix, seed: int = 0) -> None:
+def module_rules(schemes: dict[str, str]) -> dict[str, str]:
+    """``init_`` rules that set each named module's weight (zero bias) and keep the rest.
+
+    Example:
+        >>> module_rules({"conv2": "he_normal"})
+        {'conv2.weight': 'he_normal', 'conv2.bias': 'zeros', '*': 'keep'}
+    """
+    rules: dict[str, str] = {}
+    for mod, scheme in schemes.items():
+        rules[f"{mod}.weight"] = scheme
+        rules[f"{mod}.bias"] = "zeros"
+    rules["*"] = "keep"
+    return rules
+
+
+def apply_fix(model: nn.Module, fix: Fix) -> None:
     """Run the fix's ``init_`` call on ``model`` (in place)."""
     from initlab.torch import init_
 
-    init_(model, "auto", rules=dict(fix.rules), seed=seed)
+    init_(model, "auto", rules=dict(fix.rules) or None, seed=fix.seed)
+
+
+def remeasure(model: nn.Module, x: Any, y: Any = None, *, modules: list[str],
+              loss_fn: Callable[..., Any] | None = None, lr: float = DEFAULT_LR,
+              thresholds: Thresholds | dict | None = None, seed: int = 0):
+    """The PyTorch adapter's re-measure function: ``remeasure(k, inits) -> [LayerStats]``.
+
+    ``inits[i]`` is an init spec for layer ``i`` (whose module path is ``modules[i]``) or None
+    to keep it; a copy of ``model`` gets ``init_(copy, rules=...)`` for those modules (every
+    other parameter kept), and the same batch is traced again. ``k`` must be 0 (one model).
+
+    Example:
+        >>> import torch
+        >>> m = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU())
+        >>> st = remeasure(m, torch.randn(16, 4), modules=["0"])(0, ["zeros"])
+        >>> float(st[0].w_std[0])
+        0.0
+    """
+    from initlab.diagnose.stats import trace_stats
+    from initlab.torch import init_
+
+    def again(k: int, inits: Any) -> list:
+        if k != 0:
+            raise ConfigError(f"a torch model is one model (k = 0); got k = {k}")
+        schemes = {modules[i]: s for i, s in enumerate(inits) if s is not None}
+        twin = copy.deepcopy(model)
+        init_(twin, "auto", rules=module_rules(schemes), seed=seed)
+        return trace_stats(trace_model(twin, x, y, loss_fn).trace, lr, thresholds)
+
+    return again
 
 
 def _verified(model, fix: Fix, rep: Report, x, y, loss_fn, lr, thresholds) -> Fix:
     twin = copy.deepcopy(model)
-    try:
-        apply_fix(twin, fix)
-    except ImportError:
-        return fix
+    apply_fix(twin, fix)
     after, _ = _measure(twin, x, y, loss_fn, lr, thresholds, None)
     got = tuple((f.code, f.layer_name) for f in after.findings)
     new_errors = [f for f in after.findings if f.severity == "error"
