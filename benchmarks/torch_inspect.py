@@ -15,7 +15,6 @@ hits both alike. Target: inspect <= 3 forward + backward passes.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import markdown_table  # noqa: E402
+from _torch_machine import machine  # noqa: E402
 
 TARGET = 3.0
 
@@ -100,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         ratio = b / a
         rows.append([name, f"{1000 * a:.1f} ms", f"{1000 * b:.1f} ms", f"{ratio:.2f}",
                      str(n_find), "yes" if ratio <= TARGET else "no"])
-    print(f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or '?'}; "
-          f"medians of {args.repeats}")
+    print(f"{machine(args.threads)}; medians of {args.repeats}")
     print(markdown_table(["model", "forward + backward", "inspect", "passes", "findings",
                           f"<= {TARGET:g}"], rows))
     return 0 if all(r[-1] == "yes" for r in rows) else 1

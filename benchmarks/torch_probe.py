@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import markdown_table  # noqa: E402
+from _torch_machine import machine  # noqa: E402
 
 TARGET = 0.03
 
@@ -75,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         with_.append(run(args.every))
     a, b = statistics.median(without), statistics.median(with_)
     over = (b - a) / a
-    print(f"torch {torch.__version__}, {args.threads} threads; {args.steps} steps, medians of "
-          f"{args.repeats}")
+    print(f"{machine(args.threads)}; {args.steps} steps, medians of {args.repeats}")
     print(markdown_table(["loop", "without probe", f"Probe(every={args.every})", "overhead",
                           f"<= {TARGET:.0%}"],
                          [["CNN + BN, batch 64, 3x32x32", f"{a:.2f} s", f"{b:.2f} s",
