@@ -125,6 +125,36 @@ def test_a_module_called_twice_is_recorded_per_call():
     assert rep.stats[0].pre_std[0] != rep.stats[1].pre_std[0]
 
 
+class InPlace(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(16, 32)
+        self.b = nn.Linear(32, 32)
+        self.c = nn.Linear(32, 2)
+
+    def forward(self, x):
+        h = self.a(x)
+        h.relu_()                        # the result is read through h, not the return value
+        h2 = self.b(h)
+        nn.functional.relu(h2, inplace=True)
+        return self.c(h2)
+
+
+def test_in_place_activations_keep_their_semantics():
+    torch.manual_seed(0)
+    m = InPlace()
+    x, y = _batch(d=16, classes=2)
+    with torch.no_grad():
+        expected = nn.functional.cross_entropy(m(x), y).item()
+        z = m.a(x)
+    rep = it.inspect(m, x, y, verify=False)
+    assert [s.activation for s in rep.stats] == ["relu", "relu", "linear"]
+    assert rep.loss[0] == pytest.approx(expected, rel=1e-6)
+    assert rep.stats[0].pre_mean[0] == pytest.approx(z.mean().item(), rel=1e-5)  # z, not a(z)
+    assert rep.stats[0].post_mean[0] == pytest.approx(z.relu().mean().item(), rel=1e-5)
+    assert rep.stats[0].grad_pre_rms[0] > 0
+
+
 def test_parameters_grads_buffers_mode_and_rng_are_unchanged(zoo):
     torch.manual_seed(0)
     m = zoo["resnet"]()

@@ -129,6 +129,13 @@ def _register() -> None:
 
 _register()
 
+def _inplace(func: Any, args: tuple, kwargs: dict) -> bool:
+    """True for ``relu_``-style functions and ``inplace=True`` (keyword or positional)."""
+    if getattr(func, "__name__", "").endswith("_") or kwargs.get("inplace") is True:
+        return True
+    return any(a is True for a in args[1:])
+
+
 _VIEWS = {torch.Tensor.view, torch.Tensor.reshape, torch.reshape, torch.flatten,
           torch.Tensor.flatten, torch.Tensor.contiguous}
 _INPLACE_ADD = {torch.Tensor.__iadd__, torch.Tensor.add_}
@@ -248,10 +255,15 @@ class _Recorder(TorchFunctionMode):
             if src is not None and src[0].pre is None:
                 call, normed = src
                 name_of, run = _ACTS[func]
-                out = run(x, args, kwargs)
-                call.activation, call.pre, call.post = name_of(args, kwargs), x, out
+                inplace = _inplace(func, args, kwargs)
+                z = x.clone() if inplace else x  # the anchor of dL/dz must keep z's value
+                out = run(z, args, kwargs)
+                call.activation, call.pre, call.post = name_of(args, kwargs), z, out
                 call.normed = normed
-                self._keep.append(out)
+                if inplace:  # the caller may read x itself: give it a(z), as in-place would
+                    x.copy_(out)
+                    out = x
+                self._keep += [z, out]
                 self._post[id(out)] = call
                 return out
         out = func(*args, **kwargs)
