@@ -13,7 +13,7 @@ inputs (32 features, 10 classes) and train 3 steps of Adam (lr 0.01 at the base 
 
 Example:
     >>> import torch
-    >>> sp_mlp(128)[0].weight.shape, round(float(mup_mlp(256)[-1].weight.std()), 4) < 0.006
+    >>> sp_mlp(128)[0].weight.shape, float(mup_mlp(256)[-1].weight.detach().std()) < 0.006
     (torch.Size([128, 32]), True)
 """
 
