@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "activation mean/std, q measured beside mean-field theory, dead and saturated units, "
         "symmetry, gradients; then the findings with what to change.",
     )
-    p.add_argument("--dataset", default="digits",
+    p.add_argument("--dataset", default=None,
                    help="dataset name (default: digits, shipped with scikit-learn)")
     p.add_argument("--layers", default="100x5",
                    help="hidden layers: WIDTHxDEPTH (100x5) or widths (256,128) (default 100x5)")
@@ -41,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=0.01,
                    help="learning rate for ||lr * grad W|| / ||W|| (default 0.01)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    from initlab.cli.torchcli import add_inspect_arguments
+
+    add_inspect_arguments(p)
     p.set_defaults(func=run_inspect)
 
     r = subparsers.add_parser(
@@ -80,8 +83,14 @@ def _load(name: str, n: int, seed: int, data_dir: str | None):
 
 def run_inspect(args: argparse.Namespace) -> int:
     """Run ``initlab inspect``."""
+    if args.torch:
+        from initlab.cli.torchcli import run_inspect as run_torch
+
+        return run_torch(args)
     from initlab.diagnose import inspect
     from initlab.nn import Dense, Sequential
+
+    args.dataset = args.dataset or "digits"
 
     try:
         widths = list(parse_layers(args.layers))

@@ -18,7 +18,7 @@ code                          condition                                         
                               or ||lr * grad W|| / ||W|| > ``update_ratio_high``
 ============================  =====================================================  =========
 
-Gradient ratios compare per-sample norms (``sqrt(units) * rms``), which an init that
+Gradient ratios compare per-sample norms (``sqrt(units * positions) * rms``), which an init that
 preserves the signal keeps near 1 whatever the widths. A trend finding is an error when the
 ratio is past the square of its threshold. **Where**: ``Finding.layer`` is the layer the
 finding's number (``value``) was measured at (for a trend, the worst layer);
@@ -294,7 +294,7 @@ def _activation_ratios(stats: Sequence[LayerStats], k: int, x_rms: float) -> np.
 
 
 def _gradient_ratios(stats: Sequence[LayerStats], k: int) -> np.ndarray | None:
-    norms = np.array([float(st.grad_pre_rms[k]) * math.sqrt(st.units) for st in stats])
+    norms = np.array([float(st.grad_pre_rms[k]) * math.sqrt(st.size) for st in stats])
     ref = norms[-1]
     if not (ref > 0 and math.isfinite(ref)):
         return None

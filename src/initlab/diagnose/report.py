@@ -119,7 +119,7 @@ class Report:
                 if self.predicted_grad is not None:
                     row["predicted_grad_pre_norm"] = (float(self.predicted_grad[i, k])
                                                       if self.theory_applies(k) else None)
-                    row["grad_pre_norm"] = float(st.grad_pre_rms[k]) * math.sqrt(st.units)
+                    row["grad_pre_norm"] = float(st.grad_pre_rms[k]) * math.sqrt(st.size)
                 layers.append(row)
             mf = self.mean_field[k] if self.theory_applies(k) else None
             models.append({
@@ -149,27 +149,28 @@ class Report:
         """Return model ``k``'s per-layer table (measurement beside the theory's q)."""
         theory_ok = self.theory_applies(k)
         grads = bool(self.stats) and self.stats[0].has_gradients
-        head = ["layer", "act", "units", "z mean", "z std", "q", "q theory", "a mean", "a std",
-                "dead", "sat", "distinct", "max cos"]
+        head = ["layer", "name", "act", "units", "z mean", "z std", "q", "q theory", "a mean",
+                "a std", "dead", "sat", "distinct", "max cos"]
         if grads:
             head += ["|dL/dW|", "|dL/dz|", "theory", "lr*g/W"]
         rows = [head]
         for i, st in enumerate(self.stats):
             row = [
-                str(i + 1), st.activation, str(st.units), _f(st.pre_mean[k]), _f(st.pre_std[k]),
-                _f(st.pre_rms[k] ** 2), _f(self.predicted_q[i, k] if theory_ok else np.nan),
+                str(i + 1), st.name, st.activation, str(st.units), _f(st.pre_mean[k]),
+                _f(st.pre_std[k]), _f(st.pre_rms[k] ** 2), _f(self.predicted_q[i, k] if theory_ok else np.nan),
                 _f(st.post_mean[k]),
                 _f(st.post_std[k]), _p(st.dead_fraction[k]), _p(st.saturated_fraction[k]),
                 str(int(st.distinct_units[k])), _f(st.max_cosine[k]),
             ]
             if grads:
-                gnorm = st.grad_pre_rms[k] * math.sqrt(st.units)
+                gnorm = st.grad_pre_rms[k] * math.sqrt(st.size)
                 pg = (np.nan if self.predicted_grad is None or not theory_ok
                       else self.predicted_grad[i, k])
                 row += [_f(st.grad_W_norm[k]), _f(gnorm), _f(pg), _f(st.update_ratio[k])]
             rows.append(row)
         widths = [max(len(r[j]) for r in rows) for j in range(len(head))]
-        lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+        lines = ["  ".join(c.ljust(w) if j == 1 else c.rjust(w)
+                           for j, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
@@ -278,7 +279,7 @@ def predict_grad(stats: list[LayerStats], predicted_q: np.ndarray) -> np.ndarray
         return None
     n = len(stats)
     out = np.full((n, stats[0].pre_rms.shape[0]), np.nan)
-    out[-1] = stats[-1].grad_pre_rms * math.sqrt(stats[-1].units)
+    out[-1] = stats[-1].grad_pre_rms * math.sqrt(stats[-1].size)
     with np.errstate(all="ignore"):
         for i in range(n - 2, -1, -1):
             st = stats[i]

@@ -84,6 +84,11 @@ class LayerStats:
     """Positions per sample (1 for a dense layer; H * W for a Conv2d's output)."""
 
     @property
+    def size(self) -> int:
+        """Values per sample: ``units * positions`` (a per-sample norm is ``sqrt(size) * rms``)."""
+        return self.units * self.positions
+
+    @property
     def has_gradients(self) -> bool:
         """True when the trace had gradients."""
         return self.grad_W_norm is not None

@@ -7,6 +7,9 @@
 - :func:`lsuv_` is LSUV (Mishkin & Matas 2016) in execution order.
 - :func:`walk` lists every parameter with its role and true fans (``initlab.torch.walk``);
   :func:`trace_forward` finds what consumes each layer's output (``initlab.torch.tracing``).
+- :func:`inspect` diagnoses a model's init on a batch (the diagnostics' Report);
+  :class:`Probe` records the same statistics every N steps of any training loop;
+  :func:`coord_check` is muP's coordinate check with fitted slopes and findings.
 
 Example:
     >>> import torch
@@ -17,9 +20,12 @@ Example:
     ('he_normal', "auto -> he_normal: nn.ReLU '1'")
 """
 
+from initlab.torch.coord_check import CoordCheck, coord_check
 from initlab.torch.init import init_
+from initlab.torch.inspect import inspect
 from initlab.torch.lsuv import lsuv_
 from initlab.torch.plan import InitPlan, PlanRow
+from initlab.torch.probe import Probe
 from initlab.torch.tracing import Consumer, ForwardTrace, Residual, trace_forward
 from initlab.torch.walk import Site, to_torch, walk, weight_modules
 
@@ -27,4 +33,5 @@ __all__ = [
     "init_", "lsuv_", "InitPlan", "PlanRow",
     "Site", "walk", "weight_modules", "to_torch",
     "Consumer", "Residual", "ForwardTrace", "trace_forward",
+    "inspect", "Probe", "coord_check", "CoordCheck",
 ]
