@@ -157,8 +157,8 @@ class Report:
         for i, st in enumerate(self.stats):
             row = [
                 str(i + 1), st.name, st.activation, str(st.units), _f(st.pre_mean[k]),
-                _f(st.pre_std[k]), _f(st.pre_rms[k] ** 2), _f(self.predicted_q[i, k] if theory_ok else np.nan),
-                _f(st.post_mean[k]),
+                _f(st.pre_std[k]), _f(st.pre_rms[k] ** 2),
+                _f(self.predicted_q[i, k] if theory_ok else np.nan), _f(st.post_mean[k]),
                 _f(st.post_std[k]), _p(st.dead_fraction[k]), _p(st.saturated_fraction[k]),
                 str(int(st.distinct_units[k])), _f(st.max_cosine[k]),
             ]
