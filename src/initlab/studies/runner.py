@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -504,7 +505,7 @@ def execute(
                 if not pids <= waited_for:
                     bar.write(f"{len(waiting)} runs are being trained by another process "
                               f"(pid {', '.join(map(str, sorted(pids)))}) on this store: "
-                              "waiting for them")
+                              "waiting for them", file=sys.stderr)
                     waited_for |= pids
                 time.sleep(POLL_SECONDS)
                 st.heartbeat(owner)
