@@ -25,7 +25,7 @@ from initlab.errors import (
 from initlab.experiments import reproduce
 from initlab.init import Initializer, fans, gain
 from initlab.init import get as get_initializer
-from initlab.nn import Dense, Sequential
+from initlab.nn import Dense, Residual, Sequential
 from initlab.studies import Results, Study
 from initlab.viz.report import ReportData, write_report
 
@@ -44,6 +44,7 @@ __all__ = [
     "fans",
     "gain",
     "Dense",
+    "Residual",
     "Sequential",
     "optim",
     "Dataset",
