@@ -96,8 +96,9 @@ def build_model(study: Study, input_dim: int, n_classes: int, runs: Sequence[Run
     """
     from initlab.nn import Dense, Sequential
 
-    layers = [Dense(w, activation=study.activation) for w in study.layers]
-    layers.append(Dense(_output_units(study, n_classes), activation=study.output))
+    bias = {} if study.bias_init is None else {"bias_init": study.bias_init}
+    layers = [Dense(w, activation=study.activation, **bias) for w in study.layers]
+    layers.append(Dense(_output_units(study, n_classes), activation=study.output, **bias))
     return Sequential(
         layers,
         input_dim=input_dim,

@@ -63,6 +63,7 @@ _FIELDS: tuple[str, ...] = (
     "layers",
     "activation",
     "output",
+    "bias_init",
     "schemes",
     "seeds",
     "optimizer",
@@ -216,6 +217,8 @@ class Study:
         layers: hidden widths, e.g. ``(12, 6)``; the output layer is added from the data.
         activation: the hidden layers' activation (an engine activation spec).
         output: ``sigmoid`` (two classes, one unit) or ``softmax`` (one unit per class).
+        bias_init: every layer's bias initializer spec, e.g. ``"normal(std=0.2236)"``
+            (None: the engine's default, zeros).
         schemes: init specs, one per compared scheme (``"he_normal"``, ``"normal(std=10)"``).
         seeds: a count n (seeds 0..n-1) or the seeds; each seed draws each scheme's weights.
         optimizer: an optimizer name of :mod:`initlab.nn.optim` (``sgd``, ``rmsprop``, ``adam``).
@@ -248,6 +251,7 @@ class Study:
     layers: tuple[int, ...] = (12, 6)
     activation: str = "relu"
     output: str = "sigmoid"
+    bias_init: str | None = None
     schemes: tuple[str, ...] = ("he_normal",)
     seeds: tuple[int, ...] = (0,)
     optimizer: str = "sgd"
@@ -276,6 +280,8 @@ class Study:
         if out not in OUTPUTS:
             raise ConfigError(f"study field 'output': {unknown('output', out, OUTPUTS)}")
         put("output", out)
+        if self.bias_init is not None:
+            put("bias_init", _name("bias_init", self.bias_init))
         put("schemes", _strings("schemes", self.schemes))
         put("seeds", _seeds(self.seeds))
         put("optimizer", _name("optimizer", self.optimizer).lower())
@@ -334,6 +340,8 @@ class Study:
                 err = unknown(f"option for dataset {self.dataset!r}", key, allowed, ConfigError)
                 raise ConfigError(f"study field 'dataset_options': {err}")
         check("activation", activations.get, self.activation)
+        if self.bias_init is not None:
+            check("bias_init", init.get, self.bias_init)
         for spec in self.schemes:
             check("schemes", init.get, spec)
         self.make_optimizer()
@@ -416,7 +424,9 @@ class Study:
     def recipe(self) -> dict[str, Any]:
         """The fields that decide how each run is trained (all but name, schemes, seeds)."""
         d = self.to_dict()
-        return {k: d[k] for k in _FIELDS if k not in _GRID_FIELDS}
+        # bias_init None (the engine's default) is left out: hashes of older studies hold
+        return {k: d[k] for k in _FIELDS
+                if k not in _GRID_FIELDS and not (k == "bias_init" and d[k] is None)}
 
     @property
     def config_hash(self) -> str:
