@@ -26,7 +26,7 @@ from initlab.experiments import reproduce
 from initlab.init import Initializer, fans, gain
 from initlab.init import get as get_initializer
 from initlab.nn import Dense, Residual, Sequential
-from initlab.studies import Results, Study
+from initlab.studies import Results, Study, Sweep
 from initlab.viz.report import ReportData, write_report
 
 __version__ = "0.1.0"
@@ -54,6 +54,7 @@ __all__ = [
     "Probe",
     "Thresholds",
     "Study",
+    "Sweep",
     "Results",
     "ReportData",
     "write_report",

@@ -20,7 +20,8 @@ from initlab import __version__
 from initlab.errors import InitLabError
 
 # Modules of initlab.cli that each add one or more sub-commands, in the order --help lists them.
-COMMAND_MODULES: tuple[str, ...] = ("schemes", "datasets", "diagnose", "compare", "reproduce")
+COMMAND_MODULES: tuple[str, ...] = ("schemes", "datasets", "diagnose", "compare", "sweep",
+                                    "reproduce")
 
 
 class _Parser(argparse.ArgumentParser):
