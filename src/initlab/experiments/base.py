@@ -33,6 +33,7 @@ class Context:
         quick: a shorter version (fewer epochs and seeds, PNG figures only) that still shows
             the outcome.
         progress: show progress bars.
+        executor: where a sweep trains (None: this process).
         figures: the figures saved so far.
         numbers: the key numbers the outcome is checked on (also saved in results.json).
     """
@@ -42,6 +43,7 @@ class Context:
     data_dir: str | None = None
     quick: bool = False
     progress: bool = False
+    executor: Any = None
     figures: list[FigureRef] = field(default_factory=list)
     numbers: dict[str, Any] = field(default_factory=dict)
 
