@@ -101,7 +101,8 @@ def memory(runs: int) -> None:
     seeds = 10
     points = max(1, runs // (seeds * 2))
     base = MOONS.replace(epochs=20, seeds=seeds, batch_size=None)
-    sw = Sweep("memory", base, {"width": list(range(4, 4 + points))})
+    # one architecture for every point (lr varies), so later ensembles are no bigger
+    sw = Sweep("memory", base, {"lr": {"start": 0.01, "stop": 0.5, "num": points}})
     tmp = Path(tempfile.mkdtemp())
     cfg, store = tmp / "sweep.json", tmp / "sweep.sqlite"
     import json

@@ -324,7 +324,7 @@ class DaskExecutor(Executor):
 
             self._cluster = LocalCluster(
                 n_workers=n_workers or usable_cores(), threads_per_worker=1, processes=True,
-                host="127.0.0.1", dashboard_address=None, silence_logs=40,
+                host="127.0.0.1", dashboard_address=":0", silence_logs=40,
             )
             self.client = Client(self._cluster)
 
