@@ -86,6 +86,7 @@ def theory_curves(sigma_w2: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _figure(w2: list[float], depths: list[int], acc: np.ndarray, chance: float) -> Any:
+    from matplotlib import patheffects
     from matplotlib.colors import Normalize
 
     from initlab.viz import style
@@ -99,8 +100,10 @@ def _figure(w2: list[float], depths: list[int], acc: np.ndarray, chance: float) 
     fig.colorbar(mesh, ax=ax, label="training accuracy")
     fine = np.linspace(w.min(), w.max(), 241)
     six_xi, crit = theory_curves(fine)
+    outline = [patheffects.withStroke(linewidth=3.5, foreground="black")]
     ax.plot(fine, np.clip(six_xi, None, 10 * d.max()), color="white", linewidth=2.0,
-            linestyle="dashed", label="6 xi_c (mean-field trainable depth)")
+            linestyle="dashed", path_effects=outline,
+            label="6 xi_c (mean-field trainable depth)")
     ax.axvline(crit, color="#d62728", linewidth=1.4,
                label=f"critical sigma_w^2 = {crit:.3f}")
     half = (d[1] - d[0]) / 2 if d.size > 1 else 1.0
