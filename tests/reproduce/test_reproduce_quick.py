@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -114,7 +115,18 @@ def test_cli_reproduce_then_report(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["reproduce", "theory", "--out", str(out), "--quick", "--quiet",
                  "--seeds", "1"]) == 0
-    assert capsys.readouterr().out.strip() == str(out / "report.html")
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert lines[-1] == str(out / "report.html")
+    assert captured.err == ""                                   # --quiet: no progress
+    # the summary: the report's tables, in the terminal, within 100 columns
+    saved = json.loads((out / "results.json").read_text())
+    for table in saved["tables"]:
+        assert table["title"] in lines
+        header = next(line for line in lines if line.startswith(table["columns"][0]))
+        assert header.split("  ")[0] == table["columns"][0]
+    assert "critical sigma_w^2" in captured.out and "1.761" in captured.out
+    assert max(len(line) for line in lines[:-1]) <= 100
     (out / "report.html").unlink()
     assert main(["report", str(out)]) == 0
     assert "phase diagram" in (out / "report.html").read_text(encoding="utf-8")
@@ -124,3 +136,16 @@ def test_every_experiment_is_registered_with_a_source():
     assert set(EXPERIMENTS) == {"moons", "mnist", "activations", "depth", "clipping", "theory",
                                 "trainability"}
     assert all(e.source and e.default_seeds >= 1 for e in EXPERIMENTS.values())
+
+
+def test_cli_reproduce_shows_progress_of_an_experiment_without_a_study(tmp_path, capsys):
+    # theory trains nothing (no study bar): its own steps must show, then close
+    assert main(["reproduce", "theory", "--out", str(tmp_path), "--quick", "--seeds", "1"]) == 0
+    err = capsys.readouterr().err
+    steps = re.findall(r"theory: (\d+)/(\d+) steps", err)
+    assert steps, err
+    done, total = zip(*((int(a), int(b)) for a, b in steps), strict=True)
+    assert len(set(total)) == 1 and len(set(done)) >= 2      # it moved (at most 5 Hz)
+    labels = re.findall(r"steps \[[\d:]+\] , ([^\r\n]+?)\s*(?:\r|$)", err)
+    assert labels and all(lab.startswith(("chi_1 at", "the critical line", "figure ",
+                                           "measured a")) for lab in labels), labels

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -28,8 +29,36 @@ def _reproduce(args: argparse.Namespace) -> int:
                             quick=args.quick, progress=not args.quiet, executor=executor)
     finally:
         executor.close()
+    print(summary(path.parent))
     print(path)
     return 0
+
+
+def summary(run_dir: Path, width: int = 100) -> str:
+    """The run's tables as terminal text no wider than ``width``, each under its title.
+
+    Example:
+        >>> import tempfile
+        >>> from initlab.viz.report import ReportData, Table, write_report
+        >>> d = Path(tempfile.mkdtemp())
+        >>> _ = write_report(d, ReportData("x", "X", tables=[Table("t", ["a"], [[1]])]))
+        >>> print(summary(d))
+        X
+        <BLANKLINE>
+        t
+        a
+        -
+        1
+        <BLANKLINE>
+    """
+    from initlab.viz.report import load_results
+
+    data = load_results(run_dir)
+    parts = [data.title]
+    for t in data.tables:
+        parts.append("")
+        parts.append(t.to_text(width))
+    return "\n".join(parts) + "\n"
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -97,7 +97,10 @@ def reproduce(
     ctx = Context(out=out_dir, seeds=n, data_dir=None if data_dir is None else str(data_dir),
                   quick=quick, progress=progress, executor=executor)
     started = time.perf_counter()
-    data = exp.run(ctx)
+    try:
+        data = exp.run(ctx)
+    finally:
+        ctx.end()
     finished = time.perf_counter()
     data.figures = list(ctx.figures)
     data.provenance = provenance.collect(

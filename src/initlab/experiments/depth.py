@@ -45,7 +45,8 @@ def run(ctx: Context) -> ReportData:
                               prefix=f"{d} layers, at init: ")
         prov = data_provenance(results)
         cfg = study.to_dict()
-    ctx.figure(plots.curve_panels(panels, x=x_ep, title="Plain ReLU networks: training loss"),
+    ctx.figure(plots.curve_panels(panels, x=x_ep, colors=ctx.colors,
+                                  title="Plain ReLU networks: training loss"),
                "loss", "Training loss per epoch, mean and range over seeds: at 30 layers "
                        "glorot_normal stays at ln 10 = 2.30 (stalls) while he_normal trains.")
     ctx.numbers.update({"final_loss": final_loss})
@@ -63,12 +64,26 @@ def run(ctx: Context) -> ReportData:
             "the gradients of the first layers by as much, so the network stalls at the loss "
             "of a uniform guess, ln 10. He's 2/fan_in keeps the scale constant (chi_1 = 1 for "
             "ReLU), so both depths train, as He et al. (2015, figure 3) found for their 22- "
-            "and 30-layer models."),
+            "and 30-layer models." + _theory_note()),
         config=cfg,
         tables=tables,
         findings=findings,
         provenance={"data": prov},
     )
+
+
+def _theory_note() -> str:
+    """What mean-field theory predicts for these depths, with the heuristic named."""
+    from initlab.diagnose import theory
+
+    g = theory.mean_field("relu", 1.0, 0.0)
+    return (
+        "\n\nPrediction (initlab recommend): Glorot on these square ReLU layers has "
+        f"chi_1 = {g.chi_1:g}; its correlations are no depth limit (xi_c infinite without "
+        "bias), but the gradient norm halves every two layers, and the gradient-depth "
+        f"heuristic (the depth over which it changes 1e4 x) gives {g.depth_limit:.1f} layers, "
+        "so it predicts that Glorot trains at 22 layers (slowly) and stalls at 30; compare the "
+        "tables. He is critical (chi_1 = 1): no depth limit.")
 
 
 EXPERIMENT = Experiment("depth", "Glorot vs He in 22- and 30-layer ReLU nets", "He et al. 2015", 3,

@@ -22,9 +22,9 @@ Example:
 from __future__ import annotations
 
 import math
-import numbers
 
 from initlab.errors import SpecError, unknown
+from initlab.init.checks import number
 
 __all__ = ["GAINS", "gain"]
 
@@ -80,11 +80,5 @@ def gain(activation: str, param: float | None = None) -> float:
                 f"(only leaky_relu takes its negative slope)"
             )
         return GAINS[name]
-    slope = 0.01 if param is None else param
-    if (
-        isinstance(slope, bool)
-        or not isinstance(slope, numbers.Real)
-        or not math.isfinite(float(slope))
-    ):
-        raise SpecError(f"leaky_relu's negative slope must be a finite number; got param={param!r}")
-    return math.sqrt(2.0 / (1.0 + float(slope) ** 2))
+    slope = number("gain('leaky_relu')", "param", 0.01 if param is None else param)
+    return math.sqrt(2.0) / math.hypot(1.0, slope)  # sqrt(2 / (1 + a^2)), no overflow

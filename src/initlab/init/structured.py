@@ -96,6 +96,7 @@ class Orthogonal(Initializer):
 
     gain: float = 1.0
     kind: ClassVar[str] = "orthogonal"
+    scratch_bytes: ClassVar[int] = 16  # the float64 normal matrix and its Q
 
     def __post_init__(self) -> None:
         _set(self, "gain", number(self.kind, "gain", self.gain))
@@ -150,6 +151,7 @@ class Identity(Initializer):
         return _rms_std(self._draw(as_shape(shape), None, np.dtype(np.float64)))
 
     def _formula(self, shape):
+        need_rank(self, shape, 2, why=" (a matrix, or a conv kernel for its centre tap)")
         where = "" if len(shape) == 2 else " at the centre tap, zeros elsewhere"
         return f"{self.gain:g} * I ({shape[-2]} x {shape[-1]}, ones on the diagonal){where}"
 
@@ -309,6 +311,7 @@ class ZerO(Initializer):
         return _rms_std(self._draw(as_shape(shape), None, np.dtype(np.float64)))
 
     def _formula(self, shape):
+        need_rank(self, shape, 2, why=" (a matrix, or a conv kernel for its centre tap)")
         fi, fo = shape[-2], shape[-1]
         where = "" if len(shape) == 2 else " at the centre tap, zeros elsewhere"
         if fo <= fi:

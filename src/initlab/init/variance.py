@@ -107,6 +107,9 @@ class VarianceScaling(Initializer):
         n = self.n(as_shape(shape))
         return math.sqrt(self.scale / n) if n > 0 else None
 
+    def _scratch(self, dtype):
+        return super()._scratch(dtype) + (16 if self.distribution == "truncated_normal" else 0)
+
     def _draw(self, shape, rng, dtype):
         s = self.std(shape)
         if s is None:  # n = 0: some dimension is 0, so the array is empty

@@ -106,6 +106,10 @@ class Sequential:
         K = int(n_models)
         if isinstance(inits, str):
             inits = [inits] * K
+        for what, value in (("inits", inits), ("seeds", seeds)):
+            if value is not None and not isinstance(value, (list, tuple)):
+                raise ConfigError(f"{what} must be a list with one entry per model (or None); "
+                                  f"got {value!r}")
         if inits is not None and len(inits) != K:
             raise ConfigError(
                 f"inits has {len(inits)} entries for n_models={K}; give one per model")
@@ -441,6 +445,8 @@ class Sequential:
         from initlab.nn.recipes import wrap_optimizer
         from initlab.nn.training import fit
 
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            raise ConfigError(f"callbacks must be a list of callback objects; got {callbacks!r}")
         optimizer = wrap_optimizer(self, optimizer)
         return fit(self, x, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    loss=loss, validation_data=validation_data, seed=seed, verbose=verbose,
@@ -478,7 +484,7 @@ class Sequential:
             ly = self.dense_layers[[d.name for d in self.dense_layers].index(name)]
             total += ly.n_params
             uniq = list(dict.fromkeys(ly.init_reasons))
-            init = "; ".join(uniq) if len(uniq) <= 3 else f"{len(uniq)} different schemes"
+            init = "; ".join(uniq) if len(uniq) <= 2 else "per model, below"
             if not ly.use_bias:
                 init += "; no bias"
             elif not (isinstance(ly.bias_init, str) and ly.bias_init == "auto"):
@@ -496,6 +502,8 @@ class Sequential:
         lines.append(sep)
         lines.append(f"Parameters per model: {total:,}; all {self.n_models} models: "
                      f"{total * self.n_models:,}")
+        if any(len(set(ly.init_reasons)) > 2 for ly in self.dense_layers):
+            lines += ["Init per model:", *self._init_per_model()]
         return "\n".join(lines)
 
     def _schedule(self) -> list[str]:
@@ -503,6 +511,26 @@ class Sequential:
         if self._graph is None:
             return [ly.name or "" for ly in self.dense_layers]
         return [op.name for op in self._graph.ops]
+
+    def _init_per_model(self) -> list[str]:
+        """One line per run of models with the same inits: 'models 0-4: zeros' (<= 100 cols)."""
+        import textwrap
+
+        texts = []
+        for k in range(self.n_models):
+            rs = [ly.init_reasons[k].replace(f" (model {k})", "") for ly in self.dense_layers]
+            texts.append(rs[0] if len(set(rs)) == 1 else "; ".join(
+                f"{ly.name}: {r}" for ly, r in zip(self.dense_layers, rs, strict=True)))
+        out, k = [], 0
+        while k < len(texts):
+            j = k
+            while j + 1 < len(texts) and texts[j + 1] == texts[k]:
+                j += 1
+            who = f"model {k}" if j == k else f"models {k}-{j}"
+            out += textwrap.wrap(f"{who}: {texts[k]}", 98, initial_indent="  ",
+                                 subsequent_indent="      ")
+            k = j + 1
+        return out
 
     def __repr__(self) -> str:
         def width(ly: Any) -> str:

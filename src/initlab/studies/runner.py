@@ -35,7 +35,7 @@ import numpy as np
 
 from initlab.errors import ConfigError
 from initlab.studies.results import Results
-from initlab.studies.spec import Study
+from initlab.studies.spec import Study, field_name
 from initlab.studies.store import RunRecord, Store, now
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def _output_units(study: Study, n_classes: int) -> int:
     if study.output == "sigmoid":
         if n_classes != 2:
             raise ConfigError(
-                f"study field 'output': sigmoid needs two classes, dataset {study.dataset!r} "
+                f"{field_name('output')}: sigmoid needs two classes, dataset {study.dataset!r} "
                 f"has {n_classes}; use output 'softmax'"
             )
         return 1
