@@ -134,7 +134,7 @@ def test_cli_reproduce_then_report(tmp_path, capsys):
 
 def test_every_experiment_is_registered_with_a_source():
     assert set(EXPERIMENTS) == {"moons", "mnist", "activations", "depth", "clipping", "theory",
-                                "coordcheck"}
+                                "coordcheck", "trainability"}
     assert all(e.source and e.default_seeds >= 1 for e in EXPERIMENTS.values())
 
 

@@ -34,8 +34,8 @@ EXIT_BUG = 70
 """Exit status of an unexpected exception: a bug in initlab (EX_SOFTWARE of sysexits.h)."""
 
 # Modules of initlab.cli that each add one or more sub-commands, in the order --help lists them.
-COMMAND_MODULES: tuple[str, ...] = ("schemes", "datasets", "diagnose", "compare", "reproduce",
-                                     "torchcli")
+COMMAND_MODULES: tuple[str, ...] = ("schemes", "datasets", "diagnose", "compare", "sweep",
+                                     "reproduce", "torchcli")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -21,8 +21,14 @@ def _reproduce(args: argparse.Namespace) -> int:
     out = args.out or f"initlab-{args.name}"
     if exp is not None and not args.quiet:
         print(f"initlab reproduce {exp.name} ({exp.source}): {exp.title}", file=sys.stderr)
-    path, _ = reproduce(args.name, out, seeds=args.seeds, data_dir=args.data_dir,
-                        quick=args.quick, progress=not args.quiet)
+    from initlab.studies.executors import make_executor
+
+    executor = make_executor(args.dask, args.scheduler)  # a sweep's executor (trainability)
+    try:
+        path, _ = reproduce(args.name, out, seeds=args.seeds, data_dir=args.data_dir,
+                            quick=args.quick, progress=not args.quiet, executor=executor)
+    finally:
+        executor.close()
     print(summary(path.parent))
     print(path)
     return 0
@@ -96,6 +102,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--quick", action="store_true",
                    help="a short version that still shows the outcome (used by the tests)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--dask", metavar="local[:N]", default=None,
+                   help="train a sweep experiment (trainability) on a Dask LocalCluster")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="train a sweep experiment on an existing Dask cluster")
     p.set_defaults(func=_reproduce)
 
     r = subparsers.add_parser(

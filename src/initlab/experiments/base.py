@@ -34,6 +34,7 @@ class Context:
         quick: a shorter version (fewer epochs and seeds, PNG figures only) that still shows
             the outcome.
         progress: show progress bars (and the experiment's own, see :meth:`begin`).
+        executor: where a sweep trains (None: this process).
         figures: the figures saved so far.
         colors: the page's palette: pass it to every plot so each scheme keeps one color.
         numbers: the key numbers the outcome is checked on (also saved in results.json).
@@ -44,6 +45,7 @@ class Context:
     data_dir: str | None = None
     quick: bool = False
     progress: bool = False
+    executor: Any = None
     figures: list[FigureRef] = field(default_factory=list)
     numbers: dict[str, Any] = field(default_factory=dict)
     colors: Palette = field(default_factory=Palette)

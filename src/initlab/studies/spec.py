@@ -65,6 +65,7 @@ _FIELDS: tuple[str, ...] = (
     "layers",
     "activation",
     "output",
+    "bias_init",
     "schemes",
     "seeds",
     "optimizer",
@@ -259,6 +260,8 @@ class Study:
         layers: hidden widths, e.g. ``(12, 6)``; the output layer is added from the data.
         activation: the hidden layers' activation (an engine activation spec).
         output: ``sigmoid`` (two classes, one unit) or ``softmax`` (one unit per class).
+        bias_init: every layer's bias initializer spec, e.g. ``"normal(std=0.2236)"``
+            (None: the engine's default, zeros).
         schemes: init specs, one per compared scheme (``"he_normal"``, ``"normal(std=10)"``).
         seeds: a count n (seeds 0..n-1) or the seeds; each seed draws each scheme's weights.
         optimizer: an optimizer name of :mod:`initlab.nn.optim` (``sgd``, ``rmsprop``, ``adam``).
@@ -291,6 +294,7 @@ class Study:
     layers: tuple[int, ...] = (12, 6)
     activation: str = "relu"
     output: str = "sigmoid"
+    bias_init: str | None = None
     schemes: tuple[str, ...] = ("he_normal",)
     seeds: tuple[int, ...] = (0,)
     optimizer: str = "sgd"
@@ -319,6 +323,8 @@ class Study:
         if out not in OUTPUTS:
             raise ConfigError(f"{field_name('output')}: {unknown('output', out, OUTPUTS)}")
         put("output", out)
+        if self.bias_init is not None:
+            put("bias_init", _name("bias_init", self.bias_init))
         put("schemes", _strings("schemes", self.schemes))
         put("seeds", _seeds(self.seeds))
         put("optimizer", _name("optimizer", self.optimizer).lower())
@@ -378,6 +384,8 @@ class Study:
                 err = unknown(f"option for dataset {self.dataset!r}", key, allowed, ConfigError)
                 raise ConfigError(f"{field_name('dataset_options')}: {err}")
         check("activation", activations.get, self.activation)
+        if self.bias_init is not None:
+            check("bias_init", init.get, self.bias_init)
         if activations.get(self.activation).name == "softmax":
             raise ConfigError(
                 f"{field_name('activation')}: got {self.activation!r}; softmax makes a layer's "
@@ -553,7 +561,9 @@ class Study:
         d = self.to_dict()
         d["dataset_options"] = {k: v for k, v in d["dataset_options"].items()
                                 if k not in LOCATION_OPTIONS}
-        return {k: d[k] for k in _FIELDS if k not in _GRID_FIELDS}
+        # bias_init None (the engine's default) is left out: hashes of older studies hold
+        return {k: d[k] for k in _FIELDS
+                if k not in _GRID_FIELDS and not (k == "bias_init" and d[k] is None)}
 
     @property
     def config_hash(self) -> str:
