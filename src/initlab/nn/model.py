@@ -185,7 +185,7 @@ class Sequential:
                     why.append(f"{canon} (model {k})")
                 else:
                     why.append(reason.format(canon))
-            if self._graph is not None:
+            if self._graph is not None or recipe is not None:
                 notes = recipes.apply(self, k, recipe)
                 why = [w + notes[i] if i in notes else w for i, w in enumerate(why)]
             specs.append(row)
