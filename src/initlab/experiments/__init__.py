@@ -13,11 +13,12 @@ activations   seed 001: each hidden layer's outputs for N(0, sigma) against Glor
 depth         He et al. 2015: plain ReLU nets of 22 and 30 layers, Glorot against He
 clipping      seed 004: a large init explodes; gradient clipping by norm keeps it training
 theory        tanh's mean-field phase diagram and measured variance against the prediction
+residual      residual MLPs of 10-200 blocks on moons: He against Fixup, SkipInit, ReZero
 ============  ==================================================================================
 
 Example:
     >>> sorted(EXPERIMENTS)
-    ['activations', 'clipping', 'depth', 'mnist', 'moons', 'theory']
+    ['activations', 'clipping', 'depth', 'mnist', 'moons', 'residual', 'theory']
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from initlab.errors import ConfigError, unknown
-from initlab.experiments import activations, clipping, depth, mnist, moons, theory
+from initlab.experiments import activations, clipping, depth, mnist, moons, residual, theory
 from initlab.experiments.base import STORE_FILE, Context, Experiment
 
 __all__ = ["EXPERIMENTS", "Experiment", "Context", "reproduce"]
 
 EXPERIMENTS: dict[str, Experiment] = {
-    m.EXPERIMENT.name: m.EXPERIMENT for m in (moons, mnist, activations, depth, clipping, theory)
+    m.EXPERIMENT.name: m.EXPERIMENT for m in (moons, mnist, activations, depth, clipping, theory,
+                                              residual)
 }
 """The built-in experiments by name."""
 
