@@ -14,6 +14,7 @@ Example:
     (3, 4, 1)
 """
 
+from initlab.nn import lsuv as _lsuv  # noqa: F401 - registers the LSUV adapter
 from initlab.nn import optim
 from initlab.nn.activations import Activation
 from initlab.nn.history import Callback, History
