@@ -278,3 +278,21 @@ def test_trace_and_summary_name_the_block_layers():
                      "dense_2"]
     text = m.summary()
     assert "residual_2/residual_1" in text and "x + alpha F(x), alpha trained" in text
+
+
+def test_lsuv_reaches_the_layers_inside_residual_blocks():
+    from initlab.init import lsuv
+
+    m = Sequential([Dense(16, activation="relu"),
+                    Residual([Dense(16, activation="relu"), Dense(16, use_bias=False)],
+                             alpha="trainable"),
+                    Residual([Dense(8, activation="tanh")], shortcut="projection"),
+                    Dense(2, activation="softmax")], input_dim=4, n_models=2)
+    x = np.random.default_rng(0).normal(size=(256, 4))
+    rep = lsuv(m, x, rng=0)
+    assert rep.names == [ly.name for ly in m.dense_layers]
+    assert "residual_2/projection" in rep.names and rep.converged
+    stds = {lt.name: lt.pre.reshape(2, -1).std(axis=1)
+            for lt in m.forward(x, trace=True)[1].layers}
+    for name in rep.names:
+        assert (np.abs(stds[name] - 1) <= 0.1 + 1e-6).all(), name
