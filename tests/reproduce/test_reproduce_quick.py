@@ -80,6 +80,9 @@ def test_depth_glorot_stalls_at_30_layers_he_trains(tmp_path):
     loss30 = numbers["final_loss"]["30"]
     assert loss30["glorot_normal"] == pytest.approx(math.log(10), abs=0.02)   # stalled
     assert loss30["he_normal"] < 0.8 * math.log(10)
+    assert loss30["orthogonal"] == pytest.approx(math.log(10), abs=0.02)  # gain 1: stalls
+    assert loss30["orthogonal(gain=1.4142135623730951)"] < 0.8 * math.log(10)
+    assert loss30["lsuv"] < 0.8 * math.log(10)
 
 
 def test_clipping_prevents_divergence(tmp_path):
