@@ -17,7 +17,7 @@ every block (ratio 1).
 
 Example:
     >>> r = measure(3, "rezero", seeds=1, epochs=1)
-    >>> round(r.ratio[0], 6), r.theory
+    >>> round(float(r.ratio[0]), 6), r.theory
     (1.0, 1.0)
 """
 
@@ -47,13 +47,10 @@ def layers(scheme: str, depth: int, width: int = WIDTH) -> list[Any]:
         >>> [type(ly).__name__ for ly in layers("fixup", 2)]
         ['Dense', 'Residual', 'Residual', 'Dense']
     """
-    from initlab.nn import Dense, Residual
+    from initlab.nn import Dense
+    from initlab.nn.recipes import residual_block
 
-    fix = scheme == "fixup"
-    alpha = None if scheme == "he" else "trainable"
-    blocks = [Residual([Dense(width, activation="relu", use_bias=not fix),
-                        Dense(width, use_bias=not fix)], alpha=alpha, scalar_biases=fix)
-              for _ in range(depth)]
+    blocks = [residual_block(width, "relu", scheme) for _ in range(depth)]
     return [Dense(width, activation="relu"), *blocks, Dense(1, activation="sigmoid")]
 
 
