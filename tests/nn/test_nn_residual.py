@@ -158,22 +158,18 @@ def test_bias_init_draws_after_the_weights_from_the_same_stream():
         Dense(3, use_bias=False, bias_init="zeros")
 
 
+def _fixup_net(L: int) -> list:
+    blocks = [Residual([Dense(8, activation="relu", use_bias=False),
+                        Dense(8, activation="relu", use_bias=False),
+                        Dense(8, use_bias=False)], alpha="trainable", scalar_biases=True)
+              for _ in range(L)]
+    return [Dense(8, activation="relu"), *blocks, Dense(3, activation="softmax")]
+
+
 def test_fixup_rules():
     L = 4
-    layers = [Dense(8, activation="relu")]
-    layers += [Residual([Dense(8, activation="relu", use_bias=False),
-                         Dense(8, activation="relu", use_bias=False),
-                         Dense(8, use_bias=False)], alpha="trainable", scalar_biases=True)
-               for _ in range(L)]
-    layers.append(Dense(3, activation="softmax"))
-    fix = Sequential(layers, input_dim=2, seeds=[3], recipe="fixup", dtype=np.float64)
-    layers2 = [Dense(8, activation="relu")]
-    layers2 += [Residual([Dense(8, activation="relu", use_bias=False),
-                          Dense(8, activation="relu", use_bias=False),
-                          Dense(8, use_bias=False)], alpha="trainable", scalar_biases=True)
-                for _ in range(L)]
-    layers2.append(Dense(3, activation="softmax"))
-    he = Sequential(layers2, input_dim=2, seeds=[3], recipe="he", dtype=np.float64)
+    fix = Sequential(_fixup_net(L), input_dim=2, seeds=[3], recipe="fixup", dtype=np.float64)
+    he = Sequential(_fixup_net(L), input_dim=2, seeds=[3], recipe="he", dtype=np.float64)
     c = L ** (-1 / (2 * 3 - 2))
     for blk_f, blk_h in zip(fix._graph.blocks, he._graph.blocks, strict=True):
         d_f, d_h = blk_f.layers, blk_h.layers
