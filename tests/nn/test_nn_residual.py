@@ -292,3 +292,16 @@ def test_lsuv_reaches_the_layers_inside_residual_blocks():
             for lt in m.forward(x, trace=True)[1].layers}
     for name in rep.names:
         assert (np.abs(stds[name] - 1) <= 0.1 + 1e-6).all(), name
+
+
+def test_diagnostics_read_bias_free_layers_in_blocks():
+    import initlab
+
+    m = Sequential(_flat("relu"), input_dim=3, n_models=2)
+    x = np.random.default_rng(0).normal(size=(32, 3))
+    rep = initlab.inspect(m, x, np.arange(32) % 3)
+    names = [st.name for st in rep.stats]
+    assert names == [ly.name for ly in m.dense_layers]
+    no_bias = names.index("residual_1/dense_1")
+    assert (rep.stats[no_bias].sigma_b2 == 0).all()  # no bias: sigma_b^2 = 0
+    assert (rep.stats[0].sigma_b2 == 0).all()  # zero-initialized bias, the same
