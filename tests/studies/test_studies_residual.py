@@ -47,6 +47,11 @@ def test_a_residual_study_trains_and_stores(tmp_path):
     assert r.complete and len(r.runs) == 2
     acc = np.array([run.final["val_accuracy"] for run in r.runs])
     assert (acc > 0.75).all()  # five epochs of SGD at lr 0.1 learn the moons well above chance
+    m = r.model("he_normal", 1)
+    x = np.random.default_rng(0).normal(size=(5, 2))
+    again = build_model(s, 2, 2, [("he_normal", 1)])
+    assert not np.array_equal(m.predict(x), again.predict(x))  # trained, not fresh
+    assert m._graph is not None and len(m._graph.blocks) == 4
 
 
 @pytest.mark.parametrize("changes, match", [
