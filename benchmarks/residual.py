@@ -86,11 +86,11 @@ def bench_initlab(x, y, repeats: int, budget: float) -> Timing:
     return Timing(time_runs(lambda: fit(x, y), repeats, budget))
 
 
-def bench_torch(x, y, repeats: int, budget: float) -> Timing:
+def bench_torch(x, y, repeats: int, budget: float, threads: int = 2) -> Timing:
     import torch
     import torch.nn.functional as F
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     stem, blocks, head = initial_params()
 
     def p(a):
@@ -190,19 +190,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="1,000 samples, 2 repeats")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per cell (default 5)")
     p.add_argument("--peers", default="torch,jax", help="comma-separated: torch,jax")
+    p.add_argument("--torch-threads", type=int, default=2,
+                   help="PyTorch's intra-op threads (default 2, as benchmarks/engine.py; on a "
+                   "loaded machine OpenMP's spinning threads can make 2 far slower than 1)")
     p.add_argument("--cell", default="", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 5)
     budget = 10.0 if args.quick else 60.0
     if args.cell:
         x, y = make_data(args.quick)
-        t = CELLS[args.cell](x, y, repeats, budget)
+        kw = {"threads": args.torch_threads} if args.cell == "torch" else {}
+        t = CELLS[args.cell](x, y, repeats, budget, **kw)
         print(json.dumps({"times": t.times, "compile_s": t.compile_s}))
         return 0
     names = ["initlab"] + [s for s in args.peers.split(",") if s]
     out: dict[str, Timing] = {}
     for name in names:
-        cmd = [sys.executable, __file__, "--cell", name, "--repeats", str(repeats)]
+        cmd = [sys.executable, __file__, "--cell", name, "--repeats", str(repeats),
+               "--torch-threads", str(args.torch_threads)]
         if args.quick:
             cmd.append("--quick")
         r = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -217,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
                      for i in threadpool_info() if i.get("user_api") == "blas")
     print(f"# residual MLP benchmark ({'quick' if args.quick else 'full'}): "
           f"{BLOCKS} blocks x width {WIDTH}, K={K}, batch {BATCH}, one epoch of "
-          f"{len(make_data(args.quick)[0]):,} samples; BLAS: {blas}")
+          f"{len(make_data(args.quick)[0]):,} samples; PyTorch threads "
+          f"{args.torch_threads}; BLAS: {blas}")
     base = out.get("initlab")
     rows = []
     for name, t in out.items():
