@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
+from initlab.errors import ConfigError
 from initlab.nn import Dense, Sequential, optim
 from initlab.nn.params import ParamLayout
 
@@ -284,7 +285,7 @@ def test_verbose_prints_keras_style_lines(capsys):
 
 
 class _Saboteur:
-    """At its second trace (step 3), puts NaN into model 1's first layer."""
+    """At its second trace (step 3, before that step runs), puts NaN into model 1's first layer."""
 
     every = 3
 
@@ -300,46 +301,45 @@ def test_divergence_between_logged_epochs_is_caught_at_its_step():
               callbacks=[_Saboteur()])
     assert h.epochs.tolist() == [0, 7]
     assert h.diverged.tolist() == [False, True]
-    assert h.diverged_epoch.tolist() == [-1, 4]
+    assert h.diverged_epoch.tolist() == [-1, 3]  # step 3's own forward pass sees the NaN
     assert np.isfinite(h.loss[:, 0]).all() and not np.isfinite(h.loss[-1, 1])
     assert np.isnan(m.layers[0].W[1]).all() and np.isfinite(m.layers[0].W[0]).all()
 
 
-def test_fit_restores_the_blas_thread_count_and_tunes_it_by_measuring():
-    from initlab.nn.training import _openblas_threads, _ThreadTuner
+class _Threads:
+    """Records NumPy's BLAS thread count at each epoch end (inside fit)."""
+
+    def __init__(self, ctl):
+        self.ctl, self.seen = ctl, []
+
+    def on_epoch_end(self, epoch, logs):
+        self.seen.append(self.ctl[0]())
+
+
+def test_fit_sets_blas_threads_by_rule_or_argument_and_restores_them():
+    from initlab.nn.training import SMALL_FLOP, _openblas_threads, blas_threads
 
     ctl = _openblas_threads()
     if ctl is None:
         pytest.skip("no handle on NumPy's OpenBLAS here")
     before = ctl[0]()
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(12000, 100)).astype(np.float32), rng.integers(0, 4, 12000)
-    m = Sequential([Dense(128, activation="relu"), Dense(4, activation="softmax")],
-                   input_dim=100, n_models=2)
-    tuner = _ThreadTuner(m, 1000)
-    assert tuner.biggest >= _ThreadTuner.SMALL  # this run probes both thread counts
-    m.fit(x, y, epochs=1, batch_size=1000, optimizer="sgd")
-    assert ctl[0]() == before
-    # the decision: the faster of the two timed windows wins
-    if before > 1:
-        ctl[1](before)
-        with tuner:
-            assert tuner.next == 2
-            tuner.tick(2)  # one thread for 4 steps
-            assert ctl[0]() == 1
-            tuner.t -= 1.0  # pretend those 4 steps took a second
-            tuner.tick(6)  # then the default count, checked step by step
-            assert ctl[0]() == before and tuner.next == 7
-            for s in (7, 8, 9):
-                tuner.tick(s)
-            tuner.tick(10)
-            assert ctl[0]() == before  # fast steps: the default count wins
-            assert tuner.next == 10 + _ThreadTuner.REPROBE
-            tuner.tick(tuner.next)
-            tuner.t -= 1.0
-            tuner.tick(tuner.next)
-            tuner.last -= 10.0  # one very slow step: stop and go back to one thread
-            s = tuner.next
-            tuner.tick(s)
-            assert ctl[0]() == 1 and tuner.next == s + 2 * _ThreadTuner.REPROBE
-        assert ctl[0]() == before
+    x, y = rng.normal(size=(600, 100)).astype(np.float32), rng.integers(0, 4, 600)
+
+    def net():
+        return Sequential([Dense(128, activation="relu"), Dense(4, activation="softmax")],
+                          input_dim=100, n_models=2)
+
+    big, small = [(100, 128), (128, 4)], [(2, 12), (12, 6), (6, 1)]
+    assert 2.0 * 200 * 101 * 128 >= SMALL_FLOP and blas_threads(big, 200) is None
+    assert blas_threads(small, 400) == 1 and blas_threads(big, 8) == 1
+    for threads, want in ((1, 1), (2, 2), (None, before)):
+        rec = _Threads(ctl)
+        net().fit(x, y, epochs=2, batch_size=200, optimizer="sgd", threads=threads,
+                  callbacks=[rec])
+        assert rec.seen == [want, want] and ctl[0]() == before
+    rec = _Threads(ctl)
+    net().fit(x, y, epochs=1, batch_size=8, optimizer="sgd", callbacks=[rec])  # small products
+    assert rec.seen == [1] and ctl[0]() == before
+    with pytest.raises(ConfigError, match="threads"):
+        net().fit(x, y, epochs=1, threads=0)

@@ -10,10 +10,18 @@ nothing. Layout (see :mod:`initlab.nn.params`):
 * the input is augmented with a column of ones, ``x_aug`` (n, fan_in + 1); a hidden layer's
   buffers carry a column of ones too, so ``[a, 1] @ W_aug`` adds the bias inside the product
   and ``[a, 1]^T @ dL/dz`` yields the gradients of weight and bias together;
-* layer 0 is one product for all K models, ``x_aug @ W_aug`` -> (n, K * (units + 1));
-  every later layer is a batched product over the model axis;
+* every layer, the first included, is a batched product over the model axis: the K models
+  share ``x_aug`` but each gets its own product of the very shapes it would have alone;
 * activations with f(1) = 1 (relu, leaky_relu, elu, linear) run over the whole buffer, the
   column of ones included (it stays 1, and its gradient stays 0).
+
+Determinism: model k's arithmetic does not depend on K or on the other models. A single
+(n, fan_in + 1) @ (fan_in + 1, K (units + 1)) product for layer 0 would be faster for large K,
+but BLAS picks its kernels and blocking from the whole product's shape, so a model's first
+layer could round differently in a K = 30 ensemble than alone; the backward product
+(fan_in + 1, n) @ (n, K (units + 1)) likewise. Element-wise work is exact per element, and
+every reduction over samples happens inside one model's product or per model (see
+:mod:`initlab.nn.losses`).
 
 Example:
     >>> import numpy as np
@@ -101,6 +109,78 @@ def _view(buf: np.ndarray, units: int) -> np.ndarray:
     return buf[:, :, :units].transpose(1, 0, 2)
 
 
+def _inputs(ws: Workspace, li: int) -> np.ndarray:
+    """Layer ``li``'s augmented input, sample-major: (n, 1, fan_in + 1) for layer 0 (shared by
+    the K models), else (n, K, fan_in + 1)."""
+    return ws.x_aug[:, None, :] if li == 0 else ws.abuf[li - 1]
+
+
+def _forward_calls(params: Params, ws: Workspace, need_output: bool) -> list[Callable[[], Any]]:
+    """The forward pass as bound NumPy calls on fixed buffers (the one layer schedule)."""
+    L = len(ws.z)
+    acts = ws.activations
+    calls: list[Callable[[], Any]] = []
+    for li in range(L):
+        w = params.aug[li]  # (K, fan_in + 1, cols)
+        if w.shape[2] == 1:  # one output column: see _backward_calls
+            tmp = np.empty((ws.n, ws.K, w.shape[1]), dtype=w.dtype)
+            calls += [partial(np.multiply, _inputs(ws, li), w[:, :, 0], out=tmp),
+                      partial(np.sum, tmp, axis=2, out=ws.zbuf[li][:, :, 0])]
+        elif li == 0:  # (n, f + 1) @ (K, f + 1, units + 1) -> (K, n, units + 1)
+            calls.append(partial(np.matmul, ws.x_aug, w, out=ws.zbuf[0].transpose(1, 0, 2)))
+        else:
+            calls.append(partial(np.matmul, ws.a_aug[li], w, out=ws.z[li]))
+        if li < L - 1 or need_output:
+            if ws.whole[li]:
+                calls += acts[li].plan_forward(ws.zbuf[li], ws.abuf[li])
+            else:
+                calls += acts[li].plan_forward(ws.z[li], ws.post[li])
+    return calls
+
+
+def _backward_calls(params: Params, ws: Workspace) -> list[Callable[[], Any]]:
+    """The backward pass from ``ws.gz[-1]`` into ``ws.grads``, as bound NumPy calls.
+
+    A product with one output column (a one-unit layer) is not left to BLAS: NumPy hands it
+    to gemv, whose rounding depends on the row stride of the model's slice, i.e. on K. There
+    the forward product is one element-wise multiply and a sum over the short last axis,
+    its weight gradient a multiply and a sum over samples (sequential, per element), and
+    dL/da = g w^T one broadcast multiply: the same operations for a model whatever K is.
+    """
+    L = len(ws.z)
+    acts = ws.activations
+    grads = ws.grads
+    calls: list[Callable[[], Any]] = []
+    for li in range(L - 1, -1, -1):
+        w = params.aug[li]
+        if w.shape[2] == 1:
+            tmp = np.empty((ws.n, ws.K, w.shape[1]), dtype=w.dtype)
+            calls += [partial(np.multiply, _inputs(ws, li), ws.gzbuf[li][:, :, :1], out=tmp),
+                      partial(np.sum, tmp, axis=0, out=grads.aug[li][:, :, 0])]
+        elif li == 0:  # (f + 1, n) @ (K, n, units + 1) -> (K, f + 1, units + 1)
+            calls.append(partial(np.matmul, ws.x_aug.T, ws.gzbuf[0].transpose(1, 0, 2),
+                                 out=grads.aug[0]))
+        else:
+            calls.append(partial(np.matmul, ws.a_aug[li].transpose(0, 2, 1), ws.gz[li],
+                                 out=grads.aug[li]))
+        if li == 0:
+            break
+        ga = ws.ga[li - 1]
+        fan_in = ga.shape[2]
+        if ws.gz[li].shape[2] == 1:  # dL/da = g w^T: one product per element
+            calls.append(partial(np.multiply, ws.gzbuf[li][:, :, :1], params.W[li][:, :, 0],
+                                 out=ws.gabuf[li - 1][:, :, :fan_in]))
+        else:
+            calls.append(partial(np.matmul, ws.gz[li], params.W[li].transpose(0, 2, 1), out=ga))
+        if ws.whole[li - 1]:
+            calls += acts[li - 1].plan_backward(ws.zbuf[li - 1], ws.abuf[li - 1],
+                                                ws.gabuf[li - 1], ws.gzbuf[li - 1])
+        else:
+            calls += acts[li - 1].plan_backward(ws.z[li - 1], ws.post[li - 1], ga,
+                                                ws.gz[li - 1])
+    return calls
+
+
 def forward(params: Params, ws: Workspace, need_output: bool = True) -> list[np.ndarray]:
     """Run the forward pass of all K models on ``ws.x_aug``; return ``ws.post``.
 
@@ -113,17 +193,8 @@ def forward(params: Params, ws: Workspace, need_output: bool = True) -> list[np.
     Returns:
         The list of activations per layer ((K, n, units) views into ``ws``).
     """
-    L = len(ws.z)
-    n = ws.n
-    np.matmul(ws.x_aug, params.first_layer_matrix(), out=ws.zbuf[0].reshape(n, -1))
-    for li in range(L):
-        if li > 0:
-            np.matmul(ws.a_aug[li], params.aug[li], out=ws.z[li])
-        if li < L - 1 or need_output:
-            if ws.whole[li]:
-                ws.activations[li].forward(ws.zbuf[li], out=ws.abuf[li])
-            else:
-                ws.activations[li].forward(ws.z[li], out=ws.post[li])
+    for call in _forward_calls(params, ws, need_output):
+        call()
     return ws.post
 
 
@@ -137,157 +208,35 @@ def backward(params: Params, ws: Workspace) -> Params:
     Returns:
         ``ws.grads`` (dL/dW and dL/db for every layer; ``ws.gz`` holds dL/dz per layer).
     """
-    L = len(ws.z)
-    grads = ws.grads
-    for li in range(L - 1, 0, -1):
-        gz = ws.gz[li]
-        np.matmul(ws.a_aug[li].transpose(0, 2, 1), gz, out=grads.aug[li])
-        ga = ws.ga[li - 1]
-        Wt = params.W[li].transpose(0, 2, 1)
-        if gz.shape[2] == 1 and ws.K >= 4 and ga.shape[2] <= 16:
-            # one unit feeding a narrow layer: an outer product per model; column by column
-            # over the sample-major buffers beats K tiny BLAS calls
-            W = params.W[li]
-            g = ws.gzbuf[li][:, :, 0]
-            gab = ws.gabuf[li - 1]
-            for j in range(ga.shape[2]):
-                np.multiply(g, W[:, j, 0], out=gab[:, :, j])
-        else:
-            np.matmul(gz, Wt, out=ga)
-        act = ws.activations[li - 1]
-        if ws.whole[li - 1]:
-            act.backward(ws.zbuf[li - 1], ws.abuf[li - 1], ws.gabuf[li - 1],
-                         out=ws.gzbuf[li - 1])
-        else:
-            act.backward(ws.z[li - 1], ws.post[li - 1], ga, out=ws.gz[li - 1])
-    np.matmul(ws.x_aug.T, ws.gzbuf[0].reshape(ws.n, -1), out=grads.first_layer_matrix())
-    return grads
+    for call in _backward_calls(params, ws):
+        call()
+    return ws.grads
 
 
 class StepPlan:
     """One training step on a workspace's fixed buffers, as lists of bound NumPy calls.
 
-    Running the lists does what :func:`forward`, the loss and :func:`backward` do, minus the
-    Python bookkeeping (for seed 002's 2-12-6-1 network that bookkeeping is a large part of a
-    step). ``backward_apply``, when not None, also adds the gradients to the parameters: the
-    first layer's product is one GEMM with beta = 1 straight into the weights
-    (``W_aug += x_aug^T @ dL/dz``), so its gradient is never written out nor read back; the
-    caller folds the step size into the loss gradient (plain SGD).
+    Running the lists does what :func:`forward`, the loss gradient and :func:`backward` do
+    (they are built from the same schedule), minus the Python bookkeeping (for seed 002's
+    2-12-6-1 network that bookkeeping is a large part of a step). Every training step runs
+    exactly these calls, logged or not: the loss value, accuracy, traces and validation are
+    computed beside them, never instead of them.
 
     Attributes:
         forward: the forward pass (the output activation only where the loss needs it).
-        grad: the loss gradient into ``ws.gz[-1]`` (losses from logits; value not computed).
+        grad: ``scale`` * dL/dz of the output layer into ``ws.gz[-1]`` (value not computed).
         backward: the backward pass into ``ws.grads``.
-        backward_apply: the backward pass that also updates the parameters, or None.
     """
 
     def __init__(self, params: Params, ws: Workspace, loss: Any, t: Any, scale: float) -> None:
-        L = len(ws.z)
-        n = ws.n
-        acts = ws.activations
-        fwd: list[Callable[[], Any]] = [
-            partial(np.matmul, ws.x_aug, params.first_layer_matrix(),
-                    out=ws.zbuf[0].reshape(n, -1))
-        ]
-        for li in range(L):
-            if li > 0:
-                fwd.append(partial(np.matmul, ws.a_aug[li], params.aug[li], out=ws.z[li]))
-            if li < L - 1:
-                if ws.whole[li]:
-                    fwd += acts[li].plan_forward(ws.zbuf[li], ws.abuf[li])
-                else:
-                    fwd += acts[li].plan_forward(ws.z[li], ws.post[li])
-            elif not loss.from_logits:
-                fwd += acts[li].plan_forward(ws.z[li], ws.post[li])
-        self.forward = fwd
-        self.grad = (loss.plan_grad(ws.z[-1], ws.post[-1], t, ws.gz[-1], scale)
-                     if loss.from_logits else None)
-        grads = ws.grads
-        bwd: list[Callable[[], Any]] = []
-        for li in range(L - 1, 0, -1):
-            gz = ws.gz[li]
-            bwd.append(partial(np.matmul, ws.a_aug[li].transpose(0, 2, 1), gz,
-                               out=grads.aug[li]))
-            ga = ws.ga[li - 1]
-            if gz.shape[2] == 1 and ws.K >= 4 and ga.shape[2] <= 16:
-                g = ws.gzbuf[li][:, :, 0]
-                gab = ws.gabuf[li - 1]
-                W = params.W[li]
-                bwd += [partial(np.multiply, g, W[:, j, 0], out=gab[:, :, j])
-                        for j in range(ga.shape[2])]
-            else:
-                bwd.append(partial(np.matmul, gz, params.W[li].transpose(0, 2, 1), out=ga))
-            if ws.whole[li - 1]:
-                bwd += acts[li - 1].plan_backward(ws.zbuf[li - 1], ws.abuf[li - 1],
-                                                  ws.gabuf[li - 1], ws.gzbuf[li - 1])
-            else:
-                bwd += acts[li - 1].plan_backward(ws.z[li - 1], ws.post[li - 1], ga,
-                                                  ws.gz[li - 1])
-        self.backward = bwd + [partial(np.matmul, ws.x_aug.T, ws.gzbuf[0].reshape(n, -1),
-                                       out=grads.first_layer_matrix())]
-        self.backward_apply: list[Callable[[], Any]] | None = None
-        gemm = _gemm_into(params.first_layer_matrix(), ws.x_aug, ws.gzbuf[0].reshape(n, -1))
-        if gemm is not None:
-            tail = params.layout.offsets[1] if L > 1 else params.flat.size
-            apply = bwd + [gemm]
-            if tail < params.flat.size:
-                apply.append(partial(np.add, params.flat[tail:], grads.flat[tail:],
-                                     out=params.flat[tail:]))
-            self.backward_apply = apply
-
-
-def _gemm_into(c: np.ndarray, x: np.ndarray, g: np.ndarray) -> Callable[[], Any] | None:
-    """A call doing ``c += x^T @ g`` in one GEMM with beta = 1, or None where not possible.
-
-    It calls the CBLAS of the very library NumPy's matmul uses (found with threadpoolctl),
-    so no second BLAS thread pool competes with NumPy's.
-    """
-    cblas = _numpy_cblas()
-    if cblas is None or not (c.flags.c_contiguous and x.flags.c_contiguous
-                             and g.flags.c_contiguous and c.dtype == x.dtype == g.dtype):
-        return None
-    fn = cblas.get(c.dtype.char)
-    if fn is None:
-        return None
-    import ctypes
-
-    gemm, int_t = fn
-    n, rows = x.shape  # c (rows, cols) += x^T (rows, n) @ g (n, cols)
-    cols = g.shape[1]
-    real = ctypes.c_float if c.dtype == np.float32 else ctypes.c_double
-    args = (101, 112, 111, int_t(rows), int_t(cols), int_t(n), real(1.0),
-            x.ctypes.data_as(ctypes.c_void_p), int_t(rows),
-            g.ctypes.data_as(ctypes.c_void_p), int_t(cols), real(1.0),
-            c.ctypes.data_as(ctypes.c_void_p), int_t(cols))
-    return partial(gemm, *args)
-
-
-_CBLAS: Any = False
-
-
-def _numpy_cblas() -> dict[str, tuple[Any, Any]] | None:
-    """``{"f": (sgemm, int type), "d": (dgemm, int type)}`` from NumPy's OpenBLAS, or None."""
-    global _CBLAS
-    if _CBLAS is not False:
-        return _CBLAS
-    _CBLAS = None
-    lib = _numpy_blas_lib()
-    if lib is None:
-        return None
-    import ctypes
-
-    found: dict[str, tuple[Any, Any]] = {}
-    for char, name in (("f", "sgemm"), ("d", "dgemm")):
-        for sym, int_t in ((f"scipy_cblas_{name}64_", ctypes.c_int64),
-                           (f"cblas_{name}64_", ctypes.c_int64),
-                           (f"cblas_{name}", ctypes.c_int)):
-            fn = getattr(lib, sym, None)
-            if fn is not None:
-                fn.restype = None
-                found[char] = (fn, int_t)
-                break
-    _CBLAS = found or None
-    return _CBLAS
+        self.forward = _forward_calls(params, ws, need_output=not loss.from_logits)
+        if loss.from_logits:
+            self.grad = loss.plan_grad(ws.z[-1], ws.post[-1], t, ws.gz[-1], scale)
+        else:  # dL/da, then through the output activation
+            self.grad = loss.plan_grad(ws.z[-1], ws.post[-1], t, ws.ga[-1], scale)
+            self.grad += ws.activations[-1].plan_backward(ws.z[-1], ws.post[-1], ws.ga[-1],
+                                                          ws.gz[-1])
+        self.backward = _backward_calls(params, ws)
 
 
 _LIB: Any = False

@@ -13,6 +13,11 @@ derivative).
   Loss ``softplus(z) - t z``, averaged over the output units as Keras does.
 * ``mse``: any output; ``mean((a - t)^2)`` over samples and output units.
 
+Determinism: model k's loss and gradient do not depend on K or on the other models. Every
+reduction runs per model over a contiguous float64 copy of that model's values (so NumPy's
+pairwise summation sees the same row whatever K is), row sums over classes are taken per row,
+and choices between formulas depend on one model's size (n * d), never on K * n * d.
+
 Example:
     >>> import numpy as np
     >>> loss = get("categorical_crossentropy")
@@ -178,12 +183,12 @@ class CategoricalCrossentropy(Loss):
         e = grad.transpose(1, 0, 2) if grad is not None else np.empty_like(zs)
         np.subtract(zs, m, out=e)
         np.exp(e, out=e)
-        s = np.matmul(e, np.ones((e.shape[-1], 1), dtype=e.dtype))  # row sums, by BLAS
+        s = _row_sum(e)
         loss = None
         if need_value:
             lse = np.log(s)
             lse += m
-            loss = _in(z, (lse.sum(axis=(0, 2), dtype=np.float64) - _dot(z, t.t)) / n)
+            loss = _in(z, (_per_model_sum(lse.transpose(1, 0, 2)) - _dot(z, t.t)) / n)
         if grad is not None:
             s *= n / scale  # grad = scale * (softmax - t) / n
             np.divide(e, s, out=e)
@@ -215,11 +220,11 @@ class BinaryCrossentropy(Loss):
         zs = z.transpose(1, 0, 2)  # sample-major, as the buffers are
         loss = None
         if need_value:
-            loss = _in(z, (_softplus(zs).sum(axis=(0, 2), dtype=np.float64)
-                           - _dot(z, t.t)) / (n * d))
+            sp = _softplus(zs, small=n * d < 4096)
+            loss = _in(z, (_per_model_sum(sp.transpose(1, 0, 2)) - _dot(z, t.t)) / (n * d))
         if grad is not None:
             g = grad.transpose(1, 0, 2)
-            if z.size < 4096:
+            if n * d < 4096:
                 from initlab.nn.activations import _special
 
                 _special().expit(zs, out=g)
@@ -233,7 +238,7 @@ class BinaryCrossentropy(Loss):
         # scale * (sigmoid(z) - t) / (n d) = c tanh(z / 2) + 2 c (0.5 - t), c = scale / (2 n d)
         _, n, d = z.shape
         zs, g, tt = z.transpose(1, 0, 2), grad.transpose(1, 0, 2), t.t[:, None, :]
-        if z.size < 4096:  # small: three calls (scipy's expit) beat six cheaper ones
+        if n * d < 4096:  # small: three calls (scipy's expit) beat six cheaper ones
             from initlab.nn.activations import _special
 
             return [partial(_special().expit, zs, out=g), partial(np.subtract, g, tt, out=g),
@@ -271,16 +276,17 @@ class MeanSquaredError(Loss):
         diff = np.subtract(a, t.t, out=grad)
         loss = None
         if need_value:
-            loss = _in(a, np.einsum("knd,knd->k", diff, diff, dtype=np.float64) / (n * d))
+            loss = _in(a, _per_model_sum(np.square(diff)) / (n * d))
         if grad is not None:
             grad *= 2.0 * scale / (n * d)
         return loss
 
 
-def _softplus(z: np.ndarray) -> np.ndarray:
-    """ln(1 + e^z), stably. For large arrays as max(z, 0) + log1p(exp(-|z|)): six SIMD
-    passes beat np.logaddexp's scalar loop about fourfold."""
-    if z.size < 4096:
+def _softplus(z: np.ndarray, small: bool) -> np.ndarray:
+    """ln(1 + e^z), stably. For large arrays (``small`` False: decided per model, so a model
+    gets the same formula whatever K is) as max(z, 0) + log1p(exp(-|z|)): six SIMD passes
+    beat np.logaddexp's scalar loop about fourfold."""
+    if small:
         return np.logaddexp(z, 0)
     e = np.abs(z)
     np.negative(e, out=e)
@@ -302,6 +308,28 @@ def _row_max(z: np.ndarray) -> np.ndarray:
     return m
 
 
+def _row_sum(e: np.ndarray) -> np.ndarray:
+    """Sum over the last axis, keepdims, row by row: the same additions for every row whatever
+    the leading shape (a BLAS product with a vector of ones may block rows differently for a
+    different number of rows). For a few classes, column by column (cheaper than NumPy's
+    reduction over a short last axis)."""
+    d = e.shape[-1]
+    if d > 16:
+        return e.sum(axis=-1, keepdims=True)
+    s = e[..., :1].copy()
+    for j in range(1, d):
+        s += e[..., j : j + 1]
+    return s
+
+
+def _per_model_sum(x: np.ndarray) -> np.ndarray:
+    """Per model, the float64 sum of all of a (K, ...) array: each model's values copied into
+    one contiguous float64 row in (sample, unit) order and summed pairwise, so the additions do
+    not depend on K or on the buffer's layout. (K,) float64."""
+    rows = np.array(x, dtype=np.float64, order="C").reshape(x.shape[0], -1)
+    return rows.sum(axis=1)
+
+
 def _in(like: np.ndarray, loss: np.ndarray) -> np.ndarray:
     """The loss (summed in float64) in the model's precision: a float32 model whose loss
     overflows float32 has a non-finite loss, as its gradients do."""
@@ -310,7 +338,9 @@ def _in(like: np.ndarray, loss: np.ndarray) -> np.ndarray:
 
 def _dot(z: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Per model, sum over samples and units of z * t: (K, n, d), (n, d) -> (K,) float64."""
-    return np.einsum("knd,nd->k", z, t, dtype=np.float64)
+    zt = np.array(z, dtype=np.float64, order="C")
+    zt *= t
+    return _per_model_sum(zt)
 
 
 LOSSES: dict[str, type[Loss]] = {

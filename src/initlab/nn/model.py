@@ -428,7 +428,7 @@ class Sequential:
     def fit(self, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
             optimizer: Any = "adam", loss: Any = None, validation_data: Any = None,
             seed: Any = 0, verbose: int = 0, log_every: int = 1,
-            callbacks: Sequence[Any] | None = None) -> Any:
+            callbacks: Sequence[Any] | None = None, threads: int | None = None) -> Any:
         """Train all K models on the same minibatches; return a :class:`History`.
 
         Args:
@@ -444,6 +444,9 @@ class Sequential:
             verbose: 0 silent, 1 a line per logged epoch (and a progress bar for long runs).
             log_every: record the history every this many epochs (and at the last).
             callbacks: objects with optional ``every``, ``on_trace`` and ``on_epoch_end``.
+            threads: BLAS threads for the training steps, for this call only; None: one for
+                small products, else the caller's setting (:func:`initlab.nn.training.
+                blas_threads`). The thread count does not change the results.
 
         Returns:
             The History (arrays (n_logged_epochs, K); ``diverged`` per model).
@@ -461,7 +464,7 @@ class Sequential:
         optimizer = wrap_optimizer(self, optimizer)
         return fit(self, x, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    loss=loss, validation_data=validation_data, seed=seed, verbose=verbose,
-                   log_every=log_every, callbacks=callbacks)
+                   log_every=log_every, callbacks=callbacks, threads=threads)
 
     # ---------------------------------------------------------------- reporting
     def summary(self) -> str:

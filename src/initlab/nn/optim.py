@@ -175,7 +175,11 @@ class _ClipGlobalNorm(Transform):
         self.max_norm = _positive("max_norm", max_norm)
 
     def update(self, updates, state, params):
-        norm = np.sqrt(np.sum(updates.sq_norms(), axis=0))  # (K,) one norm per model
+        sq = updates.sq_norms()
+        total = sq[0]
+        for part in sq[1:]:  # tensor by tensor, in order: the same additions for any K
+            total += part
+        norm = np.sqrt(total)  # (K,) one norm per model
         if (norm > self.max_norm).any():
             updates.scale_models(None, np.minimum(1.0, self.max_norm / np.maximum(norm, 1e-38)))
 

@@ -2,13 +2,12 @@
 
 Each Dense layer keeps its weights and its bias in one *augmented* matrix (the bias is the
 last row), so ``[a, 1] @ W_aug`` is ``a @ W + b`` and ``[a, 1]^T @ g`` yields both gradients
-in one matrix product. The first layer, whose input all K models share, is stored
-``(fan_in + 1, K, units + 1)`` so that its forward pass is one large product
-``x_aug @ W_aug.reshape(fan_in + 1, K * (units + 1))``; when it is a hidden layer, its extra
-column is the constant (0, ..., 0, 1), so the product also yields the column of ones that the
-next layer's augmented input needs (its gradient is always 0, so no optimizer moves it). The
-other layers are stored ``(K, fan_in + 1, units)`` for batched products. The public views
-always carry the model axis first: ``W`` (K, fan_in, units) and ``b`` (K, units).
+in one matrix product. Every layer is stored model-major, ``(K, fan_in + 1, units)``, so each
+model's matrix is contiguous, exactly as it is when K = 1 (BLAS then runs the same arithmetic
+for a model whatever K is). The first layer, when a hidden layer, carries one extra column,
+the constant (0, ..., 0, 1), so its product also yields the column of ones that the next
+layer's augmented input needs (its gradient is always 0, so no optimizer moves it). The
+public views carry the model axis first: ``W`` (K, fan_in, units) and ``b`` (K, units).
 
 Because every parameter lives in one flat array, element-wise optimizer steps (SGD, Adam,
 clipping by value) are a few NumPy calls over the whole network, whatever its depth.
@@ -65,7 +64,7 @@ class ParamLayout:
         if constants and self.extra0:
             fan_in = self.shapes[0][0]
             p.aug[0][:, :, -1] = 0
-            p.aug[0][fan_in, :, -1] = 1
+            p.aug[0][:, fan_in, -1] = 1
         return p
 
 
@@ -74,8 +73,8 @@ class Params:
 
     Attributes:
         flat: the (size,) buffer.
-        aug: per layer, the augmented storage (first layer (fan_in+1, K, units+1) with the
-            constant column when hidden, others (K, fan_in+1, units)).
+        aug: per layer, the augmented storage (K, fan_in + 1, units), the first layer's with
+            the constant column (K, fan_in + 1, units + 1) when it is hidden.
         W: per layer, (K, fan_in, units) views.
         b: per layer, (K, units) views.
         tensors: ``[W0, b0, W1, b1, ...]``, each with the model axis first.
@@ -90,15 +89,10 @@ class Params:
         self.b: list[np.ndarray] = []
         pairs = zip(layout.shapes, layout.offsets, strict=True)
         for li, ((fan_in, units), off) in enumerate(pairs):
-            if li == 0:
-                cols = units + layout.extra0
-                aug = flat[off : off + K * (fan_in + 1) * cols].reshape(fan_in + 1, K, cols)
-                self.W.append(aug[:fan_in, :, :units].transpose(1, 0, 2))
-                self.b.append(aug[fan_in, :, :units])
-            else:
-                aug = flat[off : off + K * (fan_in + 1) * units].reshape(K, fan_in + 1, units)
-                self.W.append(aug[:, :fan_in, :])
-                self.b.append(aug[:, fan_in, :])
+            cols = units + (layout.extra0 if li == 0 else 0)
+            aug = flat[off : off + K * (fan_in + 1) * cols].reshape(K, fan_in + 1, cols)
+            self.W.append(aug[:, :fan_in, :units])
+            self.b.append(aug[:, fan_in, :units])
             self.aug.append(aug)
         self.tensors: list[np.ndarray] = [
             t for pair in zip(self.W, self.b, strict=True) for t in pair
@@ -112,15 +106,19 @@ class Params:
         """Return a deep copy."""
         return self.layout.alloc(self.flat.copy())
 
-    def first_layer_matrix(self) -> np.ndarray:
-        """The first layer's storage as one (fan_in + 1, K * columns) matrix."""
-        a = self.aug[0]
-        return a.reshape(a.shape[0], -1)
-
     def sq_norms(self) -> list[np.ndarray]:
-        """Return, per tensor, the squared L2 norm of each model's part, (K,) float64."""
-        subs = {2: "ki,ki->k", 3: "kij,kij->k"}
-        return [np.einsum(subs[t.ndim], t, t, dtype=np.float64) for t in self.tensors]
+        """Return, per tensor, the squared L2 norm of each model's part, (K,) float64.
+
+        Each model's part is copied into one contiguous float64 row and summed there, so a
+        model's norm takes the same additions whatever K is (an einsum over the strided
+        buffer would pick its summation order from the whole array's layout).
+        """
+        out = []
+        for t in self.tensors:
+            rows = np.array(t, dtype=np.float64, order="C").reshape(t.shape[0], -1)
+            np.square(rows, out=rows)
+            out.append(rows.sum(axis=1))
+        return out
 
     def scale_models(self, tensor_index: int | None, scale: np.ndarray) -> None:
         """Multiply each model's part by ``scale`` (K,): one tensor, or all when None."""

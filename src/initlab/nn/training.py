@@ -5,11 +5,15 @@ the workspace's preallocated input buffer (the column of ones stays in place). F
 training (``batch_size=None``) builds the augmented input once. Loss (and, on logged epochs,
 accuracy) comes out of the training forward pass itself; nothing is recomputed.
 
-A model whose batch loss is not finite is marked diverged at that epoch and frozen (its
-updates are zeroed from then on); the others go on and fit never raises for it. On epochs
-that are not logged the cross-entropies are not evaluated; a cross-entropy from logits is
-finite exactly when the logits are, so one sum over the output logits per step finds the
-step at which a model diverges.
+A model whose output logits stop being finite is marked diverged at that epoch and frozen
+(its updates are zeroed from that step on); the others go on and fit never raises for it.
+One sum over the output logits per step finds that step (a cross-entropy from logits is finite
+exactly when the logits are); only when it is not finite are the models checked one by one.
+
+Determinism: a model's weights and metrics depend on its data, init, seed and these arguments,
+never on the machine's load, the BLAS thread count, ``log_every``, validation data, callbacks,
+or the other models of its ensemble: every step runs the same calls, and the engine gives each
+model the arithmetic it would have alone (see :mod:`initlab.nn.engine`).
 
 Example:
     >>> import numpy as np
@@ -40,7 +44,7 @@ from initlab.rng import as_generator
 if TYPE_CHECKING:
     from initlab.nn.model import Sequential
 
-__all__ = ["fit"]
+__all__ = ["fit", "blas_threads", "SMALL_FLOP"]
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -69,8 +73,11 @@ class _Batch:
 def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int | None = 32,
         optimizer: Any = "adam", loss: Any = None, validation_data: Any = None,
         seed: Any = 0, verbose: int = 0, log_every: int = 1,
-        callbacks: Sequence[Any] | None = None) -> History:
+        callbacks: Sequence[Any] | None = None, threads: int | None = None) -> History:
     """Train ``model`` in place; see :meth:`initlab.nn.Sequential.fit` for the arguments.
+
+    ``threads`` sets the BLAS threads of the training steps for this call (restored after);
+    None applies :func:`blas_threads`' rule, a function of the shapes alone.
 
     Returns:
         A :class:`~initlab.nn.History`.
@@ -84,6 +91,8 @@ def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int |
     """
     epochs = _positive_int("epochs", epochs)
     log_every = _positive_int("log_every", log_every)
+    if threads is not None:
+        threads = _positive_int("threads", threads)
     xs = model._check_x(x)
     n = len(xs)
     lossf: Loss = model._loss(loss)
@@ -127,92 +136,72 @@ def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int |
         if n % batch_size:
             batches.append(_Batch(model, n % batch_size, t))
 
-    tuner = _ThreadTuner(model, n if full else batch_size)
-    with tuner:
+    if threads is None:
+        threads = blas_threads(model._layout.shapes, n if full else batch_size)
+    with _BlasThreads(threads):
         _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch_size,
-              epochs, log_every, rng, tracers, enders, val, verbose, tuner)
+              epochs, log_every, rng, tracers, enders, val, verbose)
     return history
 
 
-class _ThreadTuner:
-    """Chooses how many BLAS threads the training steps use, by measuring them.
+SMALL_FLOP = 4e6
+"""Below this many FLOP per product, :func:`blas_threads` keeps one BLAS thread."""
 
-    Products under 4e6 FLOP always run on one thread: a second OpenBLAS thread saves little
-    there. For larger ones the answer depends on the machine's load: on an idle machine two
-    threads are faster, but when another process holds a core every product waits for the
-    descheduled thread (we measured an MNIST batch-128 epoch take 10-30 s instead of 0.45 s).
-    So fit times a few steps with one thread and a few with NumPy's thread count, keeps the
-    faster, and measures again later (the load of a shared machine changes); see ``tick``.
+
+def blas_threads(shapes: Sequence[tuple[int, int]], n_batch: int) -> int | None:
+    """The BLAS thread count fit uses when not told: a function of the shapes alone.
+
+    One thread when every product of one model's step is under ``SMALL_FLOP`` (2 n (f + 1) u
+    FLOP for a layer of fan-in f and u units on a batch of n): a second OpenBLAS thread saves
+    little there, and on a loaded machine a product waits for a descheduled thread. Otherwise
+    None: the caller's setting stands (``OPENBLAS_NUM_THREADS``, ``threadpoolctl``, or
+    ``fit(threads=...)``). Nothing here is timed, so the machine's load changes nothing; and
+    the thread count does not change a result either (OpenBLAS splits a product's output
+    among threads, never the sum inside one element; ``tests/nn/test_nn_determinism.py``
+    checks 1 and 2 threads give bit-identical runs).
+
+    Example:
+        >>> blas_threads([(2, 12), (12, 6), (6, 1)], 1000)
+        1
+        >>> blas_threads([(784, 128), (128, 64), (64, 10)], 128) is None
+        True
     """
+    biggest = max(2.0 * n_batch * (f + 1) * u for f, u in shapes)
+    return 1 if biggest < SMALL_FLOP else None
 
-    SMALL = 4e6
-    WINDOW = 4
-    REPROBE = 250
 
-    def __init__(self, model: Sequential, n_batch: int) -> None:
-        K = model.n_models
-        self.biggest = max(2.0 * n_batch * (f + 1) * u * (K if i == 0 else 1)
-                           for i, (f, u) in enumerate(model._layout.shapes))
+class _BlasThreads:
+    """Sets NumPy's BLAS thread count for a ``with`` block and restores it after (None: no
+    change). Uses OpenBLAS's own get/set when found (microseconds), threadpoolctl otherwise."""
+
+    def __init__(self, threads: int | None) -> None:
+        self.threads = threads
+        self.ctl: Any = None
+        self.limits: Any = None
+        self.original = 0
+
+    def __enter__(self) -> _BlasThreads:
+        if self.threads is None:
+            return self
         self.ctl = _openblas_threads()
-        self.original = self.ctl[0]() if self.ctl else 1
-        self.next = 1 << 62  # the step at which tick() has something to do
-        self.fallback: Any = None
+        if self.ctl is not None:
+            self.original = self.ctl[0]()
+            if self.original != self.threads:
+                self.ctl[1](self.threads)
+        else:  # pragma: no cover - NumPy without a reachable OpenBLAS
+            try:
+                from threadpoolctl import threadpool_limits
 
-    def __enter__(self) -> _ThreadTuner:
-        if self.original <= 1:
-            return self
-        if self.ctl is None:  # no handle on NumPy's OpenBLAS: one thread for small products
-            if self.biggest < self.SMALL:
-                try:
-                    from threadpoolctl import threadpool_limits
-
-                    self.fallback = threadpool_limits(1, user_api="blas")
-                except ImportError:  # pragma: no cover
-                    pass
-            return self
-        if self.biggest < self.SMALL:
-            self.ctl[1](1)
-        else:
-            self.phase, self.next, self.backoff = 0, 2, self.REPROBE // 2  # warm up 2 steps
+                self.limits = threadpool_limits(self.threads, user_api="blas")
+            except ImportError:
+                pass
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self.ctl is not None:
+        if self.ctl is not None and self.ctl[0]() != self.original:
             self.ctl[1](self.original)
-        if self.fallback is not None:
-            self.fallback.restore_original_limits()
-
-    def tick(self, step: int) -> None:
-        """Called before step ``step`` when ``step >= self.next``.
-
-        A probe times WINDOW steps on one thread, then up to WINDOW steps on NumPy's count,
-        stopping early at a step twice as slow as the one-thread average (under contention a
-        many-thread step can take 50x longer). Many threads are kept only when at least 20 %
-        faster: one thread costs at most ~2x on an idle machine, many can cost 50x on a busy
-        one. While one thread keeps winning, the next probe comes twice as late.
-        """
-        now = time.perf_counter()
-        if self.phase == 0:  # time one thread
-            self.ctl[1](1)
-            self.t, self.phase, self.next = now, 1, step + self.WINDOW
-        elif self.phase == 1:  # then the default count, step by step
-            self.one = (now - self.t) / self.WINDOW
-            self.ctl[1](self.original)
-            self.t = self.last = now
-            self.phase, self.next, self.stop = 2, step + 1, step + self.WINDOW
-        else:
-            slow = now - self.last > 2 * self.one
-            self.last = now
-            if not slow and step < self.stop:
-                self.next = step + 1
-                return
-            many = (now - self.t) / (self.WINDOW - (self.stop - step))
-            if slow or many >= 0.8 * self.one:  # the risks are lopsided: prefer one thread
-                self.ctl[1](1)
-                self.backoff = min(2 * self.backoff, 16 * self.REPROBE)
-            else:
-                self.backoff = self.REPROBE
-            self.phase, self.next = 0, step + self.backoff
+        if self.limits is not None:  # pragma: no cover
+            self.limits.restore_original_limits()
 
 
 def _openblas_threads() -> tuple[Any, Any] | None:
@@ -237,8 +226,15 @@ def _openblas_threads() -> tuple[Any, Any] | None:
 
 
 def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch_size,
-          epochs, log_every, rng, tracers, enders, val, verbose, tuner) -> None:
-    """The epoch and step loops of :func:`fit` (arguments as prepared there)."""
+          epochs, log_every, rng, tracers, enders, val, verbose) -> None:
+    """The epoch and step loops of :func:`fit` (arguments as prepared there).
+
+    Every step runs the same calls (``StepPlan``: forward, loss gradient, backward, then the
+    update), logged or not, traced or not, whatever the other models did: the loss value,
+    accuracy and traces are extra work beside the step that reads its buffers and never
+    writes what the step uses. A model is marked diverged at the first step whose output
+    logits are not all finite (the one criterion on every step), and frozen from that step.
+    """
     K = model.n_models
     n = len(xs)
     params = model.params
@@ -250,6 +246,7 @@ def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch
     t0 = time.perf_counter()
     step = 0
     fold = opt.scale()  # plain SGD: fold -lr into the loss gradient, skip the update pass
+    scale = 1.0 if fold is None else fold
     all_active = True
     steps_per_epoch = 1 if full else -(-n // batch_size)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -266,8 +263,6 @@ def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch
                     stop = min(start + batch_size, n)
                     b = batches[0] if stop - start == batch_size else batches[1]
                     b.fill(xs, t, perm[start:stop])
-                if step >= tuner.next:
-                    tuner.tick(step)
                 ws = b.ws
                 tracing = [cb for every, cb in tracers if step % every == 0] if tracers else ()
                 if tracing:  # a fresh workspace: the trace owns its arrays
@@ -277,55 +272,33 @@ def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch
                     trace = model._make_trace(tw.x_aug[:, :-1], tw, lv)
                     for cb in tracing:
                         cb.on_trace(step, trace)
-                    np.copyto(ws.grads.flat, tw.grads.flat)
-                    np.copyto(ws.gzbuf[-1], tw.gzbuf[-1])
-                    if logged:
-                        correct += lossf.correct(tw.z[-1], tw.post[-1], b.t)
-                    folded = False
-                else:
-                    plan = b.plan
-                    if plan is None:
-                        plan = b.plan = model._plan(ws, lossf, b.t,
-                                                    1.0 if fold is None else fold)
-                    for call in plan.forward:
-                        call()
-                    if plan.grad is not None and not logged:
-                        for call in plan.grad:
-                            call()
-                        lv = None
-                    else:
-                        lv = model._loss_grad(ws, lossf, b.t, 1.0 if fold is None else fold)
-                        if logged:
-                            correct += lossf.correct(ws.z[-1], ws.post[-1], b.t)
-                    folded = fold is not None
-                grads = ws.grads
-                if lv is not None:
-                    if logged:
-                        loss_sum += lv * ws.n
-                    bad = ~np.isfinite(lv)
-                elif math.isfinite(ws.zbuf[-1].sum()):
-                    bad = None  # finite logits: every cross-entropy is finite
-                else:  # a logit is not finite (or the sum overflowed): measure the losses
-                    bad = ~np.isfinite(lossf.value_and_grad(ws.z[-1], ws.post[-1], b.t, None))
-                if bad is not None and bad.any():
+                plan = b.plan
+                if plan is None:
+                    plan = b.plan = model._plan(ws, lossf, b.t, scale)
+                for call in plan.forward:
+                    call()
+                for call in plan.grad:
+                    call()
+                z = ws.z[-1]
+                if logged:
+                    loss_sum += lossf.value_and_grad(z, ws.post[-1], b.t, None) * ws.n
+                    correct += lossf.correct(z, ws.post[-1], b.t)
+                if not math.isfinite(ws.zbuf[-1].sum()):  # a logit is not finite (or the
+                    bad = ~np.isfinite(z).all(axis=(1, 2))  # sum overflowed): per model
                     newly = bad & active
                     if newly.any():
                         history.diverged[newly] = True
                         history.diverged_epoch[newly] = epoch
                         active &= ~newly
                         all_active = False
-                if tracing or not (folded and all_active and plan.backward_apply is not None):
-                    if not tracing:
-                        for call in plan.backward:
-                            call()
-                    if not folded:
-                        opt.update(grads, state, params)
-                    if not all_active:
-                        grads.zero_models(~active)
-                    params.flat += grads.flat
-                else:  # plain SGD, nobody frozen: the backward pass updates in place
-                    for call in plan.backward_apply:
-                        call()
+                for call in plan.backward:
+                    call()
+                grads = ws.grads
+                if fold is None:
+                    opt.update(grads, state, params)
+                if not all_active:
+                    grads.zero_models(~active)
+                params.flat += grads.flat
                 step += 1
             if logged:
                 logs = {"loss": loss_sum / n, "accuracy": correct / n,

@@ -1,0 +1,167 @@
+"""The determinism contract of the engine, clause by clause, with exact equality.
+
+A trained model's weights, per-epoch metrics and final metrics depend on its data, init, seed
+and fit arguments alone: not on the BLAS thread count, the machine's load, ``log_every``,
+validation data, callbacks or probes, nor on the ensemble it trained in (its size K and the
+other models). Floating-point chaos makes any difference visible: seed 002's normal(std=10)
+12-6-1 ReLU net on moons, full-batch SGD lr 0.01 (the fast tests run 1,500 epochs, the slow
+ones the article's 15,000), compared with ``np.array_equal``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from initlab.data import load
+from initlab.diagnose import Probe
+from initlab.nn import Dense, Sequential, optim
+
+MOONS = load("moons")
+BIG = "normal(std=10)"
+FAST, SLOW = 1500, 15000
+# (scheme, seed) of the lone reference run and of the ensembles it is compared with
+RUN = (BIG, 3)
+OTHERS = [("he_normal", 0), ("zeros", 1), (BIG, 0), ("glorot_uniform", 3), (BIG, 7)]
+
+
+def _moons_net(runs):
+    return Sequential([Dense(12, activation="relu"), Dense(6, activation="relu"),
+                       Dense(1, activation="sigmoid")], input_dim=2, n_models=len(runs),
+                      inits=[s for s, _ in runs], seeds=[k for _, k in runs])
+
+
+def _train(runs, epochs, **kw):
+    m = _moons_net(runs)
+    kw.setdefault("log_every", 1)
+    h = m.fit(MOONS.x_train, MOONS.y_train, epochs=epochs, batch_size=None,
+              optimizer="sgd(lr=0.01)", **kw)
+    final = m.evaluate(MOONS.x_test, MOONS.y_test)
+    return m, h, final
+
+
+def _model(m, h, final, k, epochs=None):
+    """Model k's weights, history (optionally only at ``epochs``) and final test metrics."""
+    rows = slice(None) if epochs is None else np.isin(h.epochs, epochs)
+    return {"params": [t[k].copy() for t in m.params.tensors],
+            "epochs": h.epochs[rows].copy(),
+            "history": {key: h[key][rows, k].copy() for key in ("loss", "accuracy")},
+            "final": {key: v[k] for key, v in final.items()},
+            "diverged": (bool(h.diverged[k]), int(h.diverged_epoch[k]))}
+
+
+def _assert_same(a, b):
+    assert len(a["params"]) == len(b["params"])
+    for x, y in zip(a["params"], b["params"], strict=True):
+        assert np.array_equal(x, y)
+    assert np.array_equal(a["epochs"], b["epochs"])
+    for key in a["history"]:
+        assert np.array_equal(a["history"][key], b["history"][key], equal_nan=True), key
+    for key in a["final"]:
+        assert np.array_equal(a["final"][key], b["final"][key], equal_nan=True), key
+    assert a["diverged"] == b["diverged"]
+
+
+@pytest.fixture(scope="module")
+def alone():
+    """The reference: the run trained alone (K = 1), every epoch logged, nothing attached."""
+    return _model(*_train([RUN], FAST), 0)
+
+
+def test_the_chaotic_run_is_sensitive_so_equality_means_something(alone):
+    # the same run started from weights one ulp away ends visibly elsewhere: any change in
+    # the arithmetic would show
+    m = _moons_net([RUN])
+    w = m.params.W[0]
+    w[0, 0, 0] = np.nextafter(w[0, 0, 0], np.float32(np.inf))
+    m.fit(MOONS.x_train, MOONS.y_train, epochs=FAST, batch_size=None, optimizer="sgd(lr=0.01)")
+    assert not np.array_equal(m.params.W[2][0], alone["params"][4])
+    assert not alone["diverged"][0]
+
+
+def test_the_ensemble_size_and_the_other_models_change_nothing(alone):
+    for pos, runs in ((0, [RUN] + OTHERS), (3, OTHERS[:3] + [RUN] + OTHERS[3:]),
+                      (1, [OTHERS[1], RUN])):
+        m, h, final = _train(runs, FAST)
+        _assert_same(_model(m, h, final, pos), alone)
+
+
+def test_log_every_validation_and_probes_change_nothing(alone):
+    probe = Probe(every=7)
+    m, h, final = _train([RUN], FAST, log_every=50, callbacks=[probe],
+                         validation_data=(MOONS.x_test, MOONS.y_test))
+    assert probe._last_step > FAST - 7  # the probe traced the whole run
+    assert np.isfinite(h.val_loss).all()
+    _assert_same(_model(m, h, final, 0), {**alone, **_at(alone, h.epochs)})
+
+
+def _at(ref, epochs):
+    rows = np.isin(ref["epochs"], epochs)
+    return {"epochs": ref["epochs"][rows],
+            "history": {k: v[rows] for k, v in ref["history"].items()}}
+
+
+def test_the_blas_thread_count_changes_nothing():
+    """On a net whose products are large enough for OpenBLAS to split them over threads."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1024, 300)).astype(np.float32)
+    y = rng.integers(0, 10, 1024)
+    runs = []
+    for threads in (1, 2):
+        m = Sequential([Dense(256, activation="tanh"), Dense(128, activation="relu"),
+                        Dense(10, activation="softmax")], input_dim=300, n_models=3,
+                       seeds=[0, 1, 2], inits=["he_normal", "normal(std=1)", "orthogonal"])
+        h = m.fit(x, y, epochs=3, batch_size=512, seed=5, threads=threads,
+                  optimizer=optim.chain(optim.clip_by_global_norm(1.0), optim.adam(0.01)))
+        runs.append((m.params.flat.copy(), h.loss.copy(), h.accuracy.copy()))
+    for a, b in zip(runs[0], runs[1], strict=True):
+        assert np.array_equal(a, b)
+    assert (runs[0][1][-1] < runs[0][1][0]).all()  # it trained
+
+
+def test_a_busy_machine_changes_nothing(alone):
+    """A real busy process on the other core while the same run trains again."""
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        assert spin.poll() is None
+        busy = _model(*_train([RUN], FAST), 0)
+    finally:
+        spin.kill()
+        spin.wait(timeout=10)
+    _assert_same(busy, alone)
+
+
+def test_minibatches_adam_clipping_and_softmax_are_per_model_too():
+    """Minibatch SGD paths: shuffled batches, a last short batch, Adam, global-norm clipping,
+    softmax cross-entropy, tanh hidden layers (a strided activation), K = 1 against K = 4."""
+    x, y = MOONS.x_train, MOONS.y_train
+    opt = optim.chain(optim.clip_by_global_norm(0.5), optim.adam(0.05))
+    runs = [("normal(std=3)", 1), ("he_normal", 0), ("zeros", 2), ("lecun_normal", 4)]
+
+    def net(rs):
+        return Sequential([Dense(9, activation="tanh"), Dense(5, activation="relu"),
+                           Dense(2, activation="softmax")], input_dim=2, n_models=len(rs),
+                          inits=[s for s, _ in rs], seeds=[k for _, k in rs])
+
+    ens = net(runs)
+    he = ens.fit(x, y, epochs=40, batch_size=48, optimizer=opt, seed=9)
+    for k, run in enumerate(runs):
+        one = net([run])
+        h1 = one.fit(x, y, epochs=40, batch_size=48, optimizer=opt, seed=9)
+        for a, b in zip(one.params.tensors, ens.params.tensors, strict=True):
+            assert np.array_equal(a[0], b[k])
+        assert np.array_equal(h1.loss[:, 0], he.loss[:, k])
+        assert np.array_equal(h1.accuracy[:, 0], he.accuracy[:, k])
+
+
+@pytest.mark.slow
+def test_15000_epochs_in_any_ensemble_with_any_logging_are_the_lone_run():
+    ref = _model(*_train([RUN], SLOW), 0)
+    m, h, final = _train([RUN] + OTHERS, SLOW, log_every=50, callbacks=[Probe(every=250)],
+                         validation_data=(MOONS.x_test, MOONS.y_test))
+    _assert_same(_model(m, h, final, 0), {**ref, **_at(ref, h.epochs)})

@@ -1,0 +1,110 @@
+"""The determinism contract at the study level, with exact equality: a run's weights, history
+and final metrics do not depend on how the study was split into ensembles (``max_models``,
+``workers``), on whether it was grown (``seeds=3`` then ``seeds=5``), nor on a kill -9 and
+a resume. Seed 002's chaotic normal(std=10) moons net makes any difference visible."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from initlab.studies import Study
+from initlab.studies.runner import run_study
+
+STUDY = Study(name="det", dataset="moons", layers=(12, 6), activation="relu", output="sigmoid",
+              schemes=("normal(std=10)", "he_normal", "glorot_uniform"), seeds=5,
+              optimizer="sgd", lr=0.01, epochs=600, batch_size=None, log_every=1)
+
+
+def _by_key(results):
+    return {r.key: r for r in results.runs}
+
+
+def _assert_same_runs(got, want):
+    got, want = _by_key(got), _by_key(want)
+    assert sorted(got) == sorted(want)
+    for key, w in want.items():
+        g = got[key]
+        assert g.status == w.status, key
+        assert g.epochs == w.epochs, key
+        for m in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert np.array_equal(g.history[m], w.history[m], equal_nan=True), (key, m)
+        assert np.array_equal(list(g.final.values()), list(w.final.values()),
+                              equal_nan=True), key
+        assert sorted(g.weights) == sorted(w.weights), key
+        for name in w.weights:
+            assert np.array_equal(g.weights[name], w.weights[name]), (key, name)
+
+
+@pytest.fixture(scope="module")
+def fresh():
+    """All 15 runs in one ensemble (K = 15), in memory."""
+    return run_study(STUDY, progress=False, workers=1, keep_weights=True)
+
+
+def test_max_models_and_workers_change_nothing(fresh):
+    assert len(fresh.runs) == 15 and all(r.ensemble_size == 15 for r in fresh.runs)
+    split = run_study(STUDY, progress=False, workers=1, max_models=4, keep_weights=True)
+    assert {r.ensemble_size for r in split.runs} == {3, 4}
+    _assert_same_runs(split, fresh)
+    two = run_study(STUDY, progress=False, workers=2, max_models=8, keep_weights=True)
+    assert len({r.ensemble for r in two.runs}) == 2
+    _assert_same_runs(two, fresh)
+
+
+def test_growing_a_study_equals_a_fresh_one(fresh, tmp_path):
+    store = tmp_path / "grown.sqlite"
+    small = dataclasses.replace(STUDY, seeds=(0, 1, 2))
+    run_study(small, store=store, progress=False, workers=1, keep_weights=True)
+    grown = run_study(STUDY, store=store, progress=False, workers=1, keep_weights=True)
+    assert {r.ensemble_size for r in grown.runs} == {9, 6}  # trained in two ensembles
+    _assert_same_runs(grown, fresh)
+
+
+SCRIPT = """
+import sys
+from initlab.studies import Study
+from initlab.studies.runner import run_study
+run_study(Study.from_file(sys.argv[1]), store=sys.argv[2], progress=False, workers=1,
+          max_models=1, keep_weights=True)
+"""
+
+
+def _count(path: Path) -> int:
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        return db.execute("SELECT count(*) FROM runs").fetchone()[0]
+    except sqlite3.OperationalError:  # the tables are not there yet
+        return 0
+    finally:
+        db.close()
+
+
+def test_kill_9_and_resume_equals_a_fresh_run(fresh, tmp_path):
+    store = tmp_path / "killed.sqlite"
+    config = STUDY.save(tmp_path / "study.toml")
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(config), str(store)], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while _count(store) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the study finished before it could be killed"
+    assert 3 <= _count(store) < 15
+    resumed = run_study(STUDY, store=store, progress=False, workers=1, keep_weights=True)
+    _assert_same_runs(resumed, fresh)
