@@ -251,10 +251,15 @@ def lr_factors(model: Sequential) -> dict[int, np.ndarray]:
 
 
 def wrap_optimizer(model: Sequential, optimizer: Any) -> Any:
-    """``optimizer`` followed by the recipes' learning-rate factors, or itself when none."""
-    factors = lr_factors(model)
-    if not factors:
+    """``optimizer`` followed by the recipes' learning-rate factors (a plain model: itself).
+
+    A graph model always gets the chain, even with no factor != 1, so that plain SGD takes
+    the same (unfolded) arithmetic whatever recipes the other models of its ensemble have:
+    model k's numbers do not depend on the ensemble it trains in.
+    """
+    if model._graph is None:
         return optimizer
+    factors = lr_factors(model)
     from initlab.nn.optim import chain
 
     return chain(get_optimizer(optimizer), scale_updates(factors))
