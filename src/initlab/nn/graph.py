@@ -390,10 +390,7 @@ class GraphPlan:
                  t: Any, scale: float) -> None:
         self.forward: list[Callable[[], Any]] = [
             partial(graph.forward, params, ws, not loss.from_logits)]
-        if loss.from_logits:
-            self.grad = loss.plan_grad(ws.z[-1], ws.post[-1], t, ws.gz[-1], scale)
-        else:  # dL/da, then through the output activation
-            self.grad = loss.plan_grad(ws.z[-1], ws.post[-1], t, ws.ga[-1], scale)
-            self.grad += ws.activations[-1].plan_backward(ws.z[-1], ws.post[-1], ws.ga[-1],
-                                                          ws.gz[-1])
+        from initlab.nn.engine import grad_calls
+
+        self.grad = grad_calls(ws, loss, t, scale)
         self.backward: list[Callable[[], Any]] = [partial(graph.backward, params, ws)]
