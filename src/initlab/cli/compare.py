@@ -31,7 +31,7 @@ _FIELDS = {
     "output": "output", "init": "schemes", "seeds": "seeds", "optimizer": "optimizer",
     "lr": "lr", "clip_norm": "clip_norm", "clip_value": "clip_value", "epochs": "epochs",
     "batch_size": "batch_size", "shuffle_seed": "shuffle_seed", "log_every": "log_every",
-    "dtype": "dtype",
+    "dtype": "dtype", "recipe": "init_recipe", "bias_init": "bias_init",
 }
 # Parameter names in errors (study fields, dataset options, run() keywords) -> this command's
 # flags; the dests of its own flags are found from the parser (see initlab.cli.flag_speller).
@@ -60,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a("--dataset", metavar="NAME", help="dataset name (see `initlab datasets`; default moons)")
     a("--data-option", action="append", default=[], metavar="KEY=VALUE", dest="data_options",
       help="a dataset option, e.g. noise=0.3 or split=test:8000/2000 (repeatable)")
-    a("--layers", metavar="WIDTHS", help="hidden widths, e.g. 12,6 or 100x5")
+    a("--layers", metavar="WIDTHS",
+      help="hidden widths, e.g. 12,6 or 100x5; residual blocks: 64,res64x50")
     a("--activation", metavar="SPEC",
       help="hidden activation, e.g. relu, tanh, leaky_relu(alpha=0.2)")
     a("--output", metavar="NAME", help="output activation: sigmoid (two classes) or softmax")
@@ -81,6 +82,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a("--log-every", type=int, metavar="N",
       help="record metrics every N epochs (default: <= 500 points)")
     a("--dtype", help="float32 (default) or float64")
+    a("--recipe", metavar="NAME", help="init recipe for residual layers (res64 in --layers): "
+      "he, fixup, skipinit or rezero")
+    a("--no-bias", action="store_true", help="hidden layers without biases")
+    a("--bias-init", metavar="SPEC", help='the hidden biases\' init, e.g. "normal(std=0.2236)"')
     a("--out", metavar="DIR", help="folder for study.sqlite, runs.csv, summary.csv, "
       "results.json and study.toml (without it nothing is written)")
     a("--data-dir", metavar="D", help="folder with a downloaded dataset's files")
@@ -149,6 +154,8 @@ def build_study(args: argparse.Namespace) -> Any:
         value = getattr(args, dest)
         if value is not None:
             data[field] = _seeds(value) if dest == "seeds" else value
+    if args.no_bias:
+        data["use_bias"] = False
     if args.data_options:
         data["dataset_options"] = {**data.get("dataset_options", {}),
                                    **_pairs(args.data_options, "--data-option")}

@@ -15,11 +15,13 @@ clipping      seed 004: a large init explodes; gradient clipping by norm keeps i
 theory        tanh's mean-field phase diagram and measured variance against the prediction
 coordcheck    muP's coordinate check: SP MLP under Adam blows up with width, muP stays flat
 trainability  Schoenholz et al. 2017 Fig. 5: tanh on MNIST, accuracy over (sigma_w^2, depth)
+residual      residual MLPs of 10-200 blocks on moons: He against Fixup, SkipInit, ReZero
 ============  ==================================================================================
 
 Example:
     >>> sorted(EXPERIMENTS)
-    ['activations', 'clipping', 'coordcheck', 'depth', 'mnist', 'moons', 'theory', 'trainability']
+    ['activations', 'clipping', 'coordcheck', 'depth', 'mnist', 'moons', 'residual', 'theory',
+     'trainability']
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from initlab.experiments import (
     depth,
     mnist,
     moons,
+    residual,
     theory,
     trainability,
 )
@@ -46,7 +49,8 @@ __all__ = ["EXPERIMENTS", "Experiment", "Context", "reproduce"]
 
 EXPERIMENTS: dict[str, Experiment] = {
     m.EXPERIMENT.name: m.EXPERIMENT
-    for m in (moons, mnist, activations, depth, clipping, theory, coordcheck, trainability)
+    for m in (moons, mnist, activations, depth, clipping, theory, residual, coordcheck,
+              trainability)
 }
 """The built-in experiments by name."""
 

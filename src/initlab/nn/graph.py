@@ -384,13 +384,13 @@ class GraphWorkspace:
 
 class GraphPlan:
     """One training step of a Graph model, with the attributes of
-    :class:`~initlab.nn.engine.StepPlan` (``backward_apply`` is always None)."""
+    :class:`~initlab.nn.engine.StepPlan` (forward, grad, backward)."""
 
     def __init__(self, graph: Graph, params: TensorParams, ws: GraphWorkspace, loss: Any,
                  t: Any, scale: float) -> None:
         self.forward: list[Callable[[], Any]] = [
             partial(graph.forward, params, ws, not loss.from_logits)]
-        self.grad = (loss.plan_grad(ws.z[-1], ws.post[-1], t, ws.gz[-1], scale)
-                     if loss.from_logits else None)
+        from initlab.nn.engine import grad_calls
+
+        self.grad = grad_calls(ws, loss, t, scale)
         self.backward: list[Callable[[], Any]] = [partial(graph.backward, params, ws)]
-        self.backward_apply: list[Callable[[], Any]] | None = None

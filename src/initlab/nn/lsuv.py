@@ -30,7 +30,7 @@ class SequentialLSUV:
 
     def __init__(self, model: Sequential) -> None:
         self.model = model
-        self._layers = {ly.name: ly for ly in model.layers}
+        self._layers = {ly.name: ly for ly in model.dense_layers}  # residual blocks' too
 
     def outputs(self, batch: Any) -> dict[str, np.ndarray]:
         """Each layer's pre-activations (K, n, units), input side first."""
@@ -47,7 +47,8 @@ class SequentialLSUV:
         ly = self._layers[layer]
         W = ly.W
         ly.W = np.stack([initializer(W.shape[1:], rng, W.dtype) for _ in range(len(W))])
-        ly.b = np.zeros_like(ly.b)
+        if ly.use_bias:
+            ly.b = np.zeros_like(ly.b)
 
 
 def _adapt(model: Any) -> SequentialLSUV | None:

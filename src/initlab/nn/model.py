@@ -189,7 +189,7 @@ class Sequential:
                     why.append(f"{canon} (model {k})")
                 else:
                     why.append(reason.format(canon))
-            if self._graph is not None:
+            if self._graph is not None or recipe is not None:
                 notes = recipes.apply(self, k, recipe)
                 why = [w + notes[i] if i in notes else w for i, w in enumerate(why)]
             specs.append(row)
@@ -279,6 +279,26 @@ class Sequential:
         if not trace:
             return ws.post[-1]
         return ws.post[-1], self._make_trace(xs, ws, None)
+
+    def block_outputs(self, x: Any) -> dict[str, np.ndarray]:
+        """Run the K models on ``x``; return each Residual block's output, (K, n, units),
+        by block name, in the order the blocks finish (fresh arrays). Empty without blocks.
+
+        Example:
+            >>> from initlab.nn import Dense, Residual
+            >>> m = Sequential([Residual([Dense(3)]), Dense(1)], input_dim=3)
+            >>> {k: v.shape for k, v in m.block_outputs(np.ones((2, 3))).items()}
+            {'residual_1': (1, 2, 3)}
+        """
+        xs = self._check_x(x)
+        if self._graph is None:
+            return {}
+        ws = self._workspace(len(xs), with_grads=False)
+        ws.x_aug[:, :-1] = xs
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            self._forward(ws, need_output=False)
+        return {b.name or "": ws.V[v] for b, v in
+                zip(self._graph.blocks, self._graph.block_out, strict=True)}
 
     def trace(self, x: Any, y: Any, loss: Any = None) -> Trace:
         """Forward, loss and backward on one batch; return the full Trace (no update).

@@ -56,7 +56,8 @@ from initlab.nn.residual import Residual
 if TYPE_CHECKING:
     from initlab.nn.model import Sequential
 
-__all__ = ["Recipe", "RECIPES", "resolve", "apply", "scale_updates", "wrap_optimizer", "names"]
+__all__ = ["Recipe", "RECIPES", "resolve", "apply", "scale_updates", "wrap_optimizer", "names",
+           "residual_block"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,29 @@ def resolve(recipe: Any, n_models: int) -> list[Recipe | None]:
         raise ConfigError(f"recipe must be a name or one per model ({n_models}); "
                           f"got {recipe!r}")
     return [_one(r) for r in recipe]
+
+
+def residual_block(width: int, activation: Any, recipe: str | None = None, *,
+                   in_width: int | None = None, use_bias: bool = True,
+                   bias_init: Any = "auto") -> Residual:
+    """A block ``x + alpha * (W2 f(W1 x + b1) + b2)`` as ``recipe``'s paper builds it.
+
+    ``fixup``: no branch biases, Fixup's scalar biases and a trainable multiplier; ``rezero``
+    and ``skipinit``: a trainable alpha; ``he`` or None: ``x + F(x)``. A projection shortcut
+    where ``in_width`` differs from ``width``.
+
+    Example:
+        >>> residual_block(8, "relu", "fixup").scalar_biases
+        True
+    """
+    rec = _one(recipe)
+    fix = rec is not None and rec.fixup
+    bias = use_bias and not fix
+    kw: dict[str, Any] = {"use_bias": bias, "bias_init": bias_init if bias else "auto"}
+    alpha = "trainable" if rec is not None and (rec.needs_alpha or rec.fixup) else None
+    shortcut = "identity" if in_width in (None, width) else "projection"
+    return Residual([Dense(width, activation=activation, **kw), Dense(width, **kw)],
+                    shortcut=shortcut, alpha=alpha, scalar_biases=fix)
 
 
 def _blocks(model: Sequential) -> list[Residual]:
@@ -227,10 +251,15 @@ def lr_factors(model: Sequential) -> dict[int, np.ndarray]:
 
 
 def wrap_optimizer(model: Sequential, optimizer: Any) -> Any:
-    """``optimizer`` followed by the recipes' learning-rate factors, or itself when none."""
-    factors = lr_factors(model)
-    if not factors:
+    """``optimizer`` followed by the recipes' learning-rate factors (a plain model: itself).
+
+    A graph model always gets the chain, even with no factor != 1, so that plain SGD takes
+    the same (unfolded) arithmetic whatever recipes the other models of its ensemble have:
+    model k's numbers do not depend on the ensemble it trains in.
+    """
+    if model._graph is None:
         return optimizer
+    factors = lr_factors(model)
     from initlab.nn.optim import chain
 
     return chain(get_optimizer(optimizer), scale_updates(factors))

@@ -251,6 +251,14 @@ class Results:
                 "keep_weights=True and read it with weights=True"
             )
         w = run.weights
+        if "T0" in w:  # residual blocks or bias-free layers: every tensor by its index
+            mats = [w[k] for k in sorted(w, key=lambda k: int(k[1:])) if w[k].ndim == 2]
+            n_out = int(mats[-1].shape[1])
+            model = build_model(self.study, int(mats[0].shape[0]),
+                                2 if self.study.output == "sigmoid" else n_out, [(scheme, seed)])
+            for key, view in model._arrays().items():
+                view[0] = w[key]
+            return model
         n_layers = len(w) // 2
         input_dim = int(w["W0"].shape[0])
         n_out = int(w[f"W{n_layers - 1}"].shape[1])

@@ -95,10 +95,21 @@ def build_model(study: Study, input_dim: int, n_classes: int, runs: Sequence[Run
         2
     """
     from initlab.nn import Dense, Sequential
+    from initlab.nn.recipes import residual_block
 
-    bias = {} if study.bias_init is None else {"bias_init": study.bias_init}
-    layers = [Dense(w, activation=study.activation, **bias) for w in study.layers]
-    layers.append(Dense(_output_units(study, n_classes), activation=study.output, **bias))
+    layers: list[Any] = []
+    width = input_dim
+    for w in study.layers:  # an int: a Dense; "res64": a residual block (issue 14)
+        if isinstance(w, str):
+            layers.append(residual_block(int(w[3:]), study.activation, study.init_recipe,
+                                         in_width=width, use_bias=study.use_bias,
+                                         bias_init=study.bias_init))
+            width = int(w[3:])
+        else:
+            layers.append(Dense(w, activation=study.activation, use_bias=study.use_bias,
+                                bias_init=study.bias_init))
+            width = w
+    layers.append(Dense(_output_units(study, n_classes), activation=study.output))
     return Sequential(
         layers,
         input_dim=input_dim,
@@ -106,6 +117,7 @@ def build_model(study: Study, input_dim: int, n_classes: int, runs: Sequence[Run
         inits=[scheme for scheme, _ in runs],
         seeds=[seed for _, seed in runs],
         dtype=study.dtype,
+        recipe=study.init_recipe,
     )
 
 
@@ -201,11 +213,7 @@ def _probe_record(probe: Any, k: int) -> dict[str, Any]:
 
 
 def _weights(model: Any, k: int) -> dict[str, np.ndarray]:
-    out = {}
-    for i in range(len(model.layers)):
-        out[f"W{i}"] = np.array(model.params.W[i][k])
-        out[f"b{i}"] = np.array(model.params.b[i][k])
-    return out
+    return {key: np.array(arr[k]) for key, arr in model._arrays().items()}
 
 
 def plan_ensembles(
@@ -261,8 +269,15 @@ def step_macs(study: Study, input_dim: int, n_out: int, n_train: int, k: int) ->
         >>> step_macs(Study(layers=(12, 6), validate_names=False), 2, 1, 400, 30)
         1224000
     """
-    widths = [input_dim, *study.layers, n_out]
-    per_sample = sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    widths = [input_dim]
+    per_sample = 0
+    for w in (*study.layers, n_out):
+        if isinstance(w, str):  # a residual block: two w x w products (and a projection)
+            u = int(w[3:])
+            per_sample += 2 * u * u + (widths[-1] * u if widths[-1] != u else 0)
+        else:
+            per_sample += widths[-1] * w
+        widths.append(int(w[3:]) if isinstance(w, str) else w)
     batch = n_train if study.batch_size is None else min(study.batch_size, n_train)
     return int(per_sample * batch * k)
 

@@ -19,6 +19,9 @@ File format (TOML; JSON has the same keys)::
     lr = 0.01
     epochs = 15000
     batch_size = "full"       # or an int
+    # residual nets (issue 14): "res64" is a block x + F(x), F = W2 act(W1 x + b1) + b2;
+    # layers = [64, "res64x50"]; init_recipe = "fixup" (or he, skipinit, rezero)
+    # use_bias = true; bias_init = "normal(std=0.2236)" (the hidden layers' biases)
 
     [dataset_options]
     noise = 0.2
@@ -65,7 +68,6 @@ _FIELDS: tuple[str, ...] = (
     "layers",
     "activation",
     "output",
-    "bias_init",
     "schemes",
     "seeds",
     "optimizer",
@@ -79,7 +81,13 @@ _FIELDS: tuple[str, ...] = (
     "log_every",
     "probes",
     "dtype",
+    "init_recipe",
+    "use_bias",
+    "bias_init",
 )
+# Fields added after stores existed: left out of files and hashes at their defaults, so the
+# config_hash of every study written before them is unchanged.
+_LATER_DEFAULTS: dict[str, Any] = {"init_recipe": None, "use_bias": True, "bias_init": "auto"}
 # Fields that define which runs exist rather than how each run is trained.
 _GRID_FIELDS: tuple[str, ...] = ("name", "schemes", "seeds")
 
@@ -185,59 +193,53 @@ def _seeds(value: object) -> tuple[int, ...]:
     return out
 
 
-def _layers(value: object) -> tuple[int, ...]:
+def _layers(value: object) -> tuple[int | str, ...]:
     if isinstance(value, str):
         return parse_layers(value)
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = (value,)
-    if not isinstance(value, Sequence) or len(value) > MAX_LAYERS:
-        raise _bad("layers", value, f"a list of at most {MAX_LAYERS} hidden widths, e.g. "
-                   "[12, 6] or '100x5'")
-    return tuple(_int("layers", v, 1) for v in value)
+    if not isinstance(value, Sequence):
+        raise _bad("layers", value, "a list of hidden widths, e.g. [12, 6] or '100x5'")
+    out: list[int | str] = []
+    for v in value:
+        if isinstance(v, str):
+            out.extend(parse_layers(v))
+        else:
+            out.append(_int("layers", v, 1))
+    return tuple(out)
 
 
-def parse_layers(text: str) -> tuple[int, ...]:
-    """Parse hidden widths strictly: ``"12,6"`` -> (12, 6); ``"100x5"`` -> five layers of 100.
-
-    Nothing is guessed: an empty part (``"12,,6"``), an empty text, a missing count
-    (``"12x"``) or anything but digits is an error. ``"none"`` means no hidden layer.
+def parse_layers(text: str) -> tuple[int | str, ...]:
+    """Parse hidden widths: ``"12,6"`` -> (12, 6); ``"100x5"`` -> five layers of 100;
+    ``"res64x3"`` -> three residual blocks of width 64 (``"res64"`` each; see
+    :func:`initlab.nn.recipes.residual_block`).
 
     Args:
-        text: comma-separated widths, each optionally ``WIDTHxCOUNT``; or ``"none"``.
+        text: comma-separated widths, each optionally ``WIDTHxCOUNT``, or ``resWIDTH[xCOUNT]``.
 
     Returns:
-        The widths as a tuple of ints (empty for ``"none"``).
+        The widths (ints) and blocks (``"resW"``) as a tuple (empty for ``""``).
 
     Raises:
         ConfigError: naming the text, the bad part and what is allowed.
 
     Example:
-        >>> parse_layers("64,32x2"), parse_layers("none")
-        ((64, 32, 32), ())
+        >>> parse_layers("64,32x2,res32x2")
+        (64, 32, 32, 'res32', 'res32')
     """
-    allowed = ("hidden widths >= 1, comma-separated, each optionally WIDTHxCOUNT, like '12,6' "
-               "or '100x5' (or 'none' for no hidden layer)")
-    if not isinstance(text, str):
-        raise _bad("layers", text, allowed)
-    if text.strip().lower() == "none":
-        return ()
-    out: list[int] = []
-    for part in (p.strip() for p in text.split(",")):
-        width, sep, count = part.lower().partition("x")
-        width, count = width.strip(), count.strip()
-        if (
-            not (width.isascii() and width.isdigit())
-            or (sep and not (count.isascii() and count.isdigit()))
-            or int(width) < 1
-            or (sep and int(count) < 1)
-        ):
-            what = "an empty part" if not part else f"part {part!r}"
-            raise ConfigError(f"{field_name('layers')} {text!r}: {what}; allowed: {allowed}")
-        n = int(count) if sep else 1
-        if len(out) + n > MAX_LAYERS:
-            raise ConfigError(f"{field_name('layers')} {text!r}: more than {MAX_LAYERS} "
-                              "hidden layers")
-        out.extend([int(width)] * n)
+    out: list[int | str] = []
+    for part in (p.strip() for p in str(text).split(",")):
+        if not part:
+            continue
+        res = part.lower().startswith("res")
+        width, _, count = part.lower()[3 if res else 0:].partition("x")
+        if not width.isdigit() or (count and not count.isdigit()):
+            raise _bad("layers", text, "hidden widths like '12,6' or '100x5', residual blocks "
+                       "like 'res64' or 'res64x50'")
+        n = int(count) if count else 1
+        if int(width) < 1 or n < 1:
+            raise _bad("layers", text, "widths and counts >= 1")
+        out.extend([f"res{int(width)}" if res else int(width)] * n)
     return tuple(out)
 
 
@@ -275,6 +277,11 @@ class Study:
         log_every: record metrics every this many epochs (None: at most about 500 points).
         probes: record diagnostics every this many steps (None: no probes).
         dtype: ``float32`` or ``float64``.
+        init_recipe: an init recipe for residual nets (``he``, ``fixup``, ``skipinit``,
+            ``rezero``; :mod:`initlab.nn.recipes`) applied to every run, which also picks
+            the blocks' architecture (fixup: scalar biases, no branch biases); None: none.
+        use_bias: False: hidden layers without biases.
+        bias_init: the hidden layers' bias initializer spec (``"auto"``: the scheme's rule).
         validate_names: check scheme, activation and dataset names against their registries
             (set False only to build a study before those packages are importable).
 
@@ -294,7 +301,6 @@ class Study:
     layers: tuple[int, ...] = (12, 6)
     activation: str = "relu"
     output: str = "sigmoid"
-    bias_init: str | None = None
     schemes: tuple[str, ...] = ("he_normal",)
     seeds: tuple[int, ...] = (0,)
     optimizer: str = "sgd"
@@ -308,6 +314,9 @@ class Study:
     log_every: int | None = None
     probes: int | None = None
     dtype: str = "float32"
+    init_recipe: str | None = None
+    use_bias: bool = True
+    bias_init: str = "auto"
     validate_names: dataclasses.InitVar[bool] = True
 
     def __post_init__(self, validate_names: bool = True) -> None:
@@ -323,8 +332,6 @@ class Study:
         if out not in OUTPUTS:
             raise ConfigError(f"{field_name('output')}: {unknown('output', out, OUTPUTS)}")
         put("output", out)
-        if self.bias_init is not None:
-            put("bias_init", _name("bias_init", self.bias_init))
         put("schemes", _strings("schemes", self.schemes))
         put("seeds", _seeds(self.seeds))
         put("optimizer", _name("optimizer", self.optimizer).lower())
@@ -343,6 +350,22 @@ class Study:
         if dtype not in DTYPES:
             raise ConfigError(f"{field_name('dtype')}: {unknown('dtype', dtype, DTYPES)}")
         put("dtype", dtype)
+        if self.init_recipe is not None:
+            from initlab.nn.recipes import names as recipe_names
+
+            rec = _name("init_recipe", self.init_recipe).lower()
+            if rec not in recipe_names():
+                raise ConfigError(
+                    f"study field 'init_recipe': {unknown('recipe', rec, recipe_names())}")
+            if rec != "he" and not any(isinstance(w, str) for w in self.layers):
+                raise _bad("init_recipe", rec, "he, or a residual layer in 'layers' (e.g. "
+                           "'res64x10') for fixup, skipinit and rezero")
+            put("init_recipe", rec)
+        if not isinstance(self.use_bias, bool):
+            raise _bad("use_bias", self.use_bias, "true or false")
+        put("bias_init", _name("bias_init", self.bias_init))
+        if not self.use_bias and self.bias_init.lower() != "auto":
+            raise _bad("bias_init", self.bias_init, "'auto' when use_bias is false")
         if validate_names:
             self.check_names()
 
@@ -384,8 +407,6 @@ class Study:
                 err = unknown(f"option for dataset {self.dataset!r}", key, allowed, ConfigError)
                 raise ConfigError(f"{field_name('dataset_options')}: {err}")
         check("activation", activations.get, self.activation)
-        if self.bias_init is not None:
-            check("bias_init", init.get, self.bias_init)
         if activations.get(self.activation).name == "softmax":
             raise ConfigError(
                 f"{field_name('activation')}: got {self.activation!r}; softmax makes a layer's "
@@ -395,6 +416,8 @@ class Study:
             )
         for spec in self.schemes:
             check("schemes", init.get, spec)
+        if self.bias_init.lower() != "auto":
+            check("bias_init", init.get, self.bias_init)
         self.make_optimizer()
 
     def make_optimizer(self) -> Any:
@@ -561,9 +584,7 @@ class Study:
         d = self.to_dict()
         d["dataset_options"] = {k: v for k, v in d["dataset_options"].items()
                                 if k not in LOCATION_OPTIONS}
-        # bias_init None (the engine's default) is left out: hashes of older studies hold
-        return {k: d[k] for k in _FIELDS
-                if k not in _GRID_FIELDS and not (k == "bias_init" and d[k] is None)}
+        return {k: d[k] for k in _FIELDS if k not in _GRID_FIELDS and k in d}
 
     @property
     def config_hash(self) -> str:
@@ -609,6 +630,8 @@ class Study:
         d: dict[str, Any] = {}
         for k in _FIELDS:
             v = getattr(self, k)
+            if k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k]:
+                continue
             if isinstance(v, Mapping):
                 v = dict(v)
             elif isinstance(v, tuple):
