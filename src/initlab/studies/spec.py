@@ -472,7 +472,10 @@ class Study:
             >>> s.memory_estimate(784, 1, 500, 1) > 100 * 2**30   # 2e10 weights: 120 GiB
             True
         """
-        widths = [int(input_dim), *self.layers, int(n_outputs)]
+        hidden: list[int] = []
+        for w in self.layers:  # a residual block "resW" holds two W-unit layers (about)
+            hidden.extend([int(w[3:])] * 2 if isinstance(w, str) else [int(w)])
+        widths = [int(input_dim), *hidden, int(n_outputs)]
         n_params = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:], strict=False))
         batch = max(self.batch_size or 0, int(n_samples))
         itemsize = 4 if self.dtype == "float32" else 8
