@@ -76,5 +76,5 @@ def test_cli_flags(tmp_path, capsys):
     code = main(["compare", "--layers", "8", "--recipe", "fixup", "--epochs", "2", "--quiet",
                  "--out", str(tmp_path / "bad")])
     err = capsys.readouterr().err
-    assert code != 0 and err.count("\n") == 1 and "init_recipe" in err
+    assert code != 0 and err.count("\n") == 1 and "--recipe" in err
     assert not (tmp_path / "bad").exists()

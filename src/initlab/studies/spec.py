@@ -198,47 +198,67 @@ def _layers(value: object) -> tuple[int | str, ...]:
         return parse_layers(value)
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = (value,)
-    if not isinstance(value, Sequence):
-        raise _bad("layers", value, "a list of hidden widths, e.g. [12, 6] or '100x5'")
+    if not isinstance(value, Sequence) or len(value) > MAX_LAYERS:
+        raise _bad("layers", value, f"a list of at most {MAX_LAYERS} hidden widths, e.g. "
+                   "[12, 6], '100x5' or 'res64x50'")
     out: list[int | str] = []
     for v in value:
-        if isinstance(v, str):
+        if isinstance(v, str):  # a residual token ("res64x50") or a text of widths
             out.extend(parse_layers(v))
         else:
             out.append(_int("layers", v, 1))
+    if len(out) > MAX_LAYERS:
+        raise ConfigError(f"{field_name('layers')}: more than {MAX_LAYERS} hidden layers")
     return tuple(out)
 
 
 def parse_layers(text: str) -> tuple[int | str, ...]:
-    """Parse hidden widths: ``"12,6"`` -> (12, 6); ``"100x5"`` -> five layers of 100;
+    """Parse hidden layers strictly: ``"12,6"`` -> (12, 6); ``"100x5"`` -> five layers of 100;
     ``"res64x3"`` -> three residual blocks of width 64 (``"res64"`` each; see
     :func:`initlab.nn.recipes.residual_block`).
 
+    Nothing is guessed: an empty part (``"12,,6"``), an empty text, a missing count
+    (``"12x"``) or anything but digits is an error. ``"none"`` means no hidden layer.
+
     Args:
-        text: comma-separated widths, each optionally ``WIDTHxCOUNT``, or ``resWIDTH[xCOUNT]``.
+        text: comma-separated widths, each optionally ``WIDTHxCOUNT``, or ``resWIDTH[xCOUNT]``;
+            or ``"none"``.
 
     Returns:
-        The widths (ints) and blocks (``"resW"``) as a tuple (empty for ``""``).
+        The widths (ints) and blocks (``"resW"``) as a tuple (empty for ``"none"``).
 
     Raises:
         ConfigError: naming the text, the bad part and what is allowed.
 
     Example:
-        >>> parse_layers("64,32x2,res32x2")
-        (64, 32, 32, 'res32', 'res32')
+        >>> parse_layers("64,32x2,res32x2"), parse_layers("none")
+        ((64, 32, 32, 'res32', 'res32'), ())
     """
+    allowed = ("hidden widths >= 1, comma-separated, each optionally WIDTHxCOUNT, like '12,6' "
+               "or '100x5'; residual blocks like 'res64' or 'res64x50' (or 'none' for no "
+               "hidden layer)")
+    if not isinstance(text, str):
+        raise _bad("layers", text, allowed)
+    if text.strip().lower() == "none":
+        return ()
     out: list[int | str] = []
-    for part in (p.strip() for p in str(text).split(",")):
-        if not part:
-            continue
-        res = part.lower().startswith("res")
-        width, _, count = part.lower()[3 if res else 0:].partition("x")
-        if not width.isdigit() or (count and not count.isdigit()):
-            raise _bad("layers", text, "hidden widths like '12,6' or '100x5', residual blocks "
-                       "like 'res64' or 'res64x50'")
-        n = int(count) if count else 1
-        if int(width) < 1 or n < 1:
-            raise _bad("layers", text, "widths and counts >= 1")
+    for part in (p.strip() for p in text.split(",")):
+        low = part.lower()
+        res = low.startswith("res")
+        width, sep, count = low[3 if res else 0:].partition("x")
+        width, count = width.strip(), count.strip()
+        if (
+            not (width.isascii() and width.isdigit())
+            or (sep and not (count.isascii() and count.isdigit()))
+            or int(width) < 1
+            or (sep and int(count) < 1)
+        ):
+            what = "an empty part" if not part else f"part {part!r}"
+            raise ConfigError(f"{field_name('layers')} {text!r}: {what}; allowed: {allowed}")
+        n = int(count) if sep else 1
+        if len(out) + n > MAX_LAYERS:
+            raise ConfigError(f"{field_name('layers')} {text!r}: more than {MAX_LAYERS} "
+                              "hidden layers")
         out.extend([f"res{int(width)}" if res else int(width)] * n)
     return tuple(out)
 
