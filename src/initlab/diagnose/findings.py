@@ -101,7 +101,7 @@ def recommended_init(activation: str) -> str:
         >>> recommended_init("relu"), recommended_init("selu")
         ('he_normal', 'lecun_normal')
     """
-    from initlab.nn.activations import get
+    from initlab.activations import get
 
     try:
         return get(activation).recommended_init

@@ -32,7 +32,7 @@ from initlab.diagnose.findings import Finding, find
 from initlab.diagnose.stats import input_rms, trace_stats
 from initlab.diagnose.thresholds import Thresholds, as_thresholds
 from initlab.errors import ConfigError
-from initlab.nn.trace import Trace
+from initlab.trace import Trace
 
 __all__ = ["Probe", "DEFAULT_EVERY", "FIELDS"]
 

@@ -24,12 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from initlab.activations import lookup
 from initlab.diagnose import theory
 from initlab.diagnose.findings import Finding, find
 from initlab.diagnose.stats import LayerStats, input_rms, trace_stats
 from initlab.diagnose.thresholds import Thresholds, as_thresholds
 from initlab.errors import ConfigError
-from initlab.nn.trace import Trace
+from initlab.trace import Trace
 
 __all__ = ["Report", "inspect", "report_from_trace", "predict_q", "predict_grad"]
 
@@ -188,7 +189,8 @@ def predict_q(trace: Trace, stats: list[LayerStats]) -> np.ndarray:
     """Mean-field prediction of each layer's mean squared pre-activation, per model.
 
     Uses each model's measured ``sigma_w2``/``sigma_b2`` per layer and the input's per-sample
-    mean squares (summarized by quantiles); NaN after a softmax layer.
+    mean squares (summarized by quantiles); NaN after a softmax layer and from the first
+    activation the activation table does not have (e.g. ``"silu"``: no prediction).
 
     Returns:
         (n_layers, K) array.
@@ -208,11 +210,15 @@ def predict_q(trace: Trace, stats: list[LayerStats]) -> np.ndarray:
         if st.activation == "softmax":
             usable = i + 1
             break
+    for i, st in enumerate(stats[:usable]):  # no prediction from an activation the table lacks
+        if lookup(st.activation) is None:
+            usable = i
+            break
     acts = [st.activation for st in stats[:usable]]
     sw = [st.sigma_w2[:, None] for st in stats[:usable]]
     sb = [st.sigma_b2[:, None] for st in stats[:usable]]
     with np.errstate(all="ignore"):
-        if all(np.all(np.isfinite(s)) for s in sw + sb):
+        if usable and all(np.all(np.isfinite(s)) for s in sw + sb):
             out[:usable] = theory.propagate(q0, acts, sw, sb).mean(axis=-1)
     return out
 

@@ -1,13 +1,17 @@
-"""Per-layer, per-model numbers read from a :class:`~initlab.nn.Trace` (never recomputed).
+"""Per-layer, per-model numbers read from a :class:`~initlab.trace.Trace` (never recomputed).
 
-Every statistic is an array with one value per model (K,), computed for all K models at once.
+Engine-neutral: the trace may come from the NumPy engine or the PyTorch adapter. Every
+statistic is an array with one value per model (K,), computed for all K models at once. A
+dense layer's z is (K, n, units); a conv layer's is (K, n, *positions, channels), and its
+statistics are per channel over the samples and the positions (a channel is one "unit").
 Definitions (thresholds live in :mod:`initlab.diagnose.thresholds`):
 
 * ``pre_*`` / ``post_*``: mean, std and root-mean-square of pre-activations z and activations
-  a over the batch and the units. ``pre_rms**2`` is the measured mean-field length ``q_l``.
-* ``dead_fraction``: units whose pre-activation is never positive on the batch (ReLU family:
-  relu, leaky_relu, elu, gelu, softplus; NaN for other activations). For relu such a unit
-  passes no gradient.
+  a over the batch, the positions and the units. ``pre_rms**2`` is the measured mean-field
+  length ``q_l``.
+* ``dead_fraction``: units (conv: channels) whose pre-activation is never positive on the
+  batch, at any position (ReLU family of :mod:`initlab.activations`: relu, leaky_relu, elu,
+  gelu, softplus; NaN for other activations). For relu such a unit passes no gradient.
 * ``zero_fraction``: outputs exactly 0.
 * ``saturated_fraction``: tanh outputs with ``|a| > tanh_saturation``; sigmoid outputs below
   ``sigmoid_low`` or above ``sigmoid_high`` (NaN for other activations).
@@ -37,14 +41,12 @@ from typing import Any
 
 import numpy as np
 
+from initlab.activations import RELU_FAMILY
 from initlab.diagnose.thresholds import Thresholds, as_thresholds
 from initlab.errors import ConfigError, ShapeError
-from initlab.nn.trace import LayerTrace, Trace
+from initlab.trace import LayerTrace, Trace
 
 __all__ = ["LayerStats", "layer_stats", "trace_stats", "input_rms", "RELU_FAMILY"]
-
-RELU_FAMILY = frozenset({"relu", "leaky_relu", "elu", "gelu", "softplus"})
-"""Activations whose units can be dead (pre-activation never positive)."""
 
 MAX_COSINE_UNITS = 512
 """Units compared for ``max_cosine`` (the first ones); bounds the (units x units) product."""
@@ -78,6 +80,8 @@ class LayerStats:
     grad_pre_std: np.ndarray | None = None
     grad_pre_rms: np.ndarray | None = None
     update_ratio: np.ndarray | None = None
+    positions: int = 1
+    """Positions per sample (1 for a dense layer; H * W for a Conv2d's output)."""
 
     @property
     def has_gradients(self) -> bool:
@@ -183,16 +187,19 @@ def layer_stats(
         1.0
     """
     th = as_thresholds(thresholds)
-    if lt.pre.ndim != 3 or lt.post.shape != lt.pre.shape or lt.W.ndim != 3:
+    if (lt.pre.ndim < 3 or lt.post.shape != lt.pre.shape or lt.W.ndim != 3
+            or lt.pre.shape[-1] != lt.W.shape[-1]):
         raise ShapeError(
-            f"layer {lt.name}: expected pre/post (K, n, units) and W (K, fan_in, units); got "
-            f"pre {lt.pre.shape}, post {lt.post.shape}, W {lt.W.shape}"
+            f"layer {lt.name}: expected pre/post (K, n, units) or (K, n, *positions, channels) "
+            f"and W (K, fan_in, units); got pre {lt.pre.shape}, post {lt.post.shape}, "
+            f"W {lt.W.shape}"
         )
     K, fan_in, units = lt.W.shape  # noqa: N806
     pre_mean, pre_std, pre_rms = _moments(lt.pre)
     post_mean, post_std, post_rms = _moments(lt.post)
+    sample_axes = tuple(range(1, lt.pre.ndim - 1))  # samples and positions
     if lt.activation in RELU_FAMILY:
-        dead = 1.0 - (lt.pre > 0).any(axis=1).mean(axis=1)
+        dead = 1.0 - (lt.pre > 0).any(axis=sample_axes).mean(axis=1)
     else:
         dead = np.full(K, np.nan)
     w_mean, w_std, w_rms = _moments(lt.W)
@@ -209,7 +216,7 @@ def layer_stats(
         post_std=post_std,
         post_rms=post_rms,
         dead_fraction=dead,
-        zero_fraction=(lt.post == 0).mean(axis=(1, 2)),
+        zero_fraction=(lt.post == 0).mean(axis=tuple(range(1, lt.post.ndim))),
         saturated_fraction=_saturated(lt.activation, lt.post, th),
         w_std=w_std,
         sigma_w2=fan_in * w_rms**2,
@@ -217,6 +224,7 @@ def layer_stats(
         distinct_units=_distinct_units(lt.W, lt.b),
         max_cosine=_max_cosine(lt.W, max_cosine_units),
         nonfinite=_nonfinite(lt.pre, lt.post, lt.grad_W, lt.grad_b, lt.grad_pre),
+        positions=int(np.prod(lt.pre.shape[2:-1], dtype=np.int64)),
     )
     if lt.grad_W is not None:
         st.grad_W_norm = _norm(lt.grad_W)
@@ -261,5 +269,5 @@ def trace_stats(
         [(2,), (2,)]
     """
     if not isinstance(trace, Trace):
-        raise ConfigError(f"expected an initlab.nn.Trace; got {type(trace).__name__}")
+        raise ConfigError(f"expected an initlab.trace.Trace; got {type(trace).__name__}")
     return [layer_stats(lt, lr, thresholds, max_cosine_units) for lt in trace.layers]

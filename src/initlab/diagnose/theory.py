@@ -27,8 +27,8 @@ with an even number of nodes, so no node sits on the kink of ReLU at 0 and the R
 exact. ``dq_l / dq_{l-1}`` is computed as ``sigma_w2 * E[z phi phi'] / sqrt(q)`` (Stein's
 lemma), which needs no second derivative.
 
-Activations come from the engine (:mod:`initlab.nn.activations`): a name such as ``"tanh"`` or
-``"leaky_relu(alpha=0.2)"``, an engine Activation, or a pair of callables ``(phi, dphi)``.
+Activations come from the engine-neutral table (:mod:`initlab.activations`): a name such as
+``"tanh"`` or ``"leaky_relu(alpha=0.2)"``, an Activation, or a pair of callables ``(phi, dphi)``.
 
 Conventions where the fixed point is degenerate: ``q*`` is the limit of iterating the length
 map from ``q0`` (default 1): ``inf`` when the length explodes (ReLU with ``sigma_w2 > 2``), ``0``
@@ -121,7 +121,7 @@ def activation_functions(activation: ActivationLike) -> Funcs:
     if isinstance(activation, tuple) and len(activation) == 2 and all(map(callable, activation)):
         return activation
     if isinstance(activation, str) or activation is None:
-        from initlab.nn.activations import get
+        from initlab.activations import get
 
         activation = get(activation)
     if getattr(activation, "name", "") == "softmax":

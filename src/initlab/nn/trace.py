@@ -1,73 +1,10 @@
-"""The Trace: what one forward (and optionally backward) pass kept, layer by layer.
-
-Every array carries the model axis first (K models at once). Diagnostics and studies read
-a Trace; they never recompute forward or backward math.
-
-Shapes, for a batch of n samples and layer ``l`` with ``fan_in`` inputs and ``units`` outputs:
-
-==========  =========================  ==============================================
-field       shape                      meaning
-==========  =========================  ==============================================
-pre         (K, n, units)              pre-activations z = a_prev @ W + b
-post        (K, n, units)              activations a = f(z) (softmax/sigmoid for output)
-W           (K, fan_in, units)         the weights used in this pass (a view, not a copy)
-b           (K, units)                 the biases used in this pass
-grad_W      (K, fan_in, units) | None  dL/dW, filled by the backward pass
-grad_b      (K, units) | None          dL/db
-grad_pre    (K, n, units) | None       dL/dz, the back-propagated signal at this layer
-==========  =========================  ==============================================
+"""The engine's Trace types: re-exported from the engine-neutral :mod:`initlab.trace`.
 
 Example:
-    >>> import numpy as np
-    >>> lt = LayerTrace(name="dense_1", activation="relu",
-    ...                 pre=np.zeros((1, 4, 3)), post=np.zeros((1, 4, 3)),
-    ...                 W=np.zeros((1, 2, 3)), b=np.zeros((1, 3)))
-    >>> Trace(x=np.zeros((4, 2)), layers=(lt,)).n_models
-    1
+    >>> Trace is __import__("initlab.trace", fromlist=["Trace"]).Trace
+    True
 """
 
-from __future__ import annotations
+from initlab.trace import LayerTrace, Trace
 
-from dataclasses import dataclass
-
-import numpy as np
-
-
-@dataclass
-class LayerTrace:
-    """What one Dense layer saw and produced in a traced pass (see the module table)."""
-
-    name: str
-    activation: str
-    pre: np.ndarray
-    post: np.ndarray
-    W: np.ndarray
-    b: np.ndarray
-    grad_W: np.ndarray | None = None
-    grad_b: np.ndarray | None = None
-    grad_pre: np.ndarray | None = None
-
-
-@dataclass
-class Trace:
-    """A traced pass: the input, each layer's LayerTrace, and (with labels) the loss per model.
-
-    Attributes:
-        x: the input batch, (n, fan_in) shared by all models, or (K, n, fan_in).
-        layers: one LayerTrace per Dense layer, input side first.
-        loss: (K,) mean loss of each model on this batch, or None without labels.
-    """
-
-    x: np.ndarray
-    layers: tuple[LayerTrace, ...]
-    loss: np.ndarray | None = None
-
-    @property
-    def n_models(self) -> int:
-        """K, the number of models traced together."""
-        return int(self.layers[0].pre.shape[0]) if self.layers else 0
-
-    @property
-    def has_gradients(self) -> bool:
-        """True when the backward pass filled the gradients."""
-        return bool(self.layers) and self.layers[0].grad_W is not None
+__all__ = ["LayerTrace", "Trace"]
