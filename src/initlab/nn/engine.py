@@ -126,7 +126,8 @@ def _column_calls(a: np.ndarray, w: np.ndarray, out: np.ndarray) -> list[Callabl
     terms = a.shape[2]
     if terms > 32:
         tmp = np.empty(out.shape + (terms,), dtype=out.dtype)
-        return [partial(np.multiply, a, w, out=tmp), partial(np.sum, tmp, axis=2, out=out)]
+        return [partial(np.multiply, a, w, out=tmp),
+                partial(np.add.reduce, tmp, axis=2, out=out)]
     tmp = np.empty(out.shape, dtype=out.dtype)
     calls = [partial(np.multiply, a[:, :, 0], w[:, 0], out=out)]
     for j in range(1, terms):
@@ -174,7 +175,7 @@ def _backward_calls(params: Params, ws: Workspace) -> list[Callable[[], Any]]:
         if w.shape[2] == 1:
             tmp = np.empty((ws.n, ws.K, w.shape[1]), dtype=w.dtype)
             calls += [partial(np.multiply, _inputs(ws, li), ws.gzbuf[li][:, :, :1], out=tmp),
-                      partial(np.sum, tmp, axis=0, out=grads.aug[li][:, :, 0])]
+                      partial(np.add.reduce, tmp, axis=0, out=grads.aug[li][:, :, 0])]
         elif li == 0:  # (f + 1, n) @ (K, n, units + 1) -> (K, f + 1, units + 1)
             calls.append(partial(np.matmul, ws.x_aug.T, ws.gzbuf[0].transpose(1, 0, 2),
                                  out=grads.aug[0]))
