@@ -25,8 +25,8 @@ from initlab.errors import (
 from initlab.experiments import reproduce
 from initlab.init import Initializer, fans, gain
 from initlab.init import get as get_initializer
-from initlab.nn import Dense, Sequential
-from initlab.studies import Results, Study
+from initlab.nn import Dense, Residual, Sequential
+from initlab.studies import Results, Study, Sweep
 from initlab.viz.report import ReportData, write_report
 
 __version__ = "0.1.0"
@@ -44,6 +44,7 @@ __all__ = [
     "fans",
     "gain",
     "Dense",
+    "Residual",
     "Sequential",
     "optim",
     "Dataset",
@@ -53,6 +54,7 @@ __all__ = [
     "Probe",
     "Thresholds",
     "Study",
+    "Sweep",
     "Results",
     "ReportData",
     "write_report",

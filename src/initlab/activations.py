@@ -69,7 +69,11 @@ class Activation:
     """True when f(1) == 1 (the engine then runs it over a layer's column of ones too)."""
 
     def __init__(self, **params: float) -> None:
-        self.params: dict[str, float] = {k: float(v) for k, v in params.items()}
+        from initlab.init.checks import number  # the one home of argument checks
+
+        self.params: dict[str, float] = {
+            k: number(f"activation {self.name}", k, v) for k, v in params.items()
+        }
 
     def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Return f(z) (into ``out`` when given)."""

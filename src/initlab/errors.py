@@ -16,7 +16,8 @@ Example:
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 
 __all__ = [
     "InitLabError",
@@ -27,11 +28,60 @@ __all__ = [
     "StoreError",
     "closest",
     "unknown",
+    "param",
+    "python_spelling",
 ]
+
+# A parameter's name inside a message: \x1f NAME [\x1e PYTHON TEXT] \x1f. str() spells it the
+# Python way ("data_dir="); the CLI spells it as its flag ("--data-dir"). See :func:`param`.
+_PARAM = re.compile("\x1f([A-Za-z_][A-Za-z0-9_.]*)(?:\x1e([^\x1f]*))?\x1f")
+
+
+def param(name: str, python: str | None = None) -> str:
+    """Mark a user-facing parameter's name in an error message, so each interface spells it.
+
+    ``str(error)`` (the Python API) renders the mark as ``python`` (default ``name=``); the
+    CLI renders it as the flag that sets that parameter (``--data-dir``) through
+    :meth:`InitLabError.render`. A name with a dot (``dataset_options.noise``) is an entry of
+    a mapping parameter.
+
+    Example:
+        >>> e = DataError(f"no files; point {param('data_dir')} at a folder that has them")
+        >>> str(e)
+        'no files; point data_dir= at a folder that has them'
+        >>> e.render({"data_dir": "--data-dir"}.get)
+        'no files; point --data-dir at a folder that has them'
+    """
+    return f"\x1f{name}\x1f" if python is None else f"\x1f{name}\x1e{python}\x1f"
+
+
+def python_spelling(name: str) -> str:
+    """How the Python API spells parameter ``name`` in a message: ``name=`` (last part)."""
+    return f"{name.rpartition('.')[2]}="
 
 
 class InitLabError(ValueError):
-    """Base class of every error initlab raises for a user's input."""
+    """Base class of every error initlab raises for a user's input.
+
+    A message may mark parameter names with :func:`param`; ``str()`` spells them as Python
+    keywords, :meth:`render` as any interface likes (the CLI: as flags).
+    """
+
+    def render(self, spell: Callable[[str], str | None] | None = None) -> str:
+        """The message with each marked parameter spelled by ``spell(name)``.
+
+        ``spell`` returns the interface's spelling, or None to keep the Python one.
+        """
+        text = super().__str__()
+
+        def one(m: re.Match[str]) -> str:
+            name, python = m.group(1), m.group(2)
+            return (spell(name) if spell else None) or python or python_spelling(name)
+
+        return _PARAM.sub(one, text)
+
+    def __str__(self) -> str:
+        return self.render()
 
 
 class SpecError(InitLabError):

@@ -18,7 +18,7 @@ field       shape                        meaning
 pre         (K, n, [...,] units)         pre-activations z = a_prev @ W + b
 post        (K, n, [...,] units)         activations a = f(z) (softmax/sigmoid for output)
 W           (K, fan_in, units)           the weights used in this pass (a view, not a copy)
-b           (K, units)                   the biases used in this pass
+b           (K, units) | None            the biases used in this pass (None: no bias)
 grad_W      (K, fan_in, units) | None    dL/dW, filled by the backward pass
 grad_b      (K, units) | None            dL/db
 grad_pre    (K, n, [...,] units) | None  dL/dz, the back-propagated signal at this layer
@@ -49,7 +49,7 @@ class LayerTrace:
     pre: np.ndarray
     post: np.ndarray
     W: np.ndarray
-    b: np.ndarray
+    b: np.ndarray | None
     grad_W: np.ndarray | None = None
     grad_b: np.ndarray | None = None
     grad_pre: np.ndarray | None = None

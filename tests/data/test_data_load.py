@@ -130,7 +130,7 @@ def test_dataset_is_frozen_and_provenance_is_json():
         ({"name": "moons", "split": "test:10/5"}, ConfigError, "no part 'test'; allowed: all"),
         ({"name": "digits", "split": "all:1700/200"}, ConfigError, "has 1797"),
         ({"name": "digits", "n_train": 5000}, ConfigError, "only 1437"),
-        ({"name": "moons", "noise": -0.1}, ConfigError, r"noise=-0.1 must be a number >= 0"),
+        ({"name": "moons", "noise": -0.1}, ConfigError, r"noise=-0.1 must be a finite number >= 0"),
         ({"name": "circles", "factor": 1.5}, ConfigError, r"factor=1.5 must be .* \(0, 1\)"),
         ({"name": "blobs", "n_classes": 2.5}, ConfigError, "n_classes=2.5 must be an int"),
         ({"name": "spirals", "n_classes": "3"}, ConfigError, "n_classes='3'"),

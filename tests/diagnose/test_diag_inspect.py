@@ -63,9 +63,78 @@ def test_relu_small_normal_over_10_layers_vanishes() -> None:
     assert "vanishing_activations" in codes and "vanishing_gradients" in codes
     f = next(f for f in rep.findings if f.code == "vanishing_gradients")
     assert f.severity == "error" and f.value < 1e-4
-    he = get_init("he_normal").std((256, 256))
-    assert f"he_normal gives std {he:.3g} for fan_in 256" in f.recommendation
-    assert "Your weights have std 0.01" in f.recommendation
+    # the recommendation was re-measured: He in the ReLU layers brings the ratio back
+    assert f.fix == "he_normal" and f.fixed and f.value_after > 0.01
+    assert "he_normal in layers 1-10" in f.recommendation
+    he = get_init("he_normal").std((64, 256))
+    assert f"std {he:.3g} at layer {f.layer}" in f.recommendation
+    assert f"worst ratio {f.value:.2g} -> {f.value_after:.3g} (fixed)" in f.recommendation
+
+
+def _ratios(rep: Report, x: np.ndarray) -> np.ndarray:
+    return np.array([float(s.pre_rms[0]) for s in rep.stats]) / np.sqrt(np.mean(x ** 2))
+
+
+def test_a_finding_names_the_layer_its_number_was_measured_at() -> None:
+    # relu, std 0.01: every layer shrinks the signal, so the deepest hidden layer is the worst
+    x, y = _data(256, 64)
+    rep = inspect(_net("relu", "normal(std=0.01)", 6, 128, 64), x, y)
+    f = next(f for f in rep.findings if f.code == "vanishing_activations")
+    r = _ratios(rep, x)
+    assert f.layer == int(np.argmin(r)) + 1 and f.layer > 1
+    assert f.value == pytest.approx(r[f.layer - 1])
+    assert f.message.startswith(f"layer {f.layer}: ")
+    below = np.nonzero(r < 0.1)[0] + 1
+    assert f.layers == (int(below[0]), int(below[-1]))
+    assert f"at layers {below[0]}-{below[-1]}" in f.message
+    assert f.to_dict()["layers"] == list(f.layers)
+
+
+def test_the_fix_is_what_a_fresh_network_with_it_measures() -> None:
+    # re-measure is the same seed and batch: an independently built He net gives that number
+    x, y = _data(256, 64)
+    rep = inspect(_net("relu", "normal(std=0.01)", 6, 128, 64), x, y)
+    f = next(f for f in rep.findings if f.code == "vanishing_activations")
+    layers = [Dense(128, activation="relu", init="he_normal") for _ in range(6)]
+    fresh = Sequential(layers + [Dense(10, activation="softmax", init="glorot_uniform")],
+                       input_dim=64, seeds=[0])
+    assert f.value_after == pytest.approx(float(_ratios(inspect(fresh, x, y), x).min()))
+
+
+def test_sigmoid_glorot_is_not_told_to_use_glorot_and_hears_what_does_fix_it() -> None:
+    x, y = _data(256, 100)
+    rep = inspect(_net("sigmoid", "glorot_normal", 5, 100, 100), x, y)
+    f = next(f for f in rep.findings if f.code == "vanishing_gradients")
+    assert f.fix is None and f.value_after is None
+    assert "glorot_uniform has your weights' std" in f.recommendation  # no change: not given
+    assert "glorot_uniform gives" not in f.recommendation
+    # the critical init fixes the gradient but saturates: rejected, and said so
+    assert "adds saturation (error)" in f.recommendation
+    assert "What fixes it: tanh with glorot (chi_1 = 1)" in f.recommendation
+    assert "at most 1/4" in f.recommendation
+
+
+def test_findings_take_the_engines_remeasure_function() -> None:
+    from initlab.diagnose import report_from_trace
+    from initlab.diagnose.report import numpy_remeasure
+
+    x, y = _data(128, 32)
+    m = _net("relu", "normal(std=0.01)", 4, 64, 32)
+    calls = []
+    engine = numpy_remeasure(m, x, y)
+
+    def remeasure(k, inits):
+        calls.append((k, tuple(inits)))
+        return engine(k, inits)
+
+    rep = report_from_trace(m.trace(x, y), remeasure=remeasure)
+    assert calls and calls[0] == (0, ("he_normal",) * 4 + ("glorot_uniform",))
+    assert len(set(calls)) == len(calls)  # one re-measurement per candidate, cached
+    assert any(f.fixed for f in rep.findings)
+    bare = report_from_trace(m.trace(x, y))  # no re-measure function: no init recommended
+    assert bare.findings and all(f.fix is None for f in bare.findings)
+    assert all("Not re-measured" in f.recommendation for f in bare.findings)
+    assert not any("Re-measured" in f.recommendation for f in bare.findings)
 
 
 def test_relu_he_normal_10_layers_width_256_has_no_findings() -> None:

@@ -95,3 +95,16 @@ def test_bad_shapes_are_a_shape_error():
     with pytest.raises(initlab.ShapeError, match="layer l1"):
         layer_stats(LayerTrace("l1", "relu", pre=z, post=z, W=np.zeros((1, 2, 5)),
                                b=np.zeros((1, 5))))
+
+
+def test_import_initlab_and_the_cli_parser_do_not_import_torch():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, initlab, initlab.diagnose, initlab.cli\n"
+            "initlab.cli.build_parser()\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    env = {**os.environ, "PYTHONPATH": str(pathlib.Path(initlab.__file__).parents[1])}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr

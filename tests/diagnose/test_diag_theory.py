@@ -100,9 +100,42 @@ def test_predicted_q_iterates_the_map() -> None:
 
 
 def test_trainable_range_relu_closed_form() -> None:
+    # zero bias: 6 xi_c is infinite for ReLU; the gradient depth 2 ln(1e4) / |ln(sw2 / 2)|
+    # reaches 12 at sw2 = 2 exp(-+ 2 ln(1e4) / 12)
     lo, hi = theory.trainable_range("relu", 0.0, 12)
-    assert lo == pytest.approx(2 * math.exp(-0.5), rel=1e-6)
-    assert hi == pytest.approx(2 * math.exp(0.5), rel=1e-6)
+    e = 2 * math.log(1e4) / 12
+    assert lo == pytest.approx(2 * math.exp(-e), rel=1e-6)
+    assert hi == pytest.approx(2 * math.exp(e), rel=1e-6)
+    # with a bias the correlations do contract: 6 xi_c = 12 at chi_1 = exp(-1/2)
+    mf = theory.mean_field("relu", 1.0, 0.1)
+    assert mf.xi_c == pytest.approx(1 / math.log(2)) and mf.depth_limit == mf.trainable_depth
+
+
+@pytest.mark.parametrize("act,sw2", [("relu", 1.0), ("relu", 3.0), ("tanh", 0.5)])
+def test_without_a_finite_fixed_point_correlations_are_no_depth_limit(act, sw2) -> None:
+    # q* = 0 or inf: the normalized correlation map's slope at c = 1 is chi_1 q_l / q_{l+1},
+    # which is 1 for ReLU (scale-free) and tanh near q = 0 (linear): xi_c is infinite, and
+    # the depth limit is the gradient's, 2 ln(1e4) / |ln chi_1|
+    mf = theory.mean_field(act, sw2, 0.0)
+    assert math.isinf(mf.xi_c) and mf.q_star in (0.0, math.inf)
+    assert mf.depth_limit == pytest.approx(2 * math.log(1e4) / abs(math.log(mf.chi_1)))
+    assert mf.depth_heuristic.startswith("gradient depth")
+    # the claim for ReLU, measured: the same random layers scaled to sigma_w2 and to He's 2
+    # give the same correlations layer after layer (ReLU is scale-free), so Glorot's
+    # correlation depth is He's, which is infinite on the critical line
+    if act == "relu":
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((2, 300))
+        x[1] = 0.9 * x[0] + np.sqrt(1 - 0.81) * x[1]
+        ws = [rng.standard_normal((300, 300)) / np.sqrt(300) for _ in range(8)]
+
+        def corr(scale):
+            h = x
+            for w in ws:
+                h = np.maximum(h @ (w * np.sqrt(scale)), 0)
+            return np.corrcoef(h)[0, 1]
+
+        assert corr(sw2) == pytest.approx(corr(2.0), abs=1e-9)
 
 
 def test_errors() -> None:

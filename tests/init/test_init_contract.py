@@ -146,6 +146,7 @@ STRUCTURED = {
     "zero_init",
     "sparse",
     "torch:sparse",
+    "torch:dirac",  # tested in test_init_peer_ports.py, with PyTorch's own assertions
 }
 
 

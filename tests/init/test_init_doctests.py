@@ -18,6 +18,7 @@ MODULES = [
     "spec",
     "structured",
     "variance",
+    "lsuv",
 ]
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from initlab.cli import main
@@ -79,6 +81,9 @@ def test_depth_glorot_stalls_at_30_layers_he_trains(tmp_path):
     loss30 = numbers["final_loss"]["30"]
     assert loss30["glorot_normal"] == pytest.approx(math.log(10), abs=0.02)   # stalled
     assert loss30["he_normal"] < 0.8 * math.log(10)
+    assert loss30["orthogonal"] == pytest.approx(math.log(10), abs=0.02)  # gain 1: stalls
+    assert loss30["orthogonal(gain=1.4142135623730951)"] < 0.8 * math.log(10)
+    assert loss30["lsuv"] < 0.8 * math.log(10)
 
 
 def test_clipping_prevents_divergence(tmp_path):
@@ -114,12 +119,64 @@ def test_cli_reproduce_then_report(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["reproduce", "theory", "--out", str(out), "--quick", "--quiet",
                  "--seeds", "1"]) == 0
-    assert capsys.readouterr().out.strip() == str(out / "report.html")
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert lines[-1] == str(out / "report.html")
+    assert captured.err == ""                                   # --quiet: no progress
+    # the summary: the report's tables, in the terminal, within 100 columns
+    saved = json.loads((out / "results.json").read_text())
+    for table in saved["tables"]:
+        assert table["title"] in lines
+        header = next(line for line in lines if line.startswith(table["columns"][0]))
+        assert header.split("  ")[0] == table["columns"][0]
+    assert "critical sigma_w^2" in captured.out and "1.761" in captured.out
+    assert max(len(line) for line in lines[:-1]) <= 100
     (out / "report.html").unlink()
     assert main(["report", str(out)]) == 0
     assert "phase diagram" in (out / "report.html").read_text(encoding="utf-8")
 
 
 def test_every_experiment_is_registered_with_a_source():
-    assert set(EXPERIMENTS) == {"moons", "mnist", "activations", "depth", "clipping", "theory"}
+    assert set(EXPERIMENTS) == {"moons", "mnist", "activations", "depth", "clipping", "theory",
+                                "coordcheck", "trainability", "residual"}
     assert all(e.source and e.default_seeds >= 1 for e in EXPERIMENTS.values())
+
+
+def test_cli_reproduce_shows_progress_of_an_experiment_without_a_study(tmp_path, capsys):
+    # theory trains nothing (no study bar): its own steps must show, then close
+    assert main(["reproduce", "theory", "--out", str(tmp_path), "--quick", "--seeds", "1"]) == 0
+    err = capsys.readouterr().err
+    steps = re.findall(r"theory: (\d+)/(\d+) steps", err)
+    assert steps, err
+    done, total = zip(*((int(a), int(b)) for a, b in steps), strict=True)
+    assert len(set(total)) == 1 and len(set(done)) >= 2      # it moved (at most 5 Hz)
+    labels = re.findall(r"steps \[[\d:]+\] , ([^\r\n]+?)\s*(?:\r|$)", err)
+    assert labels and all(lab.startswith(("chi_1 at", "the critical line", "figure ",
+                                           "measured a")) for lab in labels), labels
+
+
+
+def test_residual_init_ratios_match_theory_and_he_diverges():
+    from initlab.experiments.residual import GROWTH, measure
+
+    for scheme in ("he", "fixup", "rezero"):
+        r = measure(10, scheme, seeds=2, epochs=1)
+        if scheme == "he":
+            # 3 per block in expectation; at width 64 the measured factor is a little lower
+            assert (2.6 < r.ratio ** (1 / 10)).all() and (r.ratio ** (1 / 10) < 3.3).all()
+            assert r.diverged.all()
+        else:
+            np.testing.assert_allclose(r.ratio, 1.0, rtol=1e-12)  # every block is the identity
+            assert not r.diverged.any()
+        assert r.theory == GROWTH[scheme] ** 10
+
+
+@pytest.mark.slow
+def test_residual_fixup_skipinit_rezero_train_he_diverges(tmp_path):
+    path, numbers = reproduce("residual", tmp_path, seeds=1, quick=True)
+    assert path.exists() and (tmp_path / "figures" / "variance.png").exists()
+    for depth in ("10", "50"):
+        assert numbers["diverged"][depth]["he"] == 1
+        for scheme in ("fixup", "skipinit", "rezero"):
+            assert numbers["diverged"][depth][scheme] == 0
+            assert numbers["test_accuracy"][depth][scheme] >= 0.9, (depth, scheme)

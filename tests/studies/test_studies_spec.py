@@ -147,7 +147,8 @@ def test_make_optimizer_chains_clipping_first():
 def test_parse_layers():
     assert parse_layers("12,6") == (12, 6)
     assert parse_layers("100x3") == (100, 100, 100)
-    assert parse_layers("") == ()
-    for bad in ("0", "12,-1", "ax2", "3x0"):
+    assert parse_layers("none") == parse_layers(" None ") == ()
+    for bad in ("0", "12,-1", "ax2", "3x0", "", " ", "12,,6", "12,", "12x", "x3", "1e2",
+                "١٢", "1x100000"):
         with pytest.raises(InitLabError):
             parse_layers(bad)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from initlab.viz import plots, provenance
+from initlab.viz import plots, provenance, style
 from initlab.viz.report import FigureRef, ReportData, Table, write_report
 
 CHROMIUM = "/usr/bin/chromium"
@@ -95,3 +95,88 @@ def test_report_opens_offline_in_chromium(browser, tmp_path):
     pixels = matplotlib.image.imread(str(shot))
     colors = np.unique((pixels[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
     assert len(colors) > 20, f"the screenshot looks blank ({len(colors)} colors)"
+
+
+def _crops(browser, shot: Path) -> list[np.ndarray]:
+    """Each <img> of the page as the browser drew it, cut out of a screenshot (RGB, 0-255)."""
+    import matplotlib.image
+
+    rects = browser.execute_script(
+        "const r = window.devicePixelRatio;"
+        "return Array.from(document.images).map(i => { const b = i.getBoundingClientRect();"
+        " return [b.left * r, b.top * r, b.width * r, b.height * r]; });")
+    assert browser.save_screenshot(str(shot))
+    pixels = (matplotlib.image.imread(str(shot))[..., :3] * 255).round().astype(np.int16)
+    out = []
+    for left, top, width, height in rects:
+        x0, y0 = int(np.ceil(left)) + 2, int(np.ceil(top)) + 2    # inside the 1 px border
+        out.append(pixels[y0:int(top + height) - 2, x0:int(left + width) - 2])
+    return out
+
+
+def _count(crop: np.ndarray, hex_color: str, tol: int = 8) -> int:
+    rgb = np.array([int(hex_color[i:i + 2], 16) for i in (1, 3, 5)])
+    return int(np.all(np.abs(crop - rgb) <= tol, axis=-1).sum())
+
+
+def test_one_color_per_scheme_across_the_figures_of_a_page(browser, tmp_path):
+    """Rendered in Chromium: a scheme drawn in two figures with different company keeps its
+    color in both (before, each figure picked colors on its own: N(0, 0.10) was red beside
+    glorot_normal and blue beside he_normal)."""
+    from initlab.experiments.base import Context
+
+    run = tmp_path / "run"
+    ctx = Context(out=run, seeds=1, quick=True)
+    layers = np.arange(1, 6, dtype=float)
+    ctx.figure(plots.gradient_norms({"N(0, 0.10)": 10.0 ** -layers,
+                                     "glorot_normal": np.ones(5)}, colors=ctx.colors,
+                                    title="tanh"), "a", "beside glorot_normal")
+    ctx.figure(plots.gradient_norms({"N(0, 0.10)": 10.0 ** -layers,
+                                     "he_normal": np.ones(5)}, colors=ctx.colors,
+                                    title="relu"), "b", "beside he_normal")
+    path = write_report(run, ReportData("colors", "Colors", figures=ctx.figures))
+    browser.set_window_size(1200, 2400)
+    browser.get(path.resolve().as_uri())
+    a, b = _crops(browser, tmp_path / "shot.png")
+    mine = ctx.colors.assigned["N(0, 0.10)"]
+    assert mine not in (style.SCHEME_COLORS["glorot_normal"], style.SCHEME_COLORS["he_normal"])
+    # the scheme's line is on screen in its one color in both figures ...
+    assert _count(a, mine) > 200 and _count(b, mine) > 200
+    # ... and the other figure's fixed colors are where they belong, not borrowed
+    assert _count(a, style.SCHEME_COLORS["he_normal"]) == 0
+    assert _count(b, style.SCHEME_COLORS["glorot_normal"]) == 0
+    assert _count(a, style.SCHEME_COLORS["glorot_normal"]) > 200
+    assert _count(b, style.SCHEME_COLORS["he_normal"]) > 200
+
+
+def test_decision_boundaries_page_shows_a_legend_and_whole_epoch_ticks(browser, tmp_path):
+    """Rendered in Chromium: the decision-boundary figure carries a legend strip under its
+    panels in the region colors, and an epoch axis is labelled with whole numbers only."""
+    from matplotlib.colors import to_hex
+
+    run = tmp_path / "run"
+    xx, yy = np.meshgrid(np.linspace(-1, 1, 40), np.linspace(-1, 1, 40))
+    pts = np.array([[-0.5, -0.5], [0.5, 0.5]])
+    fig = plots.decision_boundaries(xx, yy, {"he_normal": (xx > 0) * 1.0}, pts, np.array([0, 1]))
+    legend_texts = [t.get_text() for lg in fig.legends for t in lg.get_texts()]
+    assert legend_texts == ["predicted class 0", "predicted class 1", "class 0 point",
+                            "class 1 point"]
+    plots.save(fig, run / "figures" / "boundaries", ["png"])
+    fig = plots.curves({"he_normal": np.linspace(1, 0.1, 3)}, x=np.arange(1, 4))
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["1", "2", "3"]                     # epochs 1..3, no 1.25 or 2.5
+    plots.save(fig, run / "figures" / "curves", ["png"])
+    path = write_report(run, ReportData("legend", "Legend", figures=[
+        FigureRef("figures/boundaries", "b"), FigureRef("figures/curves", "c")]))
+    browser.set_window_size(1200, 2400)
+    browser.get(path.resolve().as_uri())
+    crop = _crops(browser, tmp_path / "shot.png")[0]
+    axes_bottom = int(crop.shape[0] * 0.8)
+    # the legend strip (below the panel) holds both region colors, blended as drawn
+    import matplotlib
+
+    cmap = matplotlib.colormaps[style.CLASS_CMAP]
+    for v in (0.25, 0.75):
+        rgba = np.array(cmap(v)[:3])
+        blended = to_hex(plots.REGION_ALPHA * rgba + (1 - plots.REGION_ALPHA) * 1.0)
+        assert _count(crop[axes_bottom:], blended, tol=10) > 20, blended

@@ -155,3 +155,84 @@ def test_colors_for_keeps_fixed_scheme_colors_and_never_repeats():
     colors = style.colors_for(["mine", "he_normal", "other", "zeros"])
     assert colors["he_normal"] == style.SCHEME_COLORS["he_normal"]
     assert len(set(colors.values())) == 4
+
+
+def test_a_page_palette_keeps_each_scheme_one_color_across_figures():
+    page = style.Palette()
+    a = plots.gradient_norms({"N(0, 0.10)": [1.0, 2.0], "glorot_normal": [1.0, 1.0]},
+                             colors=page)
+    b = plots.gradient_norms({"he_normal": [1.0, 1.0], "N(0, 0.10)": [1.0, 2.0]}, colors=page)
+    ca = {line.get_label(): line.get_color() for line in a.axes[0].get_lines()}
+    cb = {line.get_label(): line.get_color() for line in b.axes[0].get_lines()}
+    assert ca["N(0, 0.10)"] == cb["N(0, 0.10)"]
+    assert ca["N(0, 0.10)"] not in style.SCHEME_COLORS.values()   # never a scheme's own color
+    assert cb["he_normal"] == style.SCHEME_COLORS["he_normal"]
+    # without a page palette, each figure chooses on its own (what the page must not do)
+    assert style.colors_for(["x"]) == style.colors_for(["x"])
+
+
+def test_violin_panels_share_their_y_axis():
+    rng = np.random.default_rng(0)
+    fig = plots.violins({"small": [rng.normal(size=200) * 0.1 for _ in range(3)],
+                         "large": [rng.normal(size=200) * 10 for _ in range(3)]})
+    small, large = fig.axes
+    assert small.get_ylim() == large.get_ylim()
+    assert small.get_ylim()[1] > 10
+
+
+def test_layer_and_epoch_axes_have_whole_number_ticks():
+    fig = plots.layer_profile({"tanh": [1.0, 0.5, 0.25]})
+    assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())
+    fig = plots.curve_panels({"loss": {"a": [1.0, 0.5]}, "acc": {"a": [0.1, 0.2]}},
+                             x=np.array([1, 2]))
+    for ax in fig.axes:
+        assert [float(t) for t in ax.get_xticks()] == [1.0, 2.0]
+    fig = plots.curves({"a": [1.0]}, x=np.array([1]))           # one epoch: the tick "1"
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1"]
+
+
+def test_heatmap_color_scale_is_logarithmic_where_values_span_decades():
+    from matplotlib.colors import LogNorm
+
+    spread = plots.heatmap([[0.1, 0.3], [1.0, 18.0]], ["a", "b"], ["x", "y"], label="std")
+    narrow = plots.heatmap([[0.5, 0.6], [0.7, 0.9]], ["a", "b"], ["x", "y"], label="std")
+    assert isinstance(spread.axes[0].images[0].norm, LogNorm)
+    assert not isinstance(narrow.axes[0].images[0].norm, LogNorm)
+    assert spread.axes[1].get_ylabel() == "std (log scale)"
+    with pytest.raises(ShapeError, match="positive"):
+        plots.heatmap([[0.0, 1.0]], ["a"], ["x", "y"], log=True)
+
+
+def test_decision_boundaries_have_a_legend_for_their_colors():
+    xx, yy = np.meshgrid(np.linspace(-1, 1, 10), np.linspace(-1, 1, 10))
+    fig = plots.decision_boundaries(xx, yy, {"a": xx > 0, "b": yy > 0}, np.zeros((2, 2)),
+                                    np.array([0, 1]))
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "predicted class 0", "predicted class 1", "class 0 point", "class 1 point"]
+
+
+def _texts(fig):
+    """Every title and axis label a reader sees on the figure, with where it is."""
+    out = [("figure", fig.get_suptitle())] if fig.get_suptitle() else []
+    for i, ax in enumerate(fig.axes):
+        out += [(f"panel {i}", t) for t in (ax.get_title(), ax.get_ylabel()) if t]
+    return out
+
+
+@pytest.mark.parametrize("make", [
+    lambda: plots.curves({"a": [1.0, 2.0]}, ylabel="cost", title="Cost over epochs"),
+    lambda: plots.curves({"a": [1.0, 2.0]}, ylabel="cost", title="cost"),
+    lambda: plots.curve_panels({"train loss": {"a": [1.0, 2.0]}, "test loss": {"a": [1.0]}},
+                               title="MNIST"),
+])
+def test_no_title_is_said_twice_on_a_figure(make):
+    texts = [t for _, t in _texts(make())]
+    assert len(texts) == len(set(texts)), texts
+
+
+def test_a_panel_named_like_the_figure_is_not_titled_again():
+    fig = plots.curve_panels({"MNIST": {"a": [1.0]}, "other": {"a": [2.0]}}, title="MNIST",
+                             ylabel="other")
+    assert [ax.get_title() for ax in fig.axes] == ["", "other"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["other", ""]

@@ -124,3 +124,72 @@ def test_report_command_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "results.json").write_text(json.dumps({"name": 3, "title": "x"}))
     assert main(["report", str(tmp_path)]) == 2
     assert "'name' must be a string" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("record, field", [
+    ([1, 2], "JSON object"),
+    ({"name": "x", "title": "t", "tables": 5}, "'tables' must be a list"),
+    ({"name": "x", "title": "t", "tables": ["abc"]}, "'tables'[0] must be an object"),
+    ({"name": "x", "title": "t", "tables": [{"title": "a", "rows": 3}]}, "rows must be"),
+    ({"name": "x", "title": "t", "tables": [{"title": "a", "rows": [[{"x": 1}]]}]},
+     "rows must be"),
+    ({"name": "x", "title": "t", "tables": [{"title": "a", "colour": []}]}, "unknown keys"),
+    ({"name": "x", "title": "t", "figures": [{"file": 3}]}, "'figures'[0]"),
+    ({"name": "x", "title": "t", "config": [1]}, "'config' must be an object"),
+    ({"name": "x", "title": "t", "findings": "abc"}, "'findings' must be a list"),
+    ({"name": "x", "title": "t", "findings": [3]}, "'findings'[0]"),
+    ({"name": "x", "title": "t", "logs": {"a": 1}}, "'logs'['a']"),
+    ({"name": "x", "title": "t", "explanation": ["a"]}, "'explanation' must be a string"),
+    ({"name": "x", "title": "t", "provenance": "p"}, "'provenance' must be an object"),
+])
+def test_a_malformed_results_json_is_one_clear_error(tmp_path, capsys, record, field):
+    (tmp_path / "results.json").write_text(json.dumps(record))
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("initlab: error: ") and "\n" not in err
+    assert field in err and "results.json" in err
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_deeply_nested_results_json_is_one_clear_error(tmp_path, capsys):
+    (tmp_path / "results.json").write_text('{"name": "x", "title": "t", "config": '
+                                           + "[" * 100_000 + "]" * 100_000 + "}")
+    assert main(["report", str(tmp_path)]) == 2
+    assert "nested too deeply" in capsys.readouterr().err
+
+
+def test_a_figure_that_is_a_symlink_or_leaves_the_run_directory_is_never_inlined(
+        run_dir, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    secret = outside / "secret.png"
+    secret.write_bytes((run_dir / "figures" / "curves.png").read_bytes() + b"SECRET")
+    marker = base64.b64encode(secret.read_bytes()).decode()[-40:]
+    figs = run_dir / "figures"
+    (figs / "linked.png").symlink_to(secret)                     # a file symlink
+    (figs / "inner.png").symlink_to(figs / "curves.png")         # even one pointing inside
+    (run_dir / "elsewhere").symlink_to(outside, target_is_directory=True)  # a folder link
+    data = _data(figures=[FigureRef("figures/curves", "c"), FigureRef("figures/linked", "l"),
+                          FigureRef("elsewhere/secret.png", "s")])
+    html = write_report(run_dir, data).read_text(encoding="utf-8")
+    assert marker not in html
+    assert html.count("<img ") == 1                              # only the real curves.png
+    assert html.count("is a symlink or lies outside the run directory") == 3  # 2 listed, inner
+    # the whole figures folder as a link to elsewhere: nothing from it is inlined
+    other = tmp_path_factory.mktemp("run2")
+    (other / "figures").symlink_to(outside, target_is_directory=True)
+    html = write_report(other, _data(figures=[FigureRef("figures/secret", "s")])).read_text(
+        encoding="utf-8")
+    assert marker not in html and "<img " not in html
+
+
+def test_an_unwritable_run_directory_is_one_clear_error(run_dir, capsys):
+    import os
+
+    write_report(run_dir, _data(figures=[]))
+    (run_dir / "report.html").unlink()
+    (run_dir / "report.html").mkdir()           # a folder where the page must go
+    assert main(["report", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("initlab: error: cannot write") and "\n" not in err
+    assert not any(p.name.startswith(".report") for p in run_dir.iterdir())
+    assert os.path.isdir(run_dir / "report.html")

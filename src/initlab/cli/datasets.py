@@ -4,7 +4,7 @@ Example:
     $ initlab datasets
     $ initlab datasets fetch mnist --data-dir ~/data/mnist
     $ initlab datasets fetch fashion_mnist --part test --mirror http://127.0.0.1:8000/{name}
-    $ initlab datasets verify mnist --data-dir ../shared/data/mnist
+    $ initlab datasets verify mnist --data-dir ../shared/data/mnist --part test
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from initlab.data import cache_state, data_home, fetch, info, names, verify
+from initlab.data.remote import DEFAULT_DEADLINE_S
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,11 +35,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="fetch only the train or the test files (default: all)")
     f.add_argument("--retries", type=int, default=2, help="further attempts per mirror")
     f.add_argument("--no-progress", action="store_true", help="no progress bar")
+    f.add_argument("--deadline", type=_seconds, metavar="SECONDS", default=DEFAULT_DEADLINE_S,
+                   help="give up when the whole fetch takes longer (default: %(default)g)")
     f.set_defaults(func=_fetch)
     v = sub.add_parser("verify", help="check a dataset's files against their sha256")
     v.add_argument("name", help="dataset name")
     v.add_argument("--data-dir", help="folder holding the files")
+    v.add_argument("--part", choices=("train", "test", "all"), default="all",
+                   help="verify only the train or the test files (default: all)")
     v.set_defaults(func=_verify)
+
+
+def _seconds(text: str) -> float:
+    """argparse type of --deadline: a finite number of seconds > 0."""
+    from initlab.data.remote import check_seconds
+    from initlab.errors import ConfigError
+
+    try:
+        return check_seconds("--deadline", float(text))  # type: ignore[return-value]
+    except (ValueError, ConfigError):
+        raise argparse.ArgumentTypeError(
+            f"must be a positive number of seconds; got {text!r}") from None
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -57,11 +74,14 @@ def _list(args: argparse.Namespace) -> int:
         shape = "x".join(str(s) for s in d.input_shape)
         rows.append((n, d.kind, f"{d.n_train:,}", f"{d.n_test:,}", str(d.n_classes), shape,
                      cached, d.source))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
-    print("\ncached: files in $INITLAB_DATA/NAME or the platform cache "
-          f"(e.g. {data_home('mnist')}); n/a: generated or shipped with scikit-learn")
+    import textwrap
+
+    from initlab.viz.text import WIDTH, text_table
+
+    print(text_table(rows[0], rows[1:]))
+    print("\n" + textwrap.fill("cached: files in $INITLAB_DATA/NAME or the platform cache "
+                               f"(e.g. {data_home('mnist')}); n/a: generated or shipped with "
+                               "scikit-learn", WIDTH))
     return 0
 
 
@@ -73,7 +93,8 @@ def _fetch(args: argparse.Namespace) -> int:
     progress = False if args.no_progress else None
     parts = ("train", "test") if args.part == "all" else (args.part,)
     paths = fetch(args.name, data_dir=args.data_dir, mirror=args.mirror,
-                  retries=args.retries, progress=progress, parts=parts)
+                  retries=args.retries, progress=progress, parts=parts,
+                  deadline=args.deadline)
     for name, path in paths.items():
         print(f"ok  {name}  {path}")
     return 0
@@ -84,7 +105,8 @@ def _verify(args: argparse.Namespace) -> int:
     if d.kind != "download":
         print(f"{args.name} is {d.kind} ({d.source}); there are no files to verify")
         return 0
-    statuses = verify(args.name, args.data_dir)
+    parts = ("train", "test") if args.part == "all" else (args.part,)
+    statuses = verify(args.name, args.data_dir, parts=parts)
     for st in statuses:
         expected = st.file.sha256 if st.path.name == st.file.name else st.file.raw_sha256
         line = f"{st.state:<10}  {st.path}"

@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "activation mean/std, q measured beside mean-field theory, dead and saturated units, "
         "symmetry, gradients; then the findings with what to change.",
     )
-    p.add_argument("--dataset", default="mnist", help="dataset name (default: mnist)")
+    p.add_argument("--dataset", default=None,
+                   help="dataset name (default: digits, shipped with scikit-learn)")
     p.add_argument("--layers", default="100x5",
                    help="hidden layers: WIDTHxDEPTH (100x5) or widths (256,128) (default 100x5)")
     p.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
@@ -40,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=0.01,
                    help="learning rate for ||lr * grad W|| / ||W|| (default 0.01)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    from initlab.cli.torchcli import add_inspect_arguments
+
+    add_inspect_arguments(p)
     p.set_defaults(func=run_inspect)
 
     r = subparsers.add_parser(
@@ -47,7 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the critical (edge of chaos) init for an activation, from mean-field theory",
         description="Mean-field theory (Poole 2016, Schoenholz 2017): the weight variance "
         "sigma_w^2 with chi_1 = 1 for the bias variance, q*, chi_1, the depth scales, and how "
-        "deep a network at this init and at the usual schemes can be trained (~6 xi_c).",
+        "deep a network at this init and at the usual schemes can be trained (the smaller of "
+        "6 xi_c, Schoenholz 2017, and the gradient depth over which the gradient norm changes "
+        "1e4 x). The theory describes wide networks with i.i.d. random weights, i.e. at "
+        "initialization.",
     )
     r.add_argument("--activation", default="tanh", help="activation (default tanh)")
     g = r.add_mutually_exclusive_group()
@@ -76,8 +83,14 @@ def _load(name: str, n: int, seed: int, data_dir: str | None):
 
 def run_inspect(args: argparse.Namespace) -> int:
     """Run ``initlab inspect``."""
+    if args.torch:
+        from initlab.cli.torchcli import run_inspect as run_torch
+
+        return run_torch(args)
     from initlab.diagnose import inspect
     from initlab.nn import Dense, Sequential
+
+    args.dataset = args.dataset or "digits"
 
     try:
         widths = list(parse_layers(args.layers))
@@ -135,10 +148,16 @@ def run_recommend(args: argparse.Namespace) -> int:
         raise ConfigError(f"--fan-in must be >= 1; got {args.fan_in}")
     act = args.activation
     theory.activation_functions(act)  # an unknown name fails here, before any work
-    crit = theory.critical_sigma_w2(act, sb2)
-    mf = theory.mean_field(act, crit, sb2)
+    try:
+        crit = theory.critical_sigma_w2(act, sb2)
+        mf = theory.mean_field(act, crit, sb2)
+    except ConfigError as e:  # name the flags the user gave, not theory's keywords
+        given = (f"--bias-var {args.bias_var:g}" if args.bias_var is not None
+                 else f"--bias-std {math.sqrt(sb2):g}")
+        raise ConfigError(f"--activation {act} {given}: {e}") from None
     sb = math.sqrt(sb2)
     print(f"{act}, sigma_b^2 = {sb2:.4g} (bias std {sb:.4g}): edge of chaos (chi_1 = 1)")
+    print("  (mean-field theory: wide networks with i.i.d. random weights, i.e. at init)")
     print(f"  critical sigma_w^2   {crit:.4f}")
     print(f"  init                 variance_scaling(scale={crit:.4f}, mode=fan_in, "
           f"distribution=normal), bias normal(std={sb:.4g})")
@@ -149,15 +168,20 @@ def run_recommend(args: argparse.Namespace) -> int:
     print(f"  chi_1                {mf.chi_1:.6f}")
     print(f"  xi_q                 {mf.xi_q:.4g}")
     print(f"  xi_c                 {mf.xi_c:.4g}")
-    print(f"  trainable depth      ~{mf.trainable_depth:.4g} (6 xi_c)")
+    print(f"  trainable depth      ~{mf.depth_limit:.4g} ({mf.depth_heuristic})")
     if args.depth:
         lo, hi = theory.trainable_range(act, sb2, args.depth)
-        print(f"  depth {args.depth} trains (6 xi_c >= {args.depth}) for sigma_w^2 in "
+        print(f"  depth {args.depth} trains (trainable depth >= {args.depth}) for sigma_w^2 in "
               f"[{lo:.4g}, {hi:.4g}]")
     print("\nusual schemes on square layers (sigma_w^2 = fan_in * Var[W]):")
-    print(f"  {'scheme':<16}{'sigma_w^2':>10}{'chi_1':>10}{'xi_c':>10}{'depth~6xi_c':>13}  phase")
+    print(f"  {'scheme':<16}{'sigma_w^2':>10}{'chi_1':>10}{'xi_c':>10}{'6 xi_c':>10}"
+          f"{'grad depth':>12}  phase")
     for name, sw2 in (("lecun/glorot", 1.0), ("he", 2.0)):
         m = theory.mean_field(act, sw2, sb2)
         print(f"  {name:<16}{sw2:>10.4g}{m.chi_1:>10.4g}{m.xi_c:>10.4g}"
-              f"{m.trainable_depth:>13.4g}  {m.phase}")
+              f"{m.trainable_depth:>10.4g}{m.gradient_depth:>12.4g}  {m.phase}")
+    print(f"trainable depth: the smaller of 6 xi_c (Schoenholz et al. 2017) and the gradient "
+          f"depth 2 ln({theory.GRADIENT_RANGE:.0e}) / |ln chi_1| (the depth over which the "
+          f"gradient norm changes {theory.GRADIENT_RANGE:.0e} x, where initlab inspect calls "
+          "it an error)")
     return 0

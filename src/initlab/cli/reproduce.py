@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -20,10 +21,44 @@ def _reproduce(args: argparse.Namespace) -> int:
     out = args.out or f"initlab-{args.name}"
     if exp is not None and not args.quiet:
         print(f"initlab reproduce {exp.name} ({exp.source}): {exp.title}", file=sys.stderr)
-    path, _ = reproduce(args.name, out, seeds=args.seeds, data_dir=args.data_dir,
-                        quick=args.quick, progress=not args.quiet)
+    from initlab.studies.executors import make_executor
+
+    executor = make_executor(args.dask, args.scheduler)  # a sweep's executor (trainability)
+    try:
+        path, _ = reproduce(args.name, out, seeds=args.seeds, data_dir=args.data_dir,
+                            quick=args.quick, progress=not args.quiet, executor=executor)
+    finally:
+        executor.close()
+    print(summary(path.parent))
     print(path)
     return 0
+
+
+def summary(run_dir: Path, width: int = 100) -> str:
+    """The run's tables as terminal text no wider than ``width``, each under its title.
+
+    Example:
+        >>> import tempfile
+        >>> from initlab.viz.report import ReportData, Table, write_report
+        >>> d = Path(tempfile.mkdtemp())
+        >>> _ = write_report(d, ReportData("x", "X", tables=[Table("t", ["a"], [[1]])]))
+        >>> print(summary(d))
+        X
+        <BLANKLINE>
+        t
+        a
+        -
+        1
+        <BLANKLINE>
+    """
+    from initlab.viz.report import load_results
+
+    data = load_results(run_dir)
+    parts = [data.title]
+    for t in data.tables:
+        parts.append("")
+        parts.append(t.to_text(width))
+    return "\n".join(parts) + "\n"
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -67,6 +102,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--quick", action="store_true",
                    help="a short version that still shows the outcome (used by the tests)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--dask", metavar="local[:N]", default=None,
+                   help="train a sweep experiment (trainability) on a Dask LocalCluster")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="train a sweep experiment on an existing Dask cluster")
     p.set_defaults(func=_reproduce)
 
     r = subparsers.add_parser(

@@ -55,12 +55,13 @@ def parse_shape(text: str) -> tuple[int, ...]:
         >>> parse_shape("3,3,16,32")
         (3, 3, 16, 32)
     """
-    parts = [p.strip() for p in text.replace("x", ",").split(",") if p.strip()]
-    if not parts or not all(p.isdigit() for p in parts):
-        raise ShapeError(
-            f"--shape must be comma-separated non-negative ints such as 784,128; got {text!r}"
-        )
-    return tuple(int(p) for p in parts)
+    parts = [p.strip() for p in text.replace("x", ",").split(",")]
+    if text.strip() and all(p.isascii() and p.isdigit() for p in parts):
+        return tuple(int(p) for p in parts)
+    bad = next((p for p in parts if not (p.isascii() and p.isdigit())), "")
+    what = f"part {bad!r}" if bad else "an empty part"
+    raise ShapeError(f"--shape {text!r}: {what}; allowed: comma-separated ints >= 0 such as "
+                     "784,128 or 3,3,16,32")
 
 
 def histogram(x: np.ndarray, bins: int = 15, width: int = 40) -> list[str]:

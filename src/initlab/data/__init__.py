@@ -2,7 +2,7 @@
 
 ``load(name, **options)`` returns a frozen :class:`Dataset` (x_train, y_train, x_test,
 y_test, n_classes, name, provenance). Downloaded sets (mnist, fashion_mnist, kmnist) are
-fetched once with pooch, verified by sha256, and read from IDX files (or Keras's
+fetched once (with a deadline), verified by sha256, and read from IDX files (or Keras's
 ``mnist.npz``); see :mod:`initlab.data.remote` for where files live.
 
 Example:

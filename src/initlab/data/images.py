@@ -31,6 +31,7 @@ import numpy as np
 from initlab.data.catalog import MNIST_NPZ, PART_FILES
 from initlab.data.idx import read_idx
 from initlab.data.remote import (
+    DEFAULT_DEADLINE_S,
     ENV_DATA,
     FileSet,
     check_hash,
@@ -39,7 +40,7 @@ from initlab.data.remote import (
     locate,
     sha256_file,
 )
-from initlab.errors import DataError
+from initlab.errors import DataError, param
 
 __all__ = ["read_parts", "read_npz"]
 
@@ -102,13 +103,20 @@ def _part_from_idx(folder: Path, fileset: FileSet, part: str) -> tuple[np.ndarra
 
 
 def _missing_message(fileset: FileSet, folder: Path, missing: list[str], why: str) -> str:
-    return (
-        f"{fileset.name}: missing {', '.join(missing)} in {folder}{why}. Provide them: run "
-        f"'initlab datasets fetch {fileset.name}' (or load with download=True) where there is "
-        f"network, copy the published files (.gz or gunzipped) into that folder, point "
-        f"data_dir= / ${ENV_DATA} at a folder that has them, or use a split that needs only "
-        f"the files present (e.g. split='test:8000/2000')"
-    )
+    """At most three short lines: what is missing where, how to get it, and (only when the
+    other part's files are there) the split that uses just those."""
+    every = len(missing) == len(fileset.files)
+    what = "all its files" if every else ", ".join(missing)
+    lines = [f"{fileset.name}: missing {what} in {folder}{why}.",
+             f"Run 'initlab datasets fetch {fileset.name}', copy the files there, or set "
+             f"{param('data_dir')} / ${ENV_DATA}."]
+    present = [p for p, names in PART_FILES.items()
+               if all(locate(folder, fileset.file(n)) is not None for n in names)]
+    if present:
+        n = "8000/2000" if present[0] == "test" else "50000/10000"
+        lines.append(f"The {present[0]} files are there: split='{present[0]}:{n}' uses "
+                     f"only them.")
+    return "\n".join(lines)
 
 
 def read_parts(
@@ -119,6 +127,7 @@ def read_parts(
     download: bool = True,
     mirror: str | None = None,
     progress: bool | None = None,
+    deadline: float | None = DEFAULT_DEADLINE_S,
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[dict[str, Any]]]:
     """Read the requested parts of an MNIST-family dataset as raw uint8 images and labels.
 
@@ -131,6 +140,7 @@ def read_parts(
             DataError that names it.
         mirror: base URL to download from instead of the built-in mirrors.
         progress: progress bar for downloads (default: when stderr is a terminal).
+        deadline: seconds a download may take in all (None: no limit).
 
     Returns:
         (part -> (images (n, h, w) uint8, labels (n,) int64), the files read with their
@@ -149,9 +159,11 @@ def read_parts(
         if not download:
             raise DataError(_missing_message(fileset, folder, missing, " (download=False)"))
         try:
-            fetch_files(fileset, missing, data_dir=data_dir, mirror=mirror, progress=progress)
+            fetch_files(fileset, missing, data_dir=data_dir, mirror=mirror, progress=progress,
+                        deadline=deadline)
         except DataError as e:
-            raise DataError(_missing_message(fileset, folder, missing, f"; {e}")) from e
+            raise DataError(f"{e}\n" + _missing_message(fileset, folder, missing, "")
+                            .split("\n", 1)[1]) from e
     files: list[dict[str, Any]] = []
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if use_npz:

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,9 +27,19 @@ from initlab.data.images import read_parts
 from initlab.data.prepare import NORMALIZE, as_float_dtype
 from initlab.data.prepare import normalize as normalize_fn
 from initlab.data.prepare import one_hot as one_hot_fn
-from initlab.data.remote import FileSet, FileStatus, data_home, fetch_files, locate, verify_files
+from initlab.data.remote import (
+    DEFAULT_DEADLINE_S,
+    FileSet,
+    FileStatus,
+    check_seconds,
+    data_home,
+    fetch_files,
+    locate,
+    verify_files,
+)
 from initlab.data.split import SPLIT_SYNTAX, Split, apply_split, parse_split
-from initlab.errors import ConfigError, DataError, unknown
+from initlab.errors import ConfigError, DataError, param, unknown
+from initlab.init.checks import check_memory
 from initlab.rng import RngLike
 
 __all__ = ["DatasetInfo", "names", "info", "load", "fetch", "verify", "cache_state"]
@@ -122,7 +133,9 @@ _COMMON = (
     "seed",
     "dtype",
 )
-_FILE_OPTIONS = ("data_dir", "mirror", "download", "verify", "progress")
+_FILE_OPTIONS = ("data_dir", "mirror", "download", "verify", "progress", "deadline")
+"""Options that say where and how to get a downloaded set's files, not what the data is:
+they are recorded under the provenance's ``access``, never under its ``options``."""
 
 
 def names() -> tuple[str, ...]:
@@ -145,6 +158,8 @@ def info(name: str) -> DatasetInfo:
         >>> info("mnist").n_train
         60000
     """
+    if not isinstance(name, str):
+        raise DataError(f"a dataset is named by text such as 'moons'; got {name!r}")
     if name not in _REGISTRY:
         raise unknown("dataset", name, _REGISTRY, DataError)
     return _REGISTRY[name]
@@ -164,10 +179,10 @@ def allowed_options(name: str) -> tuple[str, ...]:
 
 _EXTRA_RULES: dict[str, tuple[type, float, float | None, str]] = {
     # option: (type, lowest allowed, highest allowed or None, how to say it)
-    "noise": (float, 0.0, None, "a number >= 0"),
+    "noise": (float, 0.0, None, "a finite number >= 0"),
     "factor": (float, 0.0, 1.0, "a number in (0, 1)"),
-    "turns": (float, 0.0, None, "a number > 0"),
-    "cluster_std": (float, 0.0, None, "a number > 0"),
+    "turns": (float, 0.0, None, "a finite number > 0"),
+    "cluster_std": (float, 0.0, None, "a finite number > 0"),
     "n_classes": (int, 2, None, "an int >= 2"),
     "n_features": (int, 1, None, "an int >= 1"),
 }
@@ -181,6 +196,7 @@ def _check_extra(name: str, extra: dict[str, Any]) -> dict[str, Any]:
         ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
             value, bool
         )
+        ok = ok and abs(value) < 1e300 and math.isfinite(float(value))  # no int overflow
         if ok and kind is int:
             ok = float(value).is_integer()
         if ok:
@@ -191,6 +207,22 @@ def _check_extra(name: str, extra: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"{name}: option {key}={value!r} must be {says}")
         out[key] = kind(value)
     return out
+
+
+def _check_file_options(opts: dict[str, Any]) -> None:
+    """Types of the file options: mirror a URL text, data_dir a path, the rest booleans."""
+    for key, value in opts.items():
+        if key == "deadline":  # seconds: check_seconds checks it
+            continue
+        if key == "mirror":
+            ok, says = value is None or isinstance(value, str), "a base URL (text) or None"
+        elif key == "data_dir":
+            ok, says = value is None or isinstance(value, (str, os.PathLike)), "a folder path"
+        else:
+            ok, says = isinstance(value, bool) or (key == "progress" and value is None), \
+                "True or False"
+        if not ok:
+            raise ConfigError(f"{param(key)}{value!r} must be {says}")
 
 
 def _count(value: Any, what: str) -> int | None:
@@ -286,13 +318,16 @@ def load(
             ``n_classes``, ``n_features``, ``cluster_std``) and, for downloaded sets,
             ``data_dir`` (folder with the files), ``mirror`` (base URL), ``download``
             (default True: fetch missing files), ``verify`` (default True: check sha256),
-            ``progress`` (progress bar).
+            ``progress`` (progress bar), ``deadline`` (seconds a download may take in
+            all; default 900). These say where the files are, not what the data is: the
+            provenance records them under ``access``, apart from ``options``.
 
     Returns:
         A frozen :class:`~initlab.data.dataset.Dataset`.
 
     Raises:
-        DataError: unknown dataset; missing, corrupt or wrong-hash files.
+        DataError: unknown dataset; missing, corrupt or wrong-hash files; labels that are not
+            class indices 0 .. n_classes - 1 (checked even with ``verify=False``).
         ConfigError: unknown option or a bad value (the message lists the allowed ones).
 
     Example:
@@ -307,6 +342,9 @@ def load(
             raise unknown(f"option for dataset {name!r}", key, allowed, ConfigError)
     extra = _check_extra(name, {k: options.get(k, v) for k, v in d.extra.items()})
     file_opts = {k: options[k] for k in _FILE_OPTIONS if k in options}
+    _check_file_options(file_opts)
+    if "deadline" in file_opts:
+        check_seconds("deadline", file_opts["deadline"], optional=True)
     dt = as_float_dtype(dtype)
     how = d.default_normalize if normalize is None else normalize
     if how not in NORMALIZE:
@@ -330,7 +368,14 @@ def load(
     if sp is not None and sp.n_test is not None:
         pool = sp.n_train + sp.n_test
     sources = (sp.source,) if sp is not None else ("train", "test")
+    if d.kind == "synthetic":  # a generator allocates what it is asked for: check it first
+        width = int(extra.get("n_features", d.input_shape[0]))
+        check_memory(pool * (width + 1) * 8 * 4, f"{name} with {pool} samples of {width} features",
+                     "ask for fewer samples (n_train, n_test, split)")
     parts, prov = _raw_parts(d, pool, seed, extra, file_opts, sources)
+    n_classes = int(d.n_classes if "n_classes" not in extra else extra["n_classes"])
+    for part, (_, labels) in parts.items():
+        _check_labels(labels, n_classes, f"{name} ({part})")
     if d.kind == "synthetic" and sp is not None:
         parts["all"] = _stratified(*parts["all"], sp.n_train)
     if sp is None:
@@ -343,7 +388,6 @@ def load(
         x_tr, y_tr = _first(x_tr, y_tr, n_tr, "n_train", name)
         x_te, y_te = _first(x_te, y_te, n_te, "n_test", name)
 
-    n_classes = int(d.n_classes if "n_classes" not in extra else extra["n_classes"])
     x_tr = x_tr.astype(dt)
     x_te = x_te.astype(dt)
     if flatten:
@@ -367,14 +411,26 @@ def load(
             "one_hot": bool(one_hot),
             "seed": seed if isinstance(seed, int) or seed is None else repr(seed),
             "dtype": dt.name,
-            **{k: v for k, v in file_opts.items() if k != "progress"},
             **extra,
         },
     }
-    if "data_dir" in provenance["options"] and provenance["options"]["data_dir"] is not None:
-        provenance["options"]["data_dir"] = str(provenance["options"]["data_dir"])
+    access = {k: (str(v) if k == "data_dir" and v is not None else v)
+              for k, v in file_opts.items() if k not in ("progress", "deadline")}
+    if access:
+        provenance["access"] = access
     return Dataset(name, x_tr, y_train_out, x_te, y_test_out, n_classes, provenance)
 
+
+
+def _check_labels(labels: np.ndarray, n_classes: int, source: str) -> None:
+    """Labels must be class indices 0 .. n_classes - 1, whatever ``verify`` says."""
+    if labels.size == 0:
+        return
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or hi >= n_classes:
+        bad = lo if lo < 0 else hi
+        raise DataError(f"{source}: label {bad} is out of range; labels must be class "
+                        f"indices 0..{n_classes - 1}")
 
 
 def _first(
@@ -401,6 +457,7 @@ def fetch(
     retries: int = 2,
     progress: bool | None = None,
     parts: tuple[str, ...] = ("train", "test"),
+    deadline: float | None = DEFAULT_DEADLINE_S,
 ) -> dict[str, Path]:
     """Download (once) the files of dataset ``name``, verified by sha256.
 
@@ -413,6 +470,7 @@ def fetch(
         retries: further attempts per mirror.
         progress: progress bar (default: when stderr is a terminal).
         parts: which parts' files: ``"train"``, ``"test"``.
+        deadline: seconds the whole fetch may take (None: no limit).
 
     Returns:
         File name -> path. Empty for datasets that need no files.
@@ -427,16 +485,18 @@ def fetch(
     fs = _fileset(name)
     if fs is None:
         return {}
-    for p in parts:
-        if p not in PART_FILES:
-            raise unknown("part", p, PART_FILES, ConfigError)
+    _check_parts(parts)
     files = [n for p in parts for n in PART_FILES[p]]
     return fetch_files(fs, files, data_dir=data_dir, mirror=mirror, retries=retries,
-                       progress=progress, replace_bad=True)
+                       progress=progress, replace_bad=True, deadline=deadline)
 
 
-def verify(name: str, data_dir: str | os.PathLike[str] | None = None) -> list[FileStatus]:
-    """Check the files of dataset ``name`` in its folder against their sha256.
+def verify(
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    parts: tuple[str, ...] = ("train", "test"),
+) -> list[FileStatus]:
+    """Check the files of dataset ``name`` (of the given ``parts``) against their sha256.
 
     Returns:
         One status per file (``ok``, ``missing``, ``bad-hash``, ``unverified``); empty for
@@ -447,7 +507,19 @@ def verify(name: str, data_dir: str | os.PathLike[str] | None = None) -> list[Fi
         []
     """
     fs = _fileset(name)
-    return [] if fs is None else verify_files(fs, data_dir)
+    if fs is None:
+        return []
+    _check_parts(parts)
+    wanted = {n for p in parts for n in PART_FILES[p]}
+    return [st for st in verify_files(fs, data_dir) if st.file.name in wanted]
+
+
+def _check_parts(parts: Any) -> None:
+    if isinstance(parts, str) or not isinstance(parts, (tuple, list)):
+        raise ConfigError(f"parts must be a tuple of 'train' and/or 'test'; got {parts!r}")
+    for p in parts:
+        if p not in PART_FILES:
+            raise unknown("part", p, PART_FILES, ConfigError)
 
 
 def cache_state(name: str, data_dir: str | os.PathLike[str] | None = None) -> dict[str, bool]:

@@ -84,6 +84,11 @@ class LayerStats:
     """Positions per sample (1 for a dense layer; H * W for a Conv2d's output)."""
 
     @property
+    def size(self) -> int:
+        """Values per sample: ``units * positions`` (a per-sample norm is ``sqrt(size) * rms``)."""
+        return self.units * self.positions
+
+    @property
     def has_gradients(self) -> bool:
         """True when the trace had gradients."""
         return self.grad_W_norm is not None
@@ -203,7 +208,8 @@ def layer_stats(
     else:
         dead = np.full(K, np.nan)
     w_mean, w_std, w_rms = _moments(lt.W)
-    _, _, b_rms = _moments(lt.b)
+    b = lt.b if lt.b is not None else np.zeros((K, units), dtype=lt.W.dtype)  # no bias: b = 0
+    _, _, b_rms = _moments(b)
     st = LayerStats(
         name=lt.name,
         activation=lt.activation,
@@ -221,7 +227,7 @@ def layer_stats(
         w_std=w_std,
         sigma_w2=fan_in * w_rms**2,
         sigma_b2=b_rms**2,
-        distinct_units=_distinct_units(lt.W, lt.b),
+        distinct_units=_distinct_units(lt.W, b),
         max_cosine=_max_cosine(lt.W, max_cosine_units),
         nonfinite=_nonfinite(lt.pre, lt.post, lt.grad_W, lt.grad_b, lt.grad_pre),
         positions=int(np.prod(lt.pre.shape[2:-1], dtype=np.int64)),

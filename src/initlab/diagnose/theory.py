@@ -20,8 +20,32 @@ the length and the correlation approach it as ``exp(-l / xi_q)`` and ``exp(-l / 
              = -log(chi_1 + sigma_w2 * E[phi''(sqrt(q*) z) phi(sqrt(q*) z)])
     1 / xi_c = -log(chi_c*),   chi_c* = sigma_w2 * E[phi'(u_1) phi'(u_2)] at the fixed point c*
 
-(``chi_c* = chi_1`` in the ordered phase, where ``c* = 1``). Schoenholz et al. found random
-networks trainable up to a depth of about ``6 xi_c``. This module evaluates the expectations
+(``chi_c* = chi_1`` in the ordered phase, where ``c* = 1``). Where the length has no finite,
+non-zero fixed point (``q* = 0`` or ``inf``: zero bias in the ordered phase, ReLU off its
+critical line) the correlation map of *normalized* pre-activations is
+``c -> (sigma_w2 E[phi(u1) phi(u2)] + sigma_b2) / q_{l+1}`` with ``q_{l+1} != q_l``, and its slope
+at ``c = 1`` is ``chi_1 * q_l / q_{l+1}`` in the limit: 1 for ReLU at any ``sigma_w2`` (the
+arc-cosine kernel does not depend on the scale) and for tanh as ``q -> 0`` (it becomes
+linear), so ``xi_c`` is infinite there and correlations are no depth limit.
+
+Where it applies: wide networks whose weights and biases are i.i.d. random draws, i.e. at
+initialization. It does not describe trained weights.
+
+**Trainable depth: two named heuristics.**
+
+* ``6 xi_c`` (Schoenholz et al. 2017, figure 5: random networks trained up to about six
+  correlation depth scales). Infinite where ``xi_c`` is.
+* *gradient depth*: the depth over which the back-propagated gradient norm changes by a factor
+  :data:`GRADIENT_RANGE` = 1e4 (each layer multiplies its square by ``chi_1``), i.e.
+  ``2 ln(1e4) / |ln chi_1|``. 1e4 is where ``initlab inspect`` calls vanishing or exploding
+  gradients an error (the square of its 0.01 / 100 thresholds).
+
+A network is predicted trainable to the smaller of the two (:attr:`MeanField.depth_limit`).
+This agrees with the project's own depth experiment (``initlab reproduce depth``, digits,
+SGD with momentum): Glorot on square ReLU layers (``chi_1 = 1/2``) has a gradient depth of
+26.6 and trains at 22 layers but stalls at 30 (tested in tests/diagnose).
+
+This module evaluates the expectations
 by Gauss-Hermite quadrature (probabilists' Hermite, :func:`numpy.polynomial.hermite_e.hermegauss`)
 with an even number of nodes, so no node sits on the kink of ReLU at 0 and the ReLU moments are
 exact. ``dq_l / dq_{l-1}`` is computed as ``sigma_w2 * E[z phi phi'] / sqrt(q)`` (Stein's
@@ -54,7 +78,7 @@ from typing import Any
 
 import numpy as np
 
-from initlab.errors import ConfigError, SpecError
+from initlab.errors import ConfigError, InitLabError, SpecError
 
 __all__ = [
     "ActivationLike",
@@ -72,6 +96,7 @@ __all__ = [
     "predicted_q",
     "propagate",
     "trainable_depth",
+    "gradient_depth",
     "mean_field",
     "trainable_range",
 ]
@@ -89,6 +114,9 @@ Q_TINY = 1e-30
 """Slopes at ``q* = 0`` are evaluated here (the limit ``q -> 0+``; ReLU's kink sits at 0)."""
 CRITICAL_TOL = 1e-6
 """``|chi_1 - 1|`` below which a network counts as critical."""
+GRADIENT_RANGE = 1e4
+"""The factor by which the gradient norm may change over the network (the gradient-depth
+heuristic); the square of ``initlab inspect``'s vanishing_gradients threshold 0.01."""
 
 Funcs = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]
 
@@ -247,8 +275,6 @@ def q_star(
         >>> round(q_star("linear", 0.5, 0.5), 6)
         1.0
     """
-    from scipy.optimize import brentq
-
     funcs = activation_functions(activation)
     sw2 = float(_check_var("sigma_w2", sigma_w2))
     sb2 = float(_check_var("sigma_b2", sigma_b2))
@@ -282,7 +308,8 @@ def q_star(
     if sign[j] == 0:
         return float(grid[j])
     a, b = sorted((float(grid[j - 1]), float(grid[j])))
-    return float(brentq(lambda q: float(g(np.float64(q))), a, b, xtol=1e-14, rtol=1e-12))
+    return _root(lambda q: float(g(np.float64(q))), a, b,
+                 f"q* at sigma_w^2 = {sw2:g}, sigma_b^2 = {sb2:g}", xtol=1e-14, rtol=1e-12)
 
 
 def _effective_q(q: float) -> float:
@@ -347,8 +374,6 @@ def c_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0,
         >>> abs(round(c_star("tanh", 4.0, 0.0), 6))
         0.0
     """
-    from scipy.optimize import brentq
-
     funcs = activation_functions(activation)
     q = q_star(funcs, sigma_w2, sigma_b2) if q is None else q
     if math.isinf(q) or q == 0 or chi(_effective_q(q), funcs, sigma_w2) <= 1.0 + CRITICAL_TOL:
@@ -367,7 +392,8 @@ def c_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0,
 
     if vals[i] == 0:
         return float(grid[i])
-    return float(brentq(h, grid[i], grid[i + 1], xtol=1e-12))
+    return _root(h, grid[i], grid[i + 1], f"the correlation fixed point at q = {q:g}",
+                 xtol=1e-12)
 
 
 def chi_c(activation: ActivationLike, sigma_w2: float, c: float, q: float) -> float:
@@ -415,6 +441,38 @@ def trainable_depth(activation: ActivationLike, sigma_w2: float, sigma_b2: float
     return mean_field(activation, sigma_w2, sigma_b2).trainable_depth
 
 
+def _root(f: Any, a: float, b: float, what: str, **tol: float) -> float:
+    """scipy's brentq on [a, b]; a bracket the quadrature's rounding faked is a ConfigError."""
+    from scipy.optimize import brentq
+
+    try:
+        return float(brentq(f, a, b, **tol))
+    except InitLabError:  # an inner root already named what failed
+        raise
+    except (ValueError, RuntimeError) as e:  # "f(a) and f(b) must have different signs"
+        raise ConfigError(
+            f"mean-field theory cannot resolve {what} for this activation: the quadrature is "
+            f"too coarse there ({e}); allowed: a smaller bias variance"
+        ) from None
+
+
+def gradient_depth(chi_1: float, gradient_range: float = GRADIENT_RANGE) -> float:
+    """Return ``2 ln(gradient_range) / |ln chi_1|``: the depth over which the gradient norm
+    changes by ``gradient_range`` (each layer multiplies its square by ``chi_1``).
+
+    Example:
+        >>> round(gradient_depth(0.5), 2)   # Glorot on square ReLU layers
+        26.58
+        >>> gradient_depth(1.0)
+        inf
+    """
+    c = float(chi_1)
+    if not math.isfinite(c) or c <= 0:
+        return 0.0
+    lg = abs(math.log(c))
+    return math.inf if lg <= CRITICAL_TOL else 2.0 * math.log(gradient_range) / lg
+
+
 def critical_sigma_w2(
     activation: ActivationLike, sigma_b2: float = 0.0, bounds: tuple[float, float] = (1e-3, 1e3)
 ) -> float:
@@ -435,8 +493,6 @@ def critical_sigma_w2(
         >>> round(critical_sigma_w2("tanh", 0.05), 3)
         1.761
     """
-    from scipy.optimize import brentq
-
     funcs = activation_functions(activation)
     sb2 = float(_check_var("sigma_b2", sigma_b2))
 
@@ -452,7 +508,8 @@ def critical_sigma_w2(
             f"of chaos (chi_1 = 1) at sigma_b^2 = {sb2:g}"
         )
     i = int(flips[0])
-    return float(brentq(h, grid[i], grid[i + 1], xtol=1e-12, rtol=1e-12))
+    return _root(h, grid[i], grid[i + 1], f"the critical sigma_w^2 at sigma_b^2 = {sb2:g}",
+                 xtol=1e-12, rtol=1e-12)
 
 
 def _chi_1(funcs: Funcs, sw2: float, sb2: float) -> float:
@@ -533,8 +590,10 @@ class MeanField:
         chi_c: the correlation map's slope at ``c_star``.
         xi_q: depth scale of the length's approach to ``q*``.
         xi_c: depth scale of the correlation's approach to ``c*``.
-        trainable_depth: ``6 xi_c``.
+        trainable_depth: ``6 xi_c`` (the Schoenholz et al. 2017 heuristic).
         phase: ``"ordered"``, ``"critical"`` or ``"chaotic"``.
+        gradient_depth: the depth over which the gradient norm changes by
+            :data:`GRADIENT_RANGE` (see :func:`gradient_depth`).
     """
 
     activation: str
@@ -548,10 +607,28 @@ class MeanField:
     xi_c: float
     trainable_depth: float
     phase: str
+    gradient_depth: float = math.inf
+
+    @property
+    def depth_limit(self) -> float:
+        """The predicted trainable depth: the smaller of ``6 xi_c`` and the gradient depth."""
+        return min(self.trainable_depth, self.gradient_depth)
+
+    @property
+    def depth_heuristic(self) -> str:
+        """Which heuristic sets :attr:`depth_limit`."""
+        if math.isinf(self.depth_limit):
+            return "neither 6 xi_c nor the gradient depth limits it"
+        if self.gradient_depth <= self.trainable_depth:
+            return f"gradient depth: the gradient norm changes {GRADIENT_RANGE:.0e} x"
+        return "6 xi_c (Schoenholz et al. 2017)"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-friendly dict (``inf`` stays a float)."""
-        return asdict(self)
+        d = asdict(self)
+        d["depth_limit"] = self.depth_limit
+        d["depth_heuristic"] = self.depth_heuristic
+        return d
 
     def __str__(self) -> str:
         def f(x: float) -> str:
@@ -560,8 +637,9 @@ class MeanField:
         return (
             f"{self.activation} sigma_w^2={f(self.sigma_w2)} sigma_b^2={f(self.sigma_b2)}: "
             f"q*={f(self.q_star)} chi_1={f(self.chi_1)} c*={f(self.c_star)} "
-            f"xi_q={f(self.xi_q)} xi_c={f(self.xi_c)} trainable depth~{f(self.trainable_depth)} "
-            f"({self.phase})"
+            f"xi_q={f(self.xi_q)} xi_c={f(self.xi_c)} ({self.phase}); trainable depth "
+            f"~{f(self.depth_limit)} (6 xi_c = {f(self.trainable_depth)}, gradient depth "
+            f"{f(self.gradient_depth)})"
         )
 
 
@@ -593,6 +671,12 @@ def mean_field(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.
         phase = "ordered" if chi1 < 1.0 else "chaotic"
     cs = c_star(funcs, sw2, sb2, q=qs)
     chic = chi_c(funcs, sw2, cs, qs)
+    if cs == 1.0 and (qs == 0.0 or math.isinf(qs)) and phase != "critical":
+        # no finite fixed point: the slope of the normalized correlation map is
+        # chi_1 * q_l / q_{l+1} in the limit (1 for ReLU, and for tanh as q -> 0)
+        nxt = float(length_map(qe, funcs, sw2, sb2))
+        if nxt > 0 and math.isfinite(nxt):
+            chic = chic * qe / nxt
     xi_q = math.nan if math.isinf(qs) else _depth(float(length_map_slope(qe, funcs, sw2)))
     xi_c = math.inf if phase == "critical" else _depth(chic)
     name = activation if isinstance(activation, str) else getattr(activation, "name", "custom")
@@ -608,6 +692,7 @@ def mean_field(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.
         xi_c=float(xi_c),
         trainable_depth=6.0 * float(xi_c),
         phase=phase,
+        gradient_depth=math.inf if phase == "critical" else gradient_depth(chi1),
     )
 
 
@@ -617,7 +702,9 @@ def trainable_range(
     depth: int,
     bounds: tuple[float, float] = (1e-3, 1e3),
 ) -> tuple[float, float]:
-    """Return the interval of ``sigma_w2`` around the critical one where ``6 xi_c >= depth``.
+    """Return the interval of ``sigma_w2`` around the critical one predicted to train ``depth``
+    layers: where :attr:`MeanField.depth_limit` (the smaller of 6 xi_c and the gradient
+    depth) is at least ``depth``.
 
     Args:
         activation: the activation.
@@ -630,18 +717,16 @@ def trainable_range(
 
     Example:
         >>> lo, hi = trainable_range("relu", 0.0, 12)
-        >>> round(lo, 3)  # 6 xi_c = 12 at chi_1 = exp(-1/2): sigma_w2 = 2 exp(-1/2)
-        1.213
+        >>> round(lo, 4)  # gradient depth 12: chi_1 = sigma_w2 / 2 = exp(-2 ln(1e4) / 12)
+        0.4309
     """
-    from scipy.optimize import brentq
-
     if int(depth) < 1:
         raise ConfigError(f"depth must be >= 1; got {depth!r}")
     funcs = activation_functions(activation)
     crit = critical_sigma_w2(funcs, sigma_b2, bounds)
 
     def h(sw2: float) -> float:
-        td = mean_field(funcs, sw2, sigma_b2).trainable_depth
+        td = mean_field(funcs, sw2, sigma_b2).depth_limit
         return (min(td, 1e12) if math.isfinite(td) else 1e12) - float(depth)
 
     def edge(far: float) -> float:
@@ -649,7 +734,7 @@ def trainable_range(
         prev = crit
         for s in grid:
             if h(s) < 0:
-                return float(brentq(h, min(prev, s), max(prev, s), xtol=1e-10))
+                return _root(h, min(prev, s), max(prev, s), "the phase boundary", xtol=1e-10)
             prev = s
         return far
 

@@ -13,11 +13,15 @@ activations   seed 001: each hidden layer's outputs for N(0, sigma) against Glor
 depth         He et al. 2015: plain ReLU nets of 22 and 30 layers, Glorot against He
 clipping      seed 004: a large init explodes; gradient clipping by norm keeps it training
 theory        tanh's mean-field phase diagram and measured variance against the prediction
+coordcheck    muP's coordinate check: SP MLP under Adam blows up with width, muP stays flat
+trainability  Schoenholz et al. 2017 Fig. 5: tanh on MNIST, accuracy over (sigma_w^2, depth)
+residual      residual MLPs of 10-200 blocks on moons: He against Fixup, SkipInit, ReZero
 ============  ==================================================================================
 
 Example:
     >>> sorted(EXPERIMENTS)
-    ['activations', 'clipping', 'depth', 'mnist', 'moons', 'theory']
+    ['activations', 'clipping', 'coordcheck', 'depth', 'mnist', 'moons', 'residual', 'theory',
+     'trainability']
 """
 
 from __future__ import annotations
@@ -28,13 +32,25 @@ from pathlib import Path
 from typing import Any
 
 from initlab.errors import ConfigError, unknown
-from initlab.experiments import activations, clipping, depth, mnist, moons, theory
+from initlab.experiments import (
+    activations,
+    clipping,
+    coordcheck,
+    depth,
+    mnist,
+    moons,
+    residual,
+    theory,
+    trainability,
+)
 from initlab.experiments.base import STORE_FILE, Context, Experiment
 
 __all__ = ["EXPERIMENTS", "Experiment", "Context", "reproduce"]
 
 EXPERIMENTS: dict[str, Experiment] = {
-    m.EXPERIMENT.name: m.EXPERIMENT for m in (moons, mnist, activations, depth, clipping, theory)
+    m.EXPERIMENT.name: m.EXPERIMENT
+    for m in (moons, mnist, activations, depth, clipping, theory, residual, coordcheck,
+              trainability)
 }
 """The built-in experiments by name."""
 
@@ -47,6 +63,7 @@ def reproduce(
     data_dir: str | os.PathLike[str] | None = None,
     quick: bool = False,
     progress: bool = False,
+    executor: Any = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Run a built-in experiment and write its figures, results.json and report.html.
 
@@ -57,6 +74,7 @@ def reproduce(
         data_dir: where downloaded data sets are (MNIST's IDX files).
         quick: a short version that still shows the qualitative outcome.
         progress: show progress bars.
+        executor: where a sweep experiment trains (:mod:`initlab.studies.executors`).
 
     Returns:
         (path of report.html, the key numbers of the outcome).
@@ -91,9 +109,12 @@ def reproduce(
     except OSError as e:
         raise ConfigError(f"cannot write to --out {str(out_dir)!r}: {e.strerror}") from None
     ctx = Context(out=out_dir, seeds=n, data_dir=None if data_dir is None else str(data_dir),
-                  quick=quick, progress=progress)
+                  quick=quick, progress=progress, executor=executor)
     started = time.perf_counter()
-    data = exp.run(ctx)
+    try:
+        data = exp.run(ctx)
+    finally:
+        ctx.end()
     finished = time.perf_counter()
     data.figures = list(ctx.figures)
     data.provenance = provenance.collect(

@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 
 from initlab.errors import DataError
+from initlab.viz.colors import Palette
 from initlab.viz.report import FigureRef, ReportData, Table
 
 __all__ = ["STORE_FILE", "Context", "Experiment", "fmt_stat", "summary_table", "final_means",
            "curve_panels", "epoch_axis", "findings_of", "init_inspection", "resolve_mnist",
-           "run_study", "data_provenance"]
+           "mnist_folder", "run_study", "data_provenance"]
 
 STORE_FILE = "study.sqlite"
 
@@ -32,8 +33,10 @@ class Context:
         data_dir: where downloaded data sets are (None: initlab's default places).
         quick: a shorter version (fewer epochs and seeds, PNG figures only) that still shows
             the outcome.
-        progress: show progress bars.
+        progress: show progress bars (and the experiment's own, see :meth:`begin`).
+        executor: where a sweep trains (None: this process).
         figures: the figures saved so far.
+        colors: the page's palette: pass it to every plot so each scheme keeps one color.
         numbers: the key numbers the outcome is checked on (also saved in results.json).
     """
 
@@ -42,8 +45,11 @@ class Context:
     data_dir: str | None = None
     quick: bool = False
     progress: bool = False
+    executor: Any = None
     figures: list[FigureRef] = field(default_factory=list)
     numbers: dict[str, Any] = field(default_factory=dict)
+    colors: Palette = field(default_factory=Palette)
+    _bar: Any = field(default=None, repr=False, compare=False)
 
     def figure(self, fig: Any, name: str, caption: str) -> None:
         """Save ``fig`` as DIR/figures/NAME.png and .svg (quick: PNG only); list it."""
@@ -52,6 +58,40 @@ class Context:
         save(fig, self.out / "figures" / name, ("png",) if self.quick else FORMATS)
         fig.clear()
         self.figures.append(FigureRef(f"figures/{name}", caption))
+        self.step(f"figure {name} saved")
+
+    def begin(self, total: int, what: str) -> None:
+        """Start a progress bar over ``total`` steps (on stderr, only when ``progress``).
+
+        Each :meth:`step` and each saved :meth:`figure` advances it; :func:`reproduce`
+        closes it when the experiment ends, however it ends.
+
+        Example:
+            >>> ctx = Context(out=Path("."), seeds=1)
+            >>> ctx.begin(2, "demo"); ctx.step("one"); ctx.step("two"); ctx.end()
+        """
+        self.end()
+        if not self.progress:
+            return
+        import sys
+
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=total, desc=what, file=sys.stderr, leave=False,
+                         mininterval=0.2, bar_format="{desc}: {n_fmt}/{total_fmt} steps "
+                                                     "[{elapsed}] {postfix}")
+
+    def step(self, label: str) -> None:
+        """Advance the progress bar by one step that has just done ``label``."""
+        if self._bar is not None:
+            self._bar.set_postfix_str(label, refresh=False)
+            self._bar.update(1)
+
+    def end(self) -> None:
+        """Close the progress bar, if one is open."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     @property
     def store(self) -> Path:
@@ -79,21 +119,25 @@ def fmt_stat(stat: Any) -> str:
     if stat is None or not math.isfinite(stat.mean):
         return "n/a"
     if stat.n > 1 and math.isfinite(stat.std):
-        return f"{stat.mean:.4f} ± {stat.std:.4f}"
+        return f"{stat.mean:.4f} ± {stat.std:.4f} [{stat.low:.4f}, {stat.high:.4f}]"
     return f"{stat.mean:.4f}"
 
 
 def summary_table(results: Any, title: str, note: str = "") -> Table:
-    """Per scheme: runs, diverged, and each final metric as mean ± std over seeds."""
+    """Per scheme: runs, diverged, unstable, and each final metric as mean ± std [interval]."""
+    from initlab.studies.stats import UNSTABLE_FACTOR, interval_note
+
     rows = []
     for s in results.summary():
         m = s.metrics
-        rows.append([s.scheme, s.n_runs, s.n_diverged, fmt_stat(m.get("loss")),
+        rows.append([s.scheme, s.n_runs, s.n_diverged, s.n_unstable, fmt_stat(m.get("loss")),
                      fmt_stat(m.get("accuracy")), fmt_stat(m.get("val_loss")),
                      fmt_stat(m.get("val_accuracy"))])
-    note = note or "mean ± std over seeds; diverged runs are counted, not averaged in."
-    return Table(title, ["scheme", "runs", "diverged", "train loss", "train acc", "test loss",
-                         "test acc"], rows, note)
+    note = note or (f"mean ± std over seeds [{interval_note(results.level)}]; diverged runs and "
+                    f"unstable ones (final loss > {UNSTABLE_FACTOR:g} x the first logged loss) "
+                    "are counted, not averaged in.")
+    return Table(title, ["scheme", "runs", "diverged", "unstable", "train loss", "train acc",
+                         "test loss", "test acc"], rows, note)
 
 
 def final_means(results: Any, metric: str = "val_accuracy") -> dict[str, float]:
@@ -145,9 +189,13 @@ def resolve_mnist(data_dir: str | None) -> tuple[dict[str, Any], str]:
 
     Returns:
         (dataset options for the study, a sentence for the report saying which).
+
+    Raises:
+        DataError: neither is in the folder; the message names the folder it looked in.
     """
     from initlab import data
 
+    folder = mnist_folder(data_dir)
     try:
         data.load("mnist", data_dir=data_dir, download=False, n_train=1, n_test=1)
         return {}, "the full MNIST data set (60,000 training and 10,000 test images)"
@@ -156,15 +204,22 @@ def resolve_mnist(data_dir: str | None) -> tuple[dict[str, Any], str]:
     split = "test:8000/2000"
     try:
         data.load("mnist", data_dir=data_dir, download=False, split=split)
-    except DataError as e:
+    except DataError:
         raise DataError(
-            f"MNIST is not available offline: neither the full set nor the 10,000-image test "
-            f"split was found ({e}). Pass --data-dir with the IDX files (e.g. "
-            f"../shared/data/mnist) or set INITLAB_DATA."
+            f"MNIST not found in {folder} (neither the full set nor the test split).\n"
+            f"Pass --data-dir with the IDX files (e.g. ../shared/data/mnist), set "
+            f"INITLAB_DATA, or run 'initlab datasets fetch mnist'."
         ) from None
     return ({"split": split},
-            "the real 10,000-image MNIST test split (the full set is not on this machine): "
-            "the first 8,000 images train, the last 2,000 test")
+            f"the real 10,000-image MNIST test split (the training files are not in "
+            f"{folder}): the first 8,000 images train, the last 2,000 test")
+
+
+def mnist_folder(data_dir: str | None) -> str:
+    """Where MNIST's files are looked for (``data_dir``, $INITLAB_DATA/mnist or the cache)."""
+    from initlab.data import data_home
+
+    return str(data_home("mnist", data_dir))
 
 
 def run_study(ctx: Context, study: Any) -> Any:

@@ -49,11 +49,12 @@ def run(ctx: Context) -> ReportData:
             findings = findings_of(inspection, schemes, prefix="at init: ")
             norms = {s: np.array([[st.grad_W_norm[i] for st in inspection.stats]])
                      for i, s in enumerate(schemes)}
-            ctx.figure(plots.gradient_norms(norms, title="Gradient norm per layer at init"),
+            ctx.figure(plots.gradient_norms(norms, colors=ctx.colors,
+                                            title="Gradient norm per layer at init"),
                        "gradients", "||dL/dW|| per layer at init (seed 0): the large init's "
                                     "gradients are orders of magnitude above He's.")
         prov = data_provenance(results)
-    ctx.figure(plots.curve_panels(panels, x=x_ep, logy=True,
+    ctx.figure(plots.curve_panels(panels, x=x_ep, logy=True, colors=ctx.colors,
                                   title="Training loss with and without gradient clipping"),
                "loss", "Training loss per epoch (log scale); a diverged run's curve ends "
                        "where its loss turned non-finite.")

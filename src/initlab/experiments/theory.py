@@ -21,12 +21,18 @@ def run(ctx: Context) -> ReportData:
     nw, nb = (16, 8) if ctx.quick else (36, 18)
     w2 = np.linspace(0.5, 4.0, nw)
     b2 = np.linspace(0.0, 0.3, nb)
-    chi1 = np.array([[theory.mean_field("tanh", sw, sb).chi_1 for sw in w2] for sb in b2])
+    ctx.begin(nb + 4, "theory")
+    chi1 = np.empty((nb, nw))
+    for i, sb in enumerate(b2):
+        chi1[i] = [theory.mean_field("tanh", sw, sb).chi_1 for sw in w2]
+        ctx.step(f"chi_1 at sigma_b^2 = {sb:.3f}")
     # denser near sigma_b^2 = 0, where the critical line rises steeply from sigma_w^2 = 1
     b_line = 0.3 * np.linspace(0.0, 1.0, 7 if ctx.quick else 15) ** 2
     w_line = np.array([theory.critical_sigma_w2("tanh", sb) for sb in b_line])
+    ctx.step("the critical line")
     inits = {"glorot_normal (1.0, 0)": (1.0, 0.0)}
-    ctx.figure(plots.phase_diagram(w2, b2, chi1, critical=(w_line, b_line), points=inits),
+    ctx.figure(plots.phase_diagram(w2, b2, chi1, critical=(w_line, b_line), points=inits,
+                                   colors=ctx.colors),
                "phase_diagram", "tanh: log10 chi_1 over (sigma_w^2, sigma_b^2); the black "
                                 "line is the critical line where chi_1 = 1 (edge of chaos).")
     # measured q_l against the prediction, sigma_b^2 = 0 (the engine's biases start at 0)
@@ -41,6 +47,7 @@ def run(ctx: Context) -> ReportData:
                        seeds=seeds * len(specs))
     x = np.random.default_rng(12345).normal(size=(256, width)).astype(np.float32)
     report = inspect(model, x)
+    ctx.step(f"measured a {depth}-layer tanh network")
     measured_q = report.measured_q()               # (layers, K)
     measured, predicted, rel = {}, {}, {}
     for i, s in enumerate(sws):
@@ -49,7 +56,7 @@ def run(ctx: Context) -> ReportData:
         measured[label] = measured_q[:, sl].T
         predicted[label] = report.predicted_q[:, i * len(seeds)]
         rel[label] = float(np.max(np.abs(measured_q[:, sl].mean(axis=1) / predicted[label] - 1)))
-    ctx.figure(plots.layer_profile(measured, predicted=predicted,
+    ctx.figure(plots.layer_profile(measured, predicted=predicted, colors=ctx.colors,
                                    ylabel="q_l = mean squared pre-activation",
                                    title=f"tanh, width {width}: measured vs theory"),
                "variance", "Measured q_l per layer (solid, band over seeds) against the "

@@ -12,16 +12,18 @@ Modules: ``fans`` (shapes and fans), ``gains`` (PyTorch's gain table), ``samplin
 the truncated-normal constant), ``base`` (the Initializer contract), ``basic`` (constant,
 uniform, normal, truncated normal), ``variance`` (the Glorot/He/LeCun family),
 ``structured`` (orthogonal, identity, sparse, delta_orthogonal, ZerO), ``spec`` (the spec
-parser), ``registry`` (names, flavors, :func:`get`).
+parser), ``registry`` (names, flavors, :func:`get`), ``lsuv`` (LSUV over a small protocol
+every engine implements).
 """
 
 from initlab.init.base import Initializer
 from initlab.init.basic import Constant, Normal, TruncatedNormal, Uniform
 from initlab.init.fans import fans
 from initlab.init.gains import gain
+from initlab.init.lsuv import LSUVReport, LSUVTarget, lsuv
 from initlab.init.registry import FLAVORS, get, names, schemes
 from initlab.init.sampling import TRUNCATED_STD_2, truncated_std
-from initlab.init.structured import DeltaOrthogonal, Identity, Orthogonal, Sparse, ZerO
+from initlab.init.structured import DeltaOrthogonal, Dirac, Identity, Orthogonal, Sparse, ZerO
 from initlab.init.variance import TorchLinearDefault, VarianceScaling
 
 __all__ = [
@@ -29,6 +31,9 @@ __all__ = [
     "get",
     "fans",
     "gain",
+    "lsuv",
+    "LSUVTarget",
+    "LSUVReport",
     "names",
     "schemes",
     "FLAVORS",
@@ -42,6 +47,7 @@ __all__ = [
     "TorchLinearDefault",
     "Orthogonal",
     "Identity",
+    "Dirac",
     "Sparse",
     "DeltaOrthogonal",
     "ZerO",

@@ -1,8 +1,10 @@
 """The Initializer contract: a frozen, printable object that draws weights of a shape.
 
 Every scheme subclasses :class:`Initializer` and implements ``_draw`` (and ``std`` and
-``_formula``). Calling it validates the shape, the dtype and the rng, so a user's mistake is
-an initlab error, never a NumPy traceback.
+``_formula``). Calling it validates the shape, the dtype and the rng, refuses up front an
+array this machine cannot hold (with the size it would need), and refuses a draw whose values
+do not fit the dtype (``normal(std=1e300)`` in float32), so a user's mistake is an initlab
+error, never a NumPy traceback nor an array of inf.
 
 Example:
     >>> from initlab.init import get
@@ -22,6 +24,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from initlab.errors import ShapeError, SpecError
+from initlab.init.checks import check_memory, nbytes_text
 from initlab.init.fans import as_shape
 from initlab.rng import RngLike, as_generator
 
@@ -33,17 +36,37 @@ def arg_name(f: dataclasses.Field) -> str:
     return f.metadata.get("arg", f.name)
 
 
+def _bfloat16() -> np.dtype:
+    """NumPy's bfloat16, which NumPy has not: ml_dtypes' (installed with jax), or SpecError."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise SpecError(
+            "dtype bfloat16 needs the ml_dtypes package (pip install ml_dtypes; jax brings it); "
+            "without it draw float32 and cast with torch: torch.from_numpy(w).to("
+            "torch.bfloat16), which initlab.torch.init_ does for a bfloat16 parameter"
+        ) from None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
 def as_float_dtype(dtype: DTypeLike) -> np.dtype:
     """Return ``dtype`` as a floating NumPy dtype, or raise SpecError naming it.
+
+    ``"bfloat16"`` is ml_dtypes' bfloat16 where that package is installed (weights are
+    drawn in float32 and rounded to nearest even, as ``torch.Tensor.to(torch.bfloat16)``).
 
     Example:
         >>> as_float_dtype("float64")
         dtype('float64')
     """
+    if isinstance(dtype, str) and dtype.lower() == "bfloat16":
+        return _bfloat16()
     try:
         dt = np.dtype(dtype)
     except TypeError:
         raise SpecError(f"dtype must be a floating dtype such as float32; got {dtype!r}") from None
+    if dt.name == "bfloat16":
+        return dt
     if not np.issubdtype(dt, np.floating):
         raise SpecError(f"dtype must be a floating dtype such as float32 or float64; got {dt}")
     return dt
@@ -80,6 +103,10 @@ class Initializer:
     kind: ClassVar[str] = "initializer"
     """The registry name a directly constructed instance prints as."""
 
+    scratch_bytes: ClassVar[int] = 0
+    """Bytes per element a draw needs besides its output (float64 temporaries); the memory
+    check before drawing counts them (see :meth:`_scratch`)."""
+
     def __call__(
         self,
         shape: int | Sequence[int],
@@ -92,7 +119,7 @@ class Initializer:
             shape: the weight's shape; a dense kernel is ``(fan_in, fan_out)``, a conv
                 kernel ``(*kernel, in, out)``.
             rng: a ``numpy.random.Generator``, an int seed, or None (fresh entropy).
-            dtype: a floating dtype (default float32).
+            dtype: a floating dtype (default float32); ``"bfloat16"`` with ml_dtypes.
 
         Returns:
             A new ndarray of that shape and dtype.
@@ -105,15 +132,36 @@ class Initializer:
         shp = as_shape(shape)
         dt = as_float_dtype(dtype)
         gen = as_generator(rng)
-        out = self._draw(shp, gen, dt)
+        what = f"{self} of shape {shp} ({dt.name})"
+        size = math.prod(shp) * dt.itemsize
+        need = math.prod(shp) * (dt.itemsize + self._scratch(dt))
+        check_memory(need, what, f"the array alone is {nbytes_text(size)}")
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):  # scoped: checked just below
+                if dt.name == "bfloat16":  # no arithmetic in bfloat16: draw float32, round once
+                    out = self._draw(shp, gen, np.dtype(np.float32)).astype(dt)
+                else:
+                    out = self._draw(shp, gen, dt)
+        except MemoryError:
+            raise ShapeError(f"{what}: not enough memory for {nbytes_text(size)}") from None
         if out.shape != shp or out.dtype != dt:  # pragma: no cover - a scheme's own bug
             raise AssertionError(f"{self} drew {out.shape} {out.dtype}, not {shp} {dt}")
+        if out.size and not (math.isfinite(out.max()) and math.isfinite(out.min())):
+            raise SpecError(
+                f"{self}: its values do not fit {dt.name} (largest {np.finfo(dt).max:.3g}) "
+                f"for shape {shp}; allowed: parameters whose weights are finite in {dt.name}"
+            )
         return out
 
     def _draw(
         self, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype
     ) -> np.ndarray:
         raise NotImplementedError
+
+    def _scratch(self, dtype: np.dtype) -> int:
+        """Bytes per element of temporaries while drawing in ``dtype`` (float16: one float64)."""
+        native = dtype in (np.dtype(np.float32), np.dtype(np.float64))
+        return self.scratch_bytes + (0 if native else 8)
 
     def std(self, shape: int | Sequence[int]) -> float | None:
         """Return the std of the elements the formula predicts for ``shape``, or None.

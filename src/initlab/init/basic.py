@@ -13,9 +13,16 @@ from typing import ClassVar
 
 import numpy as np
 
+from initlab.errors import SpecError
 from initlab.init.base import Initializer
 from initlab.init.checks import boolean, fmt, number
-from initlab.init.sampling import normal, standard_truncated_normal, truncated_std, uniform
+from initlab.init.sampling import (
+    normal,
+    standard_truncated_normal,
+    truncated_mass,
+    truncated_std,
+    uniform,
+)
 
 __all__ = ["Constant", "Uniform", "Normal", "TruncatedNormal"]
 
@@ -66,6 +73,9 @@ class Uniform(Initializer):
     def __post_init__(self) -> None:
         _set(self, "low", number(self.kind, "low", self.low))
         _set(self, "high", number(self.kind, "high", self.high, low=self.low))
+        if not math.isfinite(self.high - self.low):
+            raise SpecError(f"{self.kind}: bad values low={self.low!r}, high={self.high!r}; "
+                            "allowed: finite bounds whose difference high - low is finite too")
 
     def _draw(self, shape, rng, dtype):
         return uniform(rng, shape, self.low, self.high, dtype)
@@ -126,6 +136,7 @@ class TruncatedNormal(Initializer):
     upper: float = 2.0
     corrected: bool = True
     kind: ClassVar[str] = "truncated_normal"
+    scratch_bytes: ClassVar[int] = 16  # the float64 uniform and its inverse CDF
 
     def __post_init__(self) -> None:
         k = self.kind
@@ -138,6 +149,18 @@ class TruncatedNormal(Initializer):
             number(k, "upper", self.upper, low=self.lower, strict=True, infinite=True),
         )
         _set(self, "corrected", boolean(k, "corrected", self.corrected))
+        mass = truncated_mass(self.lower, self.upper)
+        t = truncated_std(self.lower, self.upper) if mass > 0 else 0.0
+        if not (mass >= 1e-300 and t > 0):  # the interval is too far out in a tail
+            raise SpecError(
+                f"{k}: bad values lower={self.lower!r}, upper={self.upper!r}; a standard "
+                f"normal has probability {mass:.3g} there, too little to draw from in float64; "
+                "allowed: bounds (in units of std) whose interval holds probability >= 1e-300, "
+                "e.g. within [-37, 37]"
+            )
+        if not math.isfinite(self.sigma):
+            raise SpecError(f"{k}: std={self.stddev!r} with bounds [{self.lower!r}, "
+                            f"{self.upper!r}] needs an infinite sigma; allowed: a smaller std")
 
     @property
     def sigma(self) -> float:

@@ -1,4 +1,8 @@
-"""Argument checks shared by the schemes: each error names the scheme, argument, value, allowed.
+"""Argument checks, the one home for them: each error names the argument, value and allowed.
+
+``number``, ``choice`` and ``boolean`` check a scheme's arguments; ``integer`` any count;
+``check_memory`` refuses, before allocating, what this machine cannot hold. ``init`` imports
+nothing of initlab but ``errors``, so every package may use these.
 
 Example:
     >>> number("normal", "std", 0.1, low=0)
@@ -9,12 +13,14 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from initlab.errors import SpecError
+from initlab.errors import InitLabError, ShapeError, SpecError
 
-__all__ = ["number", "choice", "boolean", "fmt"]
+__all__ = ["number", "choice", "boolean", "integer", "fmt", "nbytes_text", "available_memory",
+           "check_memory"]
 
 
 def fmt(x: float) -> str:
@@ -41,6 +47,7 @@ def number(
     strict: bool = False,
     high: float | None = None,
     infinite: bool = False,
+    bad: Callable[[Any, str], InitLabError] | None = None,
 ) -> float:
     """Return ``value`` as a float, or raise SpecError naming it and the allowed range.
 
@@ -52,6 +59,8 @@ def number(
         strict: make ``low`` exclusive.
         high: largest allowed value (inclusive).
         infinite: allow +-inf.
+        bad: builds the error from ``(value, allowed)`` instead (another package's words,
+            e.g. a study field's ConfigError); the check itself stays this one.
 
     Returns:
         The value as a float.
@@ -59,6 +68,10 @@ def number(
     Example:
         >>> number("uniform", "high", 1)
         1.0
+        >>> number("normal", "std", 10**400)
+        Traceback (most recent call last):
+        ...
+        initlab.errors.SpecError: normal: bad value 1000...
     """
     parts = ["a finite number" if not infinite else "a number (+-inf allowed)"]
     if low is not None:
@@ -66,15 +79,22 @@ def number(
     if high is not None:
         parts.append(f"<= {high:g}")
     allowed = " ".join(parts)
+
+    def fail() -> InitLabError:
+        return bad(value, allowed) if bad else _bad(scheme, arg, value, allowed)
+
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise _bad(scheme, arg, value, allowed)
-    v = float(value)
+        raise fail()
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond float's range
+        raise fail() from None
     if math.isnan(v) or (math.isinf(v) and not infinite):
-        raise _bad(scheme, arg, value, allowed)
+        raise fail()
     if low is not None and (v < low or (strict and v == low)):
-        raise _bad(scheme, arg, value, allowed)
+        raise fail()
     if high is not None and v > high:
-        raise _bad(scheme, arg, value, allowed)
+        raise fail()
     return v
 
 
@@ -102,3 +122,114 @@ def boolean(scheme: str, arg: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise _bad(scheme, arg, value, "True or False")
     return value
+
+
+def integer(
+    what: str,
+    value: Any,
+    low: int | None = None,
+    high: int | None = None,
+    error: type[InitLabError] = SpecError,
+) -> int:
+    """Return ``value`` as an int if it is an integer (not a bool) in [low, high]; else raise.
+
+    Args:
+        what: how the message names the argument, e.g. ``"n_models"`` (may be marked with
+            :func:`initlab.errors.param`).
+        value: what the user gave.
+        low: smallest allowed value, or None.
+        high: largest allowed value, or None.
+        error: the error class to raise.
+
+    Example:
+        >>> integer("n_models", 3, low=1)
+        3
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or (
+        (low is not None and value < low) or (high is not None and value > high)
+    ):
+        span = " ".join(
+            p for p in (f">= {low}" if low is not None else "",
+                        f"<= {high}" if high is not None else "") if p
+        )
+        raise error(f"{what} must be an int{' ' + span if span else ''}; got {value!r}")
+    return int(value)
+
+
+def nbytes_text(n: float) -> str:
+    """A byte count for people: ``1536`` -> ``'1.5 KiB'``.
+
+    Example:
+        >>> nbytes_text(40_000_000_000), nbytes_text(512), nbytes_text(10**400)
+        ('37.3 GiB', '512 B', 'about 10^400 B')
+    """
+    if n >= 1024**7:  # beyond PiB (and beyond float for a huge int): its order of magnitude
+        return f"about 10^{len(str(int(n))) - 1} B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover - the loop always returns
+
+
+def available_memory() -> int | None:
+    """Bytes this process could still allocate: Linux's MemAvailable (bounded by a cgroup
+    limit), else the free physical pages; None where neither is known.
+
+    Example:
+        >>> m = available_memory()
+        >>> m is None or m > 0
+        True
+    """
+    avail: int | None = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        avail = None
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            return None
+    try:  # a container's own limit (cgroup v2)
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current", encoding="ascii") as f:
+            used = int(f.read().strip())
+        if limit.isdigit():
+            avail = min(avail, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return max(int(avail), 0)
+
+
+def check_memory(nbytes: float, what: str, hint: str = "",
+                 available: int | None = None) -> None:
+    """Refuse, before allocating, what needs more memory than is available.
+
+    Args:
+        nbytes: the estimated bytes the allocation needs.
+        what: what would be allocated, for the message (``"he_normal of shape (1e5, 1e5)"``).
+        hint: how to need less (appended to the message).
+        available: bytes available (default: :func:`available_memory`; no check if unknown).
+
+    Raises:
+        ShapeError: naming what, the size it needs and the size available.
+
+    Example:
+        >>> check_memory(1e3, "a small array", available=10**6)
+        >>> check_memory(4e10, "a (100000, 100000) array", available=2**33)
+        Traceback (most recent call last):
+        ...
+        initlab.errors.ShapeError: a (100000, 100000) array needs about 37.3 GiB; this ...
+    """
+    avail = available_memory() if available is None else available
+    if avail is None or nbytes <= avail:
+        return
+    more = f"; {hint}" if hint else ""
+    raise ShapeError(f"{what} needs about {nbytes_text(nbytes)}; this machine has "
+                     f"{nbytes_text(avail)} available{more}")

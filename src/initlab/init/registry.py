@@ -27,7 +27,7 @@ from initlab.init.basic import Constant, Normal, TruncatedNormal, Uniform
 from initlab.init.checks import boolean, choice, number
 from initlab.init.gains import gain
 from initlab.init.spec import parse
-from initlab.init.structured import DeltaOrthogonal, Identity, Orthogonal, Sparse, ZerO
+from initlab.init.structured import DeltaOrthogonal, Dirac, Identity, Orthogonal, Sparse, ZerO
 from initlab.init.variance import MODES, TorchLinearDefault, VarianceScaling
 
 __all__ = ["Scheme", "FLAVORS", "get", "names", "schemes"]
@@ -236,8 +236,13 @@ def _keras_vs(scale: float, mode: str, distribution: str) -> Initializer:
     name = "keras:variance_scaling"
     mode = choice(name, "mode", mode, ("fan_in", "fan_out", "fan_avg"))
     dist = choice(
-        name, "distribution", distribution, ("truncated_normal", "untruncated_normal", "uniform")
+        name,
+        "distribution",
+        distribution,
+        ("truncated_normal", "untruncated_normal", "uniform", "normal"),
     )
+    if dist == "normal":  # Keras 3's name for its truncated normal (VarianceScaling.__init__)
+        dist = "truncated_normal"
     return VarianceScaling(scale, mode, dist, "keras")
 
 
@@ -245,11 +250,17 @@ _add(
     "keras:variance_scaling",
     (("scale", 1.0), ("mode", "fan_in"), ("distribution", "truncated_normal")),
     _keras_vs,
-    "Var = scale / max(1, n); truncated_normal (+-2 sigma, corrected), untruncated_normal, uniform",
+    "Var = scale / max(1, n); truncated_normal (or normal, Keras's alias; +-2 sigma, "
+    "corrected), untruncated_normal, uniform",
 )
 _add_family("keras")
 _add("keras:orthogonal", (("gain", 1.0),), lambda gain: Orthogonal(gain), "gain * Q, Q orthogonal")
-_add("keras:identity", (("gain", 1.0),), lambda gain: Identity(gain), "gain * I (2D)")
+_add(
+    "keras:identity",
+    (("gain", 1.0),),
+    lambda gain: Identity(gain, matrix_only=True),
+    "gain * I (2D only)",
+)
 
 # --- torch: (torch.nn.init) -------------------------------------------------------------------
 _add("torch:zeros", (), lambda: Constant(0.0), "zeros_: every weight = 0")
@@ -328,12 +339,18 @@ for _d in ("uniform", "normal"):
         f"kaiming_{_d}_: {_b}, gain = calculate_gain(nonlinearity, a), n = fan_in | fan_out",
     )
 _add("torch:orthogonal", (("gain", 1.0),), lambda gain: Orthogonal(gain), "orthogonal_: gain * Q")
-_add("torch:eye", (), lambda: Identity(1.0), "eye_: I (2D)")
+_add("torch:eye", (), lambda: Identity(1.0, matrix_only=True), "eye_: I (2D only)")
+_add(
+    "torch:dirac",
+    (("groups", 1.0),),
+    lambda groups: Dirac(groups),
+    "dirac_: conv kernel (rank 3-5) passing channel d to output g * out/g + d at tap k // 2",
+)
 _add(
     "torch:sparse",
     (("sparsity", REQUIRED), ("std", 0.01)),
-    lambda sparsity, std: Sparse(sparsity, std, along="fan_out"),
-    "sparse_: N(0, std), ceil(sparsity * out) zeros per input",
+    lambda sparsity, std: Sparse(sparsity, std, along="fan_out", matrix_only=True),
+    "sparse_: N(0, std), ceil(sparsity * out) zeros per input (2D only)",
 )
 _add(
     "torch:linear_default",

@@ -23,6 +23,7 @@ from scipy.special import ndtr, ndtri
 
 __all__ = [
     "TRUNCATED_STD_2",
+    "truncated_mass",
     "truncated_std",
     "standard_normal",
     "standard_uniform",
@@ -46,6 +47,20 @@ def _xphi(x: float) -> float:
     return 0.0 if math.isinf(x) else x * _phi(x)
 
 
+def truncated_mass(a: float, b: float) -> float:
+    """Return Z = Phi(b) - Phi(a), the probability of [a, b] under a standard normal.
+
+    Computed in the lower tail (mirrored when a > 0), where the CDF keeps full precision.
+
+    Example:
+        >>> round(truncated_mass(-2, 2), 6), truncated_mass(40, 50)
+        (0.9545, 0.0)
+    """
+    if a > 0:
+        a, b = -b, -a
+    return float(ndtr(b) - ndtr(a))
+
+
 def truncated_std(a: float, b: float) -> float:
     """Return the std of a standard normal truncated to [a, b] (a < b, either may be infinite).
 
@@ -60,9 +75,9 @@ def truncated_std(a: float, b: float) -> float:
         >>> round(truncated_std(-2, 2), 6)
         0.879626
     """
+    z = truncated_mass(a, b)
     if a > 0:  # mirror into the lower tail, where the CDF is accurate
         a, b = -b, -a
-    z = float(ndtr(b) - ndtr(a))
     mean = (_phi(a) - _phi(b)) / z
     var = 1.0 + (_xphi(a) - _xphi(b)) / z - mean * mean
     return math.sqrt(max(var, 0.0))
@@ -110,7 +125,7 @@ def standard_truncated_normal(
     lo, hi = (-b, -a) if flip else (a, b)
     p_lo, p_hi = float(ndtr(lo)), float(ndtr(hi))
     u = rng.random(shape)
-    x = ndtri(p_lo + u * (p_hi - p_lo))
+    x = np.asarray(ndtri(p_lo + u * (p_hi - p_lo)))  # 0-d for shape (): clip needs an array
     np.clip(x, lo, hi, out=x)
     if flip:
         np.negative(x, out=x)

@@ -19,16 +19,17 @@ from typing import ClassVar
 
 import numpy as np
 
-from initlab.errors import ShapeError
+from initlab.errors import ShapeError, SpecError
 from initlab.init.base import Initializer, need_rank
 from initlab.init.basic import _set
-from initlab.init.checks import choice, fmt, number
+from initlab.init.checks import boolean, choice, fmt, number
 from initlab.init.fans import as_shape
 from initlab.init.sampling import normal
 
 __all__ = [
     "Orthogonal",
     "Identity",
+    "Dirac",
     "Sparse",
     "DeltaOrthogonal",
     "ZerO",
@@ -96,6 +97,7 @@ class Orthogonal(Initializer):
 
     gain: float = 1.0
     kind: ClassVar[str] = "orthogonal"
+    scratch_bytes: ClassVar[int] = 16  # the float64 normal matrix and its Q
 
     def __post_init__(self) -> None:
         _set(self, "gain", number(self.kind, "gain", self.gain))
@@ -137,12 +139,17 @@ class Identity(Initializer):
     """
 
     gain: float = 1.0
+    matrix_only: bool = dataclasses.field(default=False, kw_only=True)
+    """Accept only rank 2, as ``torch.nn.init.eye_`` and Keras 3's ``Identity`` do."""
     kind: ClassVar[str] = "identity"
 
     def __post_init__(self) -> None:
         _set(self, "gain", number(self.kind, "gain", self.gain))
+        _set(self, "matrix_only", boolean(self.kind, "matrix_only", self.matrix_only))
 
     def _draw(self, shape, rng, dtype):
+        if self.matrix_only:
+            need_rank(self, shape, 2, 2, why=" (a matrix only, as the library it matches)")
         need_rank(self, shape, 2, why=" (a matrix, or a conv kernel for its centre tap)")
         return _tap(self.gain * np.eye(shape[-2], shape[-1]), shape, dtype)
 
@@ -150,6 +157,7 @@ class Identity(Initializer):
         return _rms_std(self._draw(as_shape(shape), None, np.dtype(np.float64)))
 
     def _formula(self, shape):
+        need_rank(self, shape, 2, why=" (a matrix, or a conv kernel for its centre tap)")
         where = "" if len(shape) == 2 else " at the centre tap, zeros elsewhere"
         return f"{self.gain:g} * I ({shape[-2]} x {shape[-1]}, ones on the diagonal){where}"
 
@@ -172,6 +180,8 @@ class Sparse(Initializer):
     sparsity: float = 0.1
     stddev: float = dataclasses.field(default=0.01, metadata={"arg": "std"})
     along: str = "fan_in"
+    matrix_only: bool = dataclasses.field(default=False, kw_only=True)
+    """Accept only rank 2, as ``torch.nn.init.sparse_`` does."""
     kind: ClassVar[str] = "sparse"
 
     def __post_init__(self) -> None:
@@ -179,8 +189,11 @@ class Sparse(Initializer):
         _set(self, "sparsity", number(k, "sparsity", self.sparsity, low=0, high=1))
         _set(self, "stddev", number(k, "std", self.stddev, low=0))
         _set(self, "along", choice(k, "along", self.along, ("fan_in", "fan_out")))
+        _set(self, "matrix_only", boolean(k, "matrix_only", self.matrix_only))
 
     def _layout(self, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        if self.matrix_only:
+            need_rank(self, shape, 2, 2, why=" (a matrix only, as torch.nn.init.sparse_)")
         need_rank(self, shape, 2, why=" (a matrix or a conv kernel)")
         rows, cols = math.prod(shape[:-1]), shape[-1]
         axis = 0 if self.along == "fan_in" else 1
@@ -210,6 +223,60 @@ class Sparse(Initializer):
             f"{rows if axis == 0 else cols})); element std = std * sqrt(1 - zeros / n) = "
             f"{fmt(s) if s is not None else 'undefined'}"
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class Dirac(Initializer):
+    """A conv kernel that passes its input channels through: ``torch.nn.init.dirac_``.
+
+    Rank 3 to 5 only. With ``groups`` g, out channels are split in g groups of out/g; in each
+    group the first min(out/g, in) outputs copy inputs 0, 1, ... at the centre tap, index
+    ``k // 2`` of every spatial axis (PyTorch's index; initlab's identity uses
+    ``(k - 1) // 2``). In initlab's layout (*k, in, out):
+    W[k1 // 2, ..., d, g * out/g + d] = 1.
+
+    Example:
+        >>> W = Dirac()((3, 2, 2))
+        >>> W[1].tolist(), float(W.sum())
+        ([[1.0, 0.0], [0.0, 1.0]], 2.0)
+    """
+
+    groups: int = 1
+    kind: ClassVar[str] = "dirac"
+
+    def __post_init__(self) -> None:
+        g = number(self.kind, "groups", self.groups, low=1)
+        if float(g) != int(g):
+            raise SpecError(f"{self.kind}: groups must be a positive int; got {self.groups!r}")
+        _set(self, "groups", int(g))
+
+    def _check(self, shape: tuple[int, ...]) -> None:
+        need_rank(self, shape, 3, 5, why=" (a 1D, 2D or 3D conv kernel, as torch.nn.init.dirac_)")
+        if shape[-1] % self.groups:
+            raise ShapeError(
+                f"{self.name} needs out channels divisible by groups={self.groups}; got "
+                f"shape {shape} with out={shape[-1]}"
+            )
+
+    def _draw(self, shape, rng, dtype):
+        self._check(shape)
+        out = np.zeros(shape, dtype=dtype)
+        per = shape[-1] // self.groups
+        n = min(per, shape[-2])
+        centre = tuple(k // 2 for k in shape[:-2])
+        d = np.arange(n)
+        for g in range(self.groups):
+            out[(*centre, d, g * per + d)] = 1
+        return out
+
+    def std(self, shape):
+        return _rms_std(self._draw(as_shape(shape), None, np.dtype(np.float64)))
+
+    def _formula(self, shape):
+        self._check(shape)
+        c = ", ".join(str(k // 2) for k in shape[:-2])
+        return (f"zeros except W[{c}, d, g * out/g + d] = 1 for d < min(out/g, in), "
+                f"groups = {self.groups}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -309,6 +376,7 @@ class ZerO(Initializer):
         return _rms_std(self._draw(as_shape(shape), None, np.dtype(np.float64)))
 
     def _formula(self, shape):
+        need_rank(self, shape, 2, why=" (a matrix, or a conv kernel for its centre tap)")
         fi, fo = shape[-2], shape[-1]
         where = "" if len(shape) == 2 else " at the centre tap, zeros elsewhere"
         if fo <= fi:

@@ -31,10 +31,10 @@ import numpy as np
 
 from initlab.errors import ShapeError
 from initlab.init.base import Initializer, as_float_dtype
-from initlab.init.basic import TruncatedNormal, _set
+from initlab.init.basic import Constant, Normal, TruncatedNormal, Uniform, _set
 from initlab.init.checks import choice, fmt, number
 from initlab.init.fans import as_shape, fans
-from initlab.init.sampling import TRUNCATED_STD_2, normal, uniform
+from initlab.init.sampling import TRUNCATED_STD_2, uniform
 from initlab.rng import as_generator
 
 __all__ = ["MODES", "DISTRIBUTIONS", "FAN_RULES", "VarianceScaling", "TorchLinearDefault"]
@@ -94,7 +94,9 @@ class VarianceScaling(Initializer):
 
     def n(self, shape: tuple[int, ...]) -> float:
         """Return the denominator n of Var = scale / n for ``shape``."""
-        fi, fo = self.fans(shape)
+        return self._n(*self.fans(shape))
+
+    def _n(self, fi: float, fo: float) -> float:
         n = {
             "fan_in": fi,
             "fan_out": fo,
@@ -107,16 +109,35 @@ class VarianceScaling(Initializer):
         n = self.n(as_shape(shape))
         return math.sqrt(self.scale / n) if n > 0 else None
 
-    def _draw(self, shape, rng, dtype):
-        s = self.std(shape)
-        if s is None:  # n = 0: some dimension is 0, so the array is empty
-            return np.zeros(shape, dtype=dtype)
+    def _scratch(self, dtype):
+        return super()._scratch(dtype) + (16 if self.distribution == "truncated_normal" else 0)
+
+    def at_fans(self, fan_in: float, fan_out: float) -> Initializer:
+        """Return this distribution for a layer whose fans its shape does not tell.
+
+        A grouped, strided or transposed conv has fans other than :func:`fans` of its
+        kernel's shape (see ``initlab.torch.walk``); the result is the fixed-std scheme this
+        one is at those fans, and draws the very numbers this one draws when they agree.
+
+        Example:
+            >>> VarianceScaling(2.0).at_fans(8, 4)
+            Normal(mean=0.0, stddev=0.5)
+        """
+        n = self._n(fan_in, fan_out)
+        if n <= 0:
+            return Constant(0.0)
+        s = math.sqrt(self.scale / n)
         if self.distribution == "normal":
-            return normal(rng, shape, 0.0, s, dtype)
+            return Normal(0.0, s)
         if self.distribution == "uniform":
             b = math.sqrt(3.0) * s
-            return uniform(rng, shape, -b, b, dtype)
-        return TruncatedNormal(0.0, s, -2.0, 2.0, corrected=True)._draw(shape, rng, dtype)
+            return Uniform(-b, b)
+        return TruncatedNormal(0.0, s, -2.0, 2.0, corrected=True)
+
+    def _draw(self, shape, rng, dtype):
+        if self.std(shape) is None:  # n = 0: some dimension is 0, so the array is empty
+            return np.zeros(shape, dtype=dtype)
+        return self.at_fans(*self.fans(shape))._draw(shape, rng, dtype)
 
     def _formula(self, shape):
         n = self.n(shape)
@@ -159,6 +180,10 @@ class TorchLinearDefault(Initializer):
 
     def std(self, shape):
         return self._weights.std(shape)
+
+    def at_fans(self, fan_in: float, fan_out: float) -> Initializer:
+        """The weights' distribution at these fans (see :meth:`VarianceScaling.at_fans`)."""
+        return self._weights.at_fans(fan_in, fan_out)
 
     def _draw(self, shape, rng, dtype):
         return self._weights._draw(shape, rng, dtype)

@@ -249,13 +249,20 @@ class StepPlan:
 
     def __init__(self, params: Params, ws: Workspace, loss: Any, t: Any, scale: float) -> None:
         self.forward = _forward_calls(params, ws, need_output=not loss.from_logits)
-        if loss.from_logits:
-            self.grad = loss.plan_grad(ws.z[-1], ws.post[-1], t, ws.gz[-1], scale)
-        else:  # dL/da, then through the output activation
-            self.grad = loss.plan_grad(ws.z[-1], ws.post[-1], t, ws.ga[-1], scale)
-            self.grad += ws.activations[-1].plan_backward(ws.z[-1], ws.post[-1], ws.ga[-1],
-                                                          ws.gz[-1])
+        self.grad = grad_calls(ws, loss, t, scale)
         self.backward = _backward_calls(params, ws)
+
+
+def grad_calls(ws: Any, loss: Any, t: Any, scale: float) -> list[Callable[[], Any]]:
+    """``scale`` * dL/dz of the output layer into ``ws.gz[-1]``, as calls on fixed buffers
+    (any workspace with ``z``, ``post``, ``gz``, ``ga`` and ``activations``; value not
+    computed)."""
+    if loss.from_logits:
+        return loss.plan_grad(ws.z[-1], ws.post[-1], t, ws.gz[-1], scale)
+    # dL/da, then through the output activation
+    calls = loss.plan_grad(ws.z[-1], ws.post[-1], t, ws.ga[-1], scale)
+    return calls + ws.activations[-1].plan_backward(ws.z[-1], ws.post[-1], ws.ga[-1],
+                                                    ws.gz[-1])
 
 
 _LIB: Any = False

@@ -1,10 +1,16 @@
-"""Sequential: a stack of Dense layers, K models at once that differ only in init and seed.
+"""Sequential: a stack of Dense layers and Residual blocks, K models at once that differ only
+in init and seed.
 
 Model ``k`` draws its parameters from ``seeds[k]`` (layer by layer, W then b) with
 ``inits[k]`` as its scheme for every layer that does not name its own init; a layer left at
 ``init="auto"`` in a model without a scheme gets the one its activation recommends. So
 model ``k`` of an ensemble starts exactly where a one-model ``Sequential`` with the same seed
 and scheme starts, and ``fit`` trains all K on the same minibatches.
+
+A plain stack of biased Dense layers runs on :mod:`initlab.nn.engine`; a model with Residual
+blocks (:mod:`initlab.nn.residual`) or bias-free layers compiles to :mod:`initlab.nn.graph`.
+``recipe`` (one for all models, or one per model) applies an init recipe for residual nets
+after the draws (:mod:`initlab.nn.recipes`: ``he``, ``fixup``, ``skipinit``, ``rezero``).
 
 Example:
     >>> import numpy as np
@@ -26,11 +32,13 @@ from typing import Any
 import numpy as np
 
 from initlab.errors import ConfigError, DataError, ShapeError, StoreError
-from initlab.nn.engine import Workspace, backward, forward
+from initlab.nn.engine import StepPlan, Workspace, backward, forward
+from initlab.nn.graph import Graph, GraphPlan, GraphWorkspace
 from initlab.nn.layers import Dense
 from initlab.nn.losses import Loss, Targets
 from initlab.nn.losses import get as get_loss
 from initlab.nn.params import ParamLayout
+from initlab.nn.residual import Residual
 from initlab.nn.trace import LayerTrace, Trace
 from initlab.rng import as_generator
 
@@ -50,16 +58,20 @@ def _dtype(dtype: Any) -> np.dtype:
 
 
 class Sequential:
-    """K models of the same stack of Dense layers.
+    """K models of the same stack of Dense layers and Residual blocks.
 
     Args:
-        layers: the Dense layers, input side first (each used by one model only).
+        layers: the Dense layers and Residual blocks, input side first (each used by one
+            model only); the last is a Dense, the output layer.
         input_dim: number of input features.
         n_models: K, the number of models trained together (default 1).
         inits: K init specs (or None entries), one scheme per model for every layer that
             does not name its own init; None: every layer's own init (or "auto").
         seeds: K int seeds, one per model (default 0, 1, ..., K-1).
         dtype: float32 (default) or float64.
+        recipe: an init recipe for residual nets (``"he"``, ``"fixup"``, ``"skipinit"``,
+            ``"rezero"``), or K of them (None entries: none), applied after each model's
+            draws; see :mod:`initlab.nn.recipes`.
 
     Example:
         >>> from initlab.nn import Dense
@@ -76,11 +88,14 @@ class Sequential:
         inits: Sequence[Any] | str | None = None,
         seeds: Sequence[int] | None = None,
         dtype: Any = np.float32,
+        recipe: Any = None,
     ) -> None:
         layers = list(layers)
-        if not layers or not all(isinstance(ly, Dense) for ly in layers):
-            raise ConfigError(f"Sequential needs a non-empty list of Dense layers; got {layers!r}")
-        if len({id(ly) for ly in layers}) != len(layers) or any(ly.built for ly in layers):
+        if not layers or not all(isinstance(ly, (Dense, Residual)) for ly in layers):
+            raise ConfigError("Sequential needs a non-empty list of Dense layers and Residual "
+                              f"blocks; got {layers!r}")
+        every = [x for ly in layers for x in (ly.walk() if isinstance(ly, Residual) else [ly])]
+        if len({id(ly) for ly in every}) != len(every) or any(ly.built for ly in every):
             raise ConfigError("each Dense layer can belong to one model only; make new ones")
         if not isinstance(input_dim, numbers.Integral) or isinstance(input_dim, bool) \
                 or input_dim < 1:
@@ -91,6 +106,10 @@ class Sequential:
         K = int(n_models)
         if isinstance(inits, str):
             inits = [inits] * K
+        for what, value in (("inits", inits), ("seeds", seeds)):
+            if value is not None and not isinstance(value, (list, tuple)):
+                raise ConfigError(f"{what} must be a list with one entry per model (or None); "
+                                  f"got {value!r}")
         if inits is not None and len(inits) != K:
             raise ConfigError(
                 f"inits has {len(inits)} entries for n_models={K}; give one per model")
@@ -105,42 +124,63 @@ class Sequential:
         self.inits = list(inits) if inits is not None else [None] * K
         self.seeds = list(seeds)
         self.dtype = _dtype(dtype)
-        shapes = []
-        fan_in = self.input_dim
-        for i, ly in enumerate(layers):
-            ly.fan_in, ly.index = fan_in, i
-            ly.name = ly.name or f"dense_{i + 1}"
-            shapes.append((fan_in, ly.units))
-            fan_in = ly.units
-        self.activations = [ly.activation for ly in layers]
-        self._layout = ParamLayout(K, shapes, self.dtype)
+        from initlab.nn.recipes import resolve
+
+        self.recipes = resolve(recipe, K)
+        self._graph: Graph | None = None
+        self._layout: ParamLayout | Any
+        if all(isinstance(ly, Dense) and ly.use_bias for ly in layers):
+            shapes = []
+            fan_in = self.input_dim
+            for i, ly in enumerate(layers):
+                ly.fan_in, ly.index = fan_in, i
+                ly.name = ly.name or f"dense_{i + 1}"
+                shapes.append((fan_in, ly.units))
+                fan_in = ly.units
+            self.dense_layers: list[Dense] = list(layers)  # type: ignore[arg-type]
+            self._layout = ParamLayout(K, shapes, self.dtype)
+        else:
+            self._graph = Graph(layers, self.input_dim)
+            self.dense_layers = list(self._graph.dense)
+            self._layout = self._graph.layout(K, self.dtype)
+        self.activations = [ly.activation for ly in self.dense_layers]
         self.params = self._layout.alloc(constants=True)
-        for ly in layers:
+        for ly in self.dense_layers:
             ly._params = self.params
         self._initialize()
 
     # ---------------------------------------------------------------- build
     def _initialize(self) -> None:
         from initlab import init as initpkg
+        from initlab.nn import recipes
 
         specs: list[list[str]] = []
         reasons: list[list[str]] = []
+        in_branch = recipes.branch_layers(self)
         for k in range(self.n_models):
             rng = as_generator(self.seeds[k])
             row, why = [], []
-            for ly in self.layers:
+            recipe = self.recipes[k]
+            for ly in self.dense_layers:
                 spec, reason = ly.init, None
                 if isinstance(spec, str) and spec.strip().lower() == "auto":
                     if self.inits[k] is not None:
                         spec, reason = self.inits[k], "model"
+                    elif recipe is not None and id(ly) in in_branch:
+                        spec, reason = recipe.branch_init, f"{{}} (recipe {recipe.name})"
                     else:
                         spec = ly.activation.recommended_init
                         reason = f"auto -> {{}} ({ly.activation.name})"
                 ini = initpkg.get(spec)
                 W = ini((ly.fan_in, ly.units), rng=rng, dtype=self.dtype)
-                b = ini.bias(ly.fan_in, ly.units, rng, self.dtype)
                 self.params.W[ly.index][k] = W
-                self.params.b[ly.index][k] = b
+                if ly.use_bias:
+                    bspec = ly.bias_init
+                    if isinstance(bspec, str) and bspec.strip().lower() == "auto":
+                        b = ini.bias(ly.fan_in, ly.units, rng, self.dtype)
+                    else:
+                        b = initpkg.get(bspec)((ly.units,), rng=rng, dtype=self.dtype)
+                    self.params.b[ly.index][k] = b
                 canon = str(ini)
                 row.append(canon)
                 if reason is None:
@@ -149,10 +189,13 @@ class Sequential:
                     why.append(f"{canon} (model {k})")
                 else:
                     why.append(reason.format(canon))
+            if self._graph is not None or recipe is not None:
+                notes = recipes.apply(self, k, recipe)
+                why = [w + notes[i] if i in notes else w for i, w in enumerate(why)]
             specs.append(row)
             reasons.append(why)
         self.init_specs = specs
-        for i, ly in enumerate(self.layers):
+        for i, ly in enumerate(self.dense_layers):
             ly.init_specs = [specs[k][i] for k in range(self.n_models)]
             ly.init_reasons = [reasons[k][i] for k in range(self.n_models)]
 
@@ -160,7 +203,7 @@ class Sequential:
     @property
     def output_dim(self) -> int:
         """Units of the last layer."""
-        return self.layers[-1].units
+        return self.dense_layers[-1].units
 
     def _check_x(self, x: Any, what: str = "x") -> np.ndarray:
         try:
@@ -184,7 +227,7 @@ class Sequential:
         return arr
 
     def _loss(self, loss: Any = None) -> Loss:
-        return get_loss(loss, self.layers[-1].activation)
+        return get_loss(loss, self.dense_layers[-1].activation)
 
     def _targets(self, loss: Loss, y: Any, n: int, what: str = "y") -> Targets:
         t = loss.targets(y, self.output_dim, self.dtype)
@@ -192,8 +235,22 @@ class Sequential:
             raise ShapeError(f"{what} has {len(t)} samples but x has {n}")
         return t
 
-    def _workspace(self, n: int, with_grads: bool) -> Workspace:
+    def _workspace(self, n: int, with_grads: bool) -> Any:
+        if self._graph is not None:
+            return GraphWorkspace(self._graph, self._layout, n, with_grads=with_grads)
         return Workspace(self._layout, self.activations, n, with_grads=with_grads)
+
+    def _forward(self, ws: Any, need_output: bool) -> None:
+        if self._graph is not None:
+            self._graph.forward(self.params, ws, need_output)  # type: ignore[arg-type]
+        else:
+            forward(self.params, ws, need_output=need_output)
+
+    def _plan(self, ws: Any, lossf: Loss, t: Targets, scale: float) -> Any:
+        """The training step's calls on ``ws`` (a StepPlan, or a GraphPlan)."""
+        if self._graph is not None:
+            return GraphPlan(self._graph, self.params, ws, lossf, t, scale)  # type: ignore[arg-type]
+        return StepPlan(self.params, ws, lossf, t, scale)
 
     # ---------------------------------------------------------------- passes
     def forward(self, x: Any, trace: bool = False) -> Any:
@@ -218,10 +275,30 @@ class Sequential:
         ws = self._workspace(len(xs), with_grads=False)
         ws.x_aug[:, :-1] = xs
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            forward(self.params, ws, need_output=True)
+            self._forward(ws, need_output=True)
         if not trace:
             return ws.post[-1]
         return ws.post[-1], self._make_trace(xs, ws, None)
+
+    def block_outputs(self, x: Any) -> dict[str, np.ndarray]:
+        """Run the K models on ``x``; return each Residual block's output, (K, n, units),
+        by block name, in the order the blocks finish (fresh arrays). Empty without blocks.
+
+        Example:
+            >>> from initlab.nn import Dense, Residual
+            >>> m = Sequential([Residual([Dense(3)]), Dense(1)], input_dim=3)
+            >>> {k: v.shape for k, v in m.block_outputs(np.ones((2, 3))).items()}
+            {'residual_1': (1, 2, 3)}
+        """
+        xs = self._check_x(x)
+        if self._graph is None:
+            return {}
+        ws = self._workspace(len(xs), with_grads=False)
+        ws.x_aug[:, :-1] = xs
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            self._forward(ws, need_output=False)
+        return {b.name or "": ws.V[v] for b, v in
+                zip(self._graph.blocks, self._graph.block_out, strict=True)}
 
     def trace(self, x: Any, y: Any, loss: Any = None) -> Trace:
         """Forward, loss and backward on one batch; return the full Trace (no update).
@@ -257,9 +334,12 @@ class Sequential:
 
         With ``scale`` != 1 the gradients come out multiplied by it (plain SGD folds -lr in).
         """
-        forward(self.params, ws, need_output=need_output or not lossf.from_logits)
+        self._forward(ws, need_output=need_output or not lossf.from_logits)
         lv = self._loss_grad(ws, lossf, t, scale, need_value)
-        backward(self.params, ws)
+        if self._graph is not None:
+            self._graph.backward(self.params, ws)  # type: ignore[arg-type]
+        else:
+            backward(self.params, ws)
         return lv
 
     def _loss_grad(self, ws: Workspace, lossf: Loss, t: Targets, scale: float = 1.0,
@@ -274,7 +354,7 @@ class Sequential:
 
     def _make_trace(self, xs: np.ndarray, ws: Workspace, loss: Any) -> Trace:
         layers = []
-        for i, ly in enumerate(self.layers):
+        for i, ly in enumerate(self.dense_layers):
             g = ws.with_grads and loss is not None
             layers.append(LayerTrace(
                 name=ly.name or f"dense_{i + 1}",
@@ -282,7 +362,7 @@ class Sequential:
                 pre=ws.z[i], post=ws.post[i],
                 W=self.params.W[i], b=self.params.b[i],
                 grad_W=ws.grads.W[i] if g else None,
-                grad_b=ws.grads.b[i] if g else None,
+                grad_b=ws.grads.b[i] if g and ly.use_bias else None,
                 grad_pre=ws.gz[i] if g else None,
             ))
         return Trace(x=xs, layers=tuple(layers), loss=None if loss is None else np.asarray(loss))
@@ -314,7 +394,7 @@ class Sequential:
                 if stop - start != ws.n:
                     ws = self._workspace(stop - start, with_grads=False)
                 ws.x_aug[:, :-1] = xs[start:stop]
-                forward(self.params, ws, need_output=need_output)
+                self._forward(ws, need_output=need_output)
                 yield start, ws
 
     def _evaluate(self, xs: np.ndarray, t: Targets, lossf: Loss, batch_size: int) -> dict:
@@ -382,8 +462,12 @@ class Sequential:
             >>> h.loss.shape
             (3, 1)
         """
+        from initlab.nn.recipes import wrap_optimizer
         from initlab.nn.training import fit
 
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            raise ConfigError(f"callbacks must be a list of callback objects; got {callbacks!r}")
+        optimizer = wrap_optimizer(self, optimizer)
         return fit(self, x, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    loss=loss, validation_data=validation_data, seed=seed, verbose=verbose,
                    log_every=log_every, callbacks=callbacks, threads=threads)
@@ -400,10 +484,31 @@ class Sequential:
         """
         rows = [("Layer", "Output", "Activation", "Params", "Init (per model)")]
         total = 0
-        for ly in self.layers:
+        blocks = {} if self._graph is None else {b.name: b for b in self._graph.blocks}
+        for name in self._schedule():
+            blk = blocks.get(name)
+            if blk is not None:
+                total += blk.n_scalars
+                if blk.alpha is None:
+                    alpha = "x + F(x)"
+                elif blk.alpha == "trainable":
+                    alpha = "x + alpha F(x), alpha trained"
+                else:
+                    alpha = f"x + {blk.alpha:g} F(x)"
+                if blk.shortcut == "projection":
+                    alpha = alpha.replace("x +", "x P +", 1)
+                recipes = sorted({r.name for r in self.recipes if r is not None})
+                rows.append((name, f"(K, n, {blk.units})", alpha, f"{blk.n_scalars:,}",
+                             f"recipe {', '.join(recipes)}" if recipes else ""))
+                continue
+            ly = self.dense_layers[[d.name for d in self.dense_layers].index(name)]
             total += ly.n_params
             uniq = list(dict.fromkeys(ly.init_reasons))
-            init = "; ".join(uniq) if len(uniq) <= 3 else f"{len(uniq)} different schemes"
+            init = "; ".join(uniq) if len(uniq) <= 2 else "per model, below"
+            if not ly.use_bias:
+                init += "; no bias"
+            elif not (isinstance(ly.bias_init, str) and ly.bias_init == "auto"):
+                init += f"; bias {ly.bias_init}"
             rows.append((ly.name or "", f"(K, n, {ly.units})", str(ly.activation),
                          f"{ly.n_params:,}", init))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -417,18 +522,66 @@ class Sequential:
         lines.append(sep)
         lines.append(f"Parameters per model: {total:,}; all {self.n_models} models: "
                      f"{total * self.n_models:,}")
+        if any(len(set(ly.init_reasons)) > 2 for ly in self.dense_layers):
+            lines += ["Init per model:", *self._init_per_model()]
         return "\n".join(lines)
 
+    def _schedule(self) -> list[str]:
+        """Layer and block names in the order they run (a block after its branch)."""
+        if self._graph is None:
+            return [ly.name or "" for ly in self.dense_layers]
+        return [op.name for op in self._graph.ops]
+
+    def _init_per_model(self) -> list[str]:
+        """One line per run of models with the same inits: 'models 0-4: zeros' (<= 100 cols)."""
+        import textwrap
+
+        texts = []
+        for k in range(self.n_models):
+            rs = [ly.init_reasons[k].replace(f" (model {k})", "") for ly in self.dense_layers]
+            texts.append(rs[0] if len(set(rs)) == 1 else "; ".join(
+                f"{ly.name}: {r}" for ly, r in zip(self.dense_layers, rs, strict=True)))
+        out, k = [], 0
+        while k < len(texts):
+            j = k
+            while j + 1 < len(texts) and texts[j + 1] == texts[k]:
+                j += 1
+            who = f"model {k}" if j == k else f"models {k}-{j}"
+            out += textwrap.wrap(f"{who}: {texts[k]}", 98, initial_indent="  ",
+                                 subsequent_indent="      ")
+            k = j + 1
+        return out
+
     def __repr__(self) -> str:
-        arch = "-".join([str(self.input_dim)] + [str(ly.units) for ly in self.layers])
+        def width(ly: Any) -> str:
+            if isinstance(ly, Residual):
+                return f"res{ly.units}x{ly.depth}" if ly.depth > 1 else f"res{ly.units}"
+            return str(ly.units)
+
+        arch = "-".join([str(self.input_dim)] + [width(ly) for ly in self.layers])
         return f"Sequential({arch}, K={self.n_models}, dtype={self.dtype.name})"
 
     # ---------------------------------------------------------------- persistence
     def _architecture(self) -> dict:
-        return {"input_dim": self.input_dim, "n_models": self.n_models,
+        arch = {"input_dim": self.input_dim, "n_models": self.n_models,
                 "layers": [{"units": ly.units, "activation": str(ly.activation)}
-                           for ly in self.layers],
+                           for ly in self.dense_layers],
                 "init_specs": self.init_specs, "seeds": [int(s) for s in self.seeds]}
+        if self._graph is not None:
+            arch["tensors"] = list(self._graph.tensor_names)
+            arch["recipes"] = [None if r is None else r.name for r in self.recipes]
+        return arch
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """The parameter arrays as saved: ``W<i>``, ``b<i>`` per Dense, ``T<i>`` per tensor
+        of a graph model (its Dense weights included)."""
+        if self._graph is not None:
+            return {f"T{i}": t for i, t in enumerate(self.params.tensors)}
+        out = {}
+        for i in range(len(self.dense_layers)):
+            out[f"W{i}"] = self.params.W[i]
+            out[f"b{i}"] = self.params.b[i]
+        return out
 
     def save(self, path: str | os.PathLike) -> None:
         """Save the weights (and the architecture as JSON) to an .npz file, without pickle.
@@ -441,9 +594,8 @@ class Sequential:
             >>> m.save(p); m.load(p)
         """
         arrays: dict[str, np.ndarray] = {"architecture": np.array(json.dumps(self._architecture()))}
-        for i in range(len(self.layers)):
-            arrays[f"W{i}"] = np.ascontiguousarray(self.params.W[i])
-            arrays[f"b{i}"] = np.ascontiguousarray(self.params.b[i])
+        for key, view in self._arrays().items():
+            arrays[key] = np.ascontiguousarray(view)
         try:
             with open(path, "wb") as fh:
                 np.savez(fh, **arrays)
@@ -462,19 +614,21 @@ class Sequential:
                 data = {k: f[k] for k in f.files}
         except (OSError, ValueError) as err:
             raise StoreError(f"cannot read weights from {str(path)!r}: {err}") from None
-        n = len(self.layers)
-        for i in range(n):
-            for key, view in ((f"W{i}", self.params.W[i]), (f"b{i}", self.params.b[i])):
-                if key not in data:
-                    raise ShapeError(f"{str(path)!r} has no {key}: it holds "
-                                     f"{sum(k.startswith('W') for k in data)} layers, "
-                                     f"this model {n}")
-                if data[key].shape != view.shape:
-                    raise ShapeError(f"{str(path)!r}: {key} has shape {data[key].shape}, "
-                                     f"this model needs {view.shape}")
-        extra = [k for k in data if k[:1] in "Wb" and k[1:].isdigit() and int(k[1:]) >= n]
+        mine = self._arrays()
+        n = len(self.dense_layers) if self._graph is None else len(mine)
+        what = "layers" if self._graph is None else "tensors"
+        lead = "W" if self._graph is None else "T"
+        for key, view in mine.items():
+            if key not in data:
+                raise ShapeError(f"{str(path)!r} has no {key}: it holds "
+                                 f"{sum(k.startswith(lead) for k in data)} {what}, "
+                                 f"this model {n}")
+            if data[key].shape != view.shape:
+                raise ShapeError(f"{str(path)!r}: {key} has shape {data[key].shape}, "
+                                 f"this model needs {view.shape}")
+        extra = [k for k in data if k != "architecture" and k not in mine]
         if extra:
-            raise ShapeError(f"{str(path)!r} holds more layers than this model's {n}")
-        for i in range(n):
-            self.params.W[i][...] = data[f"W{i}"]
-            self.params.b[i][...] = data[f"b{i}"]
+            raise ShapeError(f"{str(path)!r} holds more {what} than this model's {n} "
+                             f"({', '.join(sorted(extra)[:3])})")
+        for key, view in mine.items():
+            view[...] = data[key]

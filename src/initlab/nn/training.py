@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from initlab.errors import ConfigError
-from initlab.nn.engine import StepPlan, Workspace
 from initlab.nn.history import History
 from initlab.nn.losses import Loss, Targets
 from initlab.nn.optim import get as get_optimizer
@@ -60,7 +59,7 @@ class _Batch:
     """A workspace for one batch size plus its targets buffer."""
 
     def __init__(self, model: Sequential, n: int, t: Targets) -> None:
-        self.ws = Workspace(model._layout, model.activations, n)
+        self.ws = model._workspace(n, with_grads=True)
         self.plan: list | None = None
         self.t = Targets(np.empty((n, t.t.shape[1]), dtype=t.t.dtype),
                          None if t.labels is None else np.empty(n, dtype=t.labels.dtype))
@@ -269,7 +268,7 @@ def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch
                 ws = b.ws
                 tracing = [cb for every, cb in tracers if step % every == 0] if tracers else ()
                 if tracing:  # a fresh workspace: the trace owns its arrays
-                    tw = Workspace(model._layout, model.activations, ws.n)
+                    tw = model._workspace(ws.n, with_grads=True)
                     np.copyto(tw.x_aug, ws.x_aug)
                     lv = model._step_grads(tw, lossf, b.t, need_output=True)
                     trace = model._make_trace(tw.x_aug[:, :-1], tw, lv)
@@ -277,7 +276,7 @@ def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch
                         cb.on_trace(step, trace)
                 plan = b.plan
                 if plan is None:
-                    plan = b.plan = StepPlan(params, ws, lossf, b.t, scale)
+                    plan = b.plan = model._plan(ws, lossf, b.t, scale)
                 for call in plan.forward:
                     call()
                 for call in plan.grad:

@@ -10,9 +10,12 @@ from initlab.studies.results import Curve, Results, SchemeSummary, Stat, mean_ci
 from initlab.studies.runner import run_study
 from initlab.studies.spec import Study, parse_layers
 from initlab.studies.store import RunRecord, Store
+from initlab.studies.sweep import Sweep, SweepResults
 
 __all__ = [
     "Study",
+    "Sweep",
+    "SweepResults",
     "Store",
     "RunRecord",
     "Results",

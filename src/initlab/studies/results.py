@@ -1,16 +1,16 @@
 """A study's results: per scheme, mean +- std and a 95 % interval over seeds, and curves.
 
 Built from the store's rows (:class:`~initlab.studies.store.RunRecord`), without pandas.
-Diverged runs are counted per scheme and left out of every mean, std, interval and curve
-band, never averaged in silently; the table shows how many there were.
+The interval is the bootstrap percentile interval of :mod:`initlab.studies.stats` (it stays
+inside what the metric can be). Diverged runs (a non-finite loss) and unstable runs (final
+loss above :data:`~initlab.studies.stats.UNSTABLE_FACTOR` times the first logged loss) are
+counted per scheme and left out of every mean, std, interval and curve band, never averaged
+in silently; the table shows how many there were.
 
 Example:
-    >>> import math
     >>> s = mean_ci([0.90, 0.92, 0.94])
-    >>> round(s.mean, 2), round(s.std, 2), s.n
-    (0.92, 0.02, 3)
-    >>> round(s.half_width, 4)   # t(0.975, 2) * 0.02 / sqrt(3)
-    0.0497
+    >>> round(s.mean, 2), round(s.std, 2), s.n, s.method
+    (0.92, 0.02, 3, 'bootstrap percentile')
 """
 
 from __future__ import annotations
@@ -27,70 +27,24 @@ from typing import Any
 import numpy as np
 
 from initlab.studies.spec import Study
+from initlab.studies.stats import (
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    INTERVAL_METHOD,
+    UNSTABLE_FACTOR,
+    Stat,
+    interval_note,
+    json_float,
+    mean_ci,
+    unstable,
+)
 from initlab.studies.store import RunRecord, Store
 
-__all__ = ["Results", "Stat", "Curve", "SchemeSummary", "mean_ci", "FINAL_METRICS"]
+__all__ = ["Results", "Stat", "Curve", "SchemeSummary", "mean_ci", "FINAL_METRICS",
+           "outcome", "is_unstable"]
 
 FINAL_METRICS: tuple[str, ...] = ("loss", "accuracy", "val_loss", "val_accuracy")
 """The final metrics of a run: train loss and accuracy, test (validation) loss and accuracy."""
-
-
-@dataclass(frozen=True)
-class Stat:
-    """Mean, sample std and a confidence interval of one metric over seeds.
-
-    Attributes:
-        n: how many values (finite ones only).
-        mean: their mean (NaN when n = 0).
-        std: the sample standard deviation, ddof = 1 (NaN when n < 2).
-        low, high: the interval mean -+ t(1 - (1 - level) / 2, n - 1) * std / sqrt(n).
-        level: the interval's confidence level.
-    """
-
-    n: int
-    mean: float
-    std: float
-    low: float
-    high: float
-    level: float = 0.95
-
-    @property
-    def half_width(self) -> float:
-        """Half the interval's width (NaN when n < 2)."""
-        return (self.high - self.low) / 2
-
-    def to_dict(self) -> dict[str, Any]:
-        """The numbers as a dict (NaN as None, ready for JSON)."""
-        return {k: _json_float(getattr(self, k)) for k in ("n", "mean", "std", "low", "high")}
-
-
-def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> Stat:
-    """Mean, std and Student-t confidence interval of the finite ``values``.
-
-    Args:
-        values: one number per seed; NaN and infinite values are ignored.
-        level: the confidence level, in (0, 1).
-
-    Returns:
-        A :class:`Stat`.
-
-    Example:
-        >>> mean_ci([1.0]).std
-        nan
-    """
-    from scipy import stats
-
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    n = int(v.size)
-    if n == 0:
-        return Stat(0, math.nan, math.nan, math.nan, math.nan, level)
-    mean = float(v.mean())
-    if n == 1:
-        return Stat(1, mean, math.nan, math.nan, math.nan, level)
-    std = float(v.std(ddof=1))
-    h = float(stats.t.ppf(0.5 + level / 2, n - 1)) * std / math.sqrt(n)
-    return Stat(n, mean, std, mean - h, mean + h, level)
 
 
 @dataclass(frozen=True)
@@ -122,14 +76,16 @@ class Curve:
 
 @dataclass(frozen=True)
 class SchemeSummary:
-    """One scheme's row: how many runs, how many diverged, and each final metric's Stat.
+    """One scheme's row: how many runs, how many diverged or were unstable, each metric's Stat.
 
     Attributes:
         scheme: the init spec.
         n_runs: runs in the store for this scheme (within the study's seeds).
         n_diverged: how many of them diverged (left out of ``metrics``).
-        metrics: final metric name -> :class:`Stat` over the runs that did not diverge.
+        metrics: final metric name -> :class:`Stat` over the runs that trained (neither
+            diverged nor unstable).
         seconds: mean wall time of the ensembles that trained them.
+        n_unstable: how many blew up but stayed finite (left out of ``metrics`` too).
     """
 
     scheme: str
@@ -137,22 +93,39 @@ class SchemeSummary:
     n_diverged: int
     metrics: dict[str, Stat]
     seconds: float
+    n_unstable: int = 0
 
     @property
     def n_trained(self) -> int:
-        """Runs that did not diverge."""
-        return self.n_runs - self.n_diverged
+        """Runs that neither diverged nor were unstable (the ones ``metrics`` summarize)."""
+        return self.n_runs - self.n_diverged - self.n_unstable
+
+
+def is_unstable(run: RunRecord, factor: float = UNSTABLE_FACTOR) -> bool:
+    """True for a run that did not diverge but whose final training loss is more than
+    ``factor`` times its loss at the first logged epoch (read from the stored history).
+
+    Example:
+        >>> r = RunRecord("a", 0, "trained", (0, 1), {"loss": [0.7, 9.0]}, {"loss": 7.6e10})
+        >>> is_unstable(r), outcome(r)
+        (True, 'unstable')
+    """
+    if run.status == "diverged":
+        return False
+    first = run.history.get("loss") or [math.nan]
+    return unstable(first[0], run.final.get("loss", math.nan), factor)
+
+
+def outcome(run: RunRecord) -> str:
+    """``"diverged"``, ``"unstable"`` (see :func:`is_unstable`) or ``"trained"``."""
+    if run.status == "diverged":
+        return "diverged"
+    return "unstable" if is_unstable(run) else "trained"
 
 
 # How the table names the final metrics (the test set is the data's held-out part).
 _LABELS = {"loss": "train_loss", "accuracy": "train_acc", "val_loss": "test_loss",
            "val_accuracy": "test_acc"}
-
-
-def _json_float(v: Any) -> Any:
-    if isinstance(v, (float, np.floating)):
-        return float(v) if math.isfinite(v) else None
-    return v
 
 
 class Results:
@@ -278,6 +251,14 @@ class Results:
                 "keep_weights=True and read it with weights=True"
             )
         w = run.weights
+        if "T0" in w:  # residual blocks or bias-free layers: every tensor by its index
+            mats = [w[k] for k in sorted(w, key=lambda k: int(k[1:])) if w[k].ndim == 2]
+            n_out = int(mats[-1].shape[1])
+            model = build_model(self.study, int(mats[0].shape[0]),
+                                2 if self.study.output == "sigmoid" else n_out, [(scheme, seed)])
+            for key, view in model._arrays().items():
+                view[0] = w[key]
+            return model
         n_layers = len(w) // 2
         input_dim = int(w["W0"].shape[0])
         n_out = int(w[f"W{n_layers - 1}"].shape[1])
@@ -298,20 +279,22 @@ class Results:
         out = []
         for scheme in self.study.schemes:
             runs = self.for_scheme(scheme)
-            ok = [r for r in runs if r.status != "diverged"]
+            kinds = [outcome(r) for r in runs]
+            ok = [r for r, o in zip(runs, kinds, strict=True) if o == "trained"]
             stats = {m: mean_ci([r.final.get(m, math.nan) for r in ok], self.level)
                      for m in metrics}
             secs = float(np.mean([r.seconds for r in runs])) if runs else math.nan
-            out.append(SchemeSummary(scheme, len(runs), len(runs) - len(ok), stats, secs))
+            out.append(SchemeSummary(scheme, len(runs), kinds.count("diverged"), stats, secs,
+                                     kinds.count("unstable")))
         return out
 
     def curves(self, metric: str = "loss", include_diverged: bool = False) -> dict[str, Curve]:
-        """Per scheme, the metric over the logged epochs: mean and std over the runs.
+        """Per scheme, the metric over the logged epochs: mean and std over the trained runs.
 
         Args:
             metric: a history metric (loss, accuracy, val_loss, val_accuracy, time).
-            include_diverged: also put diverged runs into the band (their values after the
-                divergence are NaN and skipped).
+            include_diverged: also put diverged and unstable runs into the band (values after
+                a divergence are NaN and skipped).
 
         Returns:
             scheme -> :class:`Curve` (schemes without runs are left out).
@@ -323,7 +306,7 @@ class Results:
         out: dict[str, Curve] = {}
         for scheme in self.study.schemes:
             runs = [r for r in self.for_scheme(scheme)
-                    if include_diverged or r.status != "diverged"]
+                    if include_diverged or outcome(r) == "trained"]
             if not runs:
                 continue
             if metric not in runs[0].history:
@@ -341,16 +324,18 @@ class Results:
 
     # ------------------------------------------------------------------ output
     def table(self, metrics: Sequence[str] = FINAL_METRICS, digits: int = 4) -> str:
-        """A printable table: per scheme, runs, diverged and each metric as mean +- std [CI].
+        """A printable table: per scheme, runs, diverged, unstable and each metric as
+        mean +- std [interval]; the footer names the interval's method.
 
         Example:
             >>> print(Results(Study(epochs=1, validate_names=False), []).table().splitlines()[2])
-            he_normal  0     0         -           -          -          -
+            he_normal  0     0         0         -           -          -          -
         """
-        header = ["scheme", "runs", "diverged", *(_LABELS.get(m, m) for m in metrics)]
+        header = ["scheme", "runs", "diverged", "unstable",
+                  *(_LABELS.get(m, m) for m in metrics)]
         rows = [header]
         for s in self.summary(metrics):
-            row = [s.scheme, str(s.n_runs), str(s.n_diverged)]
+            row = [s.scheme, str(s.n_runs), str(s.n_diverged), str(s.n_unstable)]
             for m in metrics:
                 st = s.metrics[m]
                 if st.n == 0:
@@ -365,9 +350,9 @@ class Results:
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
                  for r in rows]
         lines.insert(1, "-" * len(lines[0]))
-        pct = round(self.level * 100)
-        lines.append(f"mean +- std over seeds [{pct} % t interval]; diverged runs are counted, "
-                     "not averaged")
+        lines.append(f"mean +- std over seeds [{interval_note(self.level)}]; diverged runs and "
+                     f"unstable ones (final loss > {UNSTABLE_FACTOR:g} x the first logged loss) "
+                     "are counted, not averaged")
         if self.missing:
             lines.append(f"{len(self.missing)} of {len(self.study.runs)} runs are missing")
         return "\n".join(lines)
@@ -376,17 +361,20 @@ class Results:
         return self.table()
 
     def __repr__(self) -> str:
-        n_div = sum(r.status == "diverged" for r in self.runs)
+        kinds = [outcome(r) for r in self.runs]
         return (f"Results(study={self.study.name!r}, runs={len(self.runs)}/"
-                f"{len(self.study.runs)}, diverged={n_div})")
+                f"{len(self.study.runs)}, diverged={kinds.count('diverged')}, "
+                f"unstable={kinds.count('unstable')})")
 
     def to_rows(self) -> list[dict[str, Any]]:
-        """One flat dict per run: scheme, seed, status, diverged_epoch, final metrics, timing."""
+        """One flat dict per run: scheme, seed, status, unstable, diverged_epoch, final metrics,
+        timing."""
         present = {m for r in self.runs for m in r.final}
         metrics = [m for m in FINAL_METRICS if m in present] + sorted(present - {*FINAL_METRICS})
         rows = []
         for r in self.runs:
             row: dict[str, Any] = {"scheme": r.scheme, "seed": r.seed, "status": r.status,
+                                   "unstable": is_unstable(r),
                                    "diverged_epoch": r.diverged_epoch}
             row.update({m: r.final.get(m, math.nan) for m in metrics})
             row.update({"seconds": r.seconds, "ensemble_size": r.ensemble_size,
@@ -395,11 +383,13 @@ class Results:
         return rows
 
     def summary_rows(self, metrics: Sequence[str] = FINAL_METRICS) -> list[dict[str, Any]]:
-        """One flat dict per scheme: counts and mean, std, ci_low, ci_high of each metric."""
+        """One flat dict per scheme: counts, the interval's method and level, and mean, std,
+        ci_low, ci_high of each metric."""
         rows = []
         for s in self.summary(metrics):
             row: dict[str, Any] = {"scheme": s.scheme, "runs": s.n_runs,
-                                   "diverged": s.n_diverged}
+                                   "diverged": s.n_diverged, "unstable": s.n_unstable,
+                                   "ci_method": INTERVAL_METHOD, "ci_level": self.level}
             for m in metrics:
                 st = s.metrics[m]
                 row.update({f"{m}_mean": st.mean, f"{m}_std": st.std,
@@ -422,7 +412,7 @@ class Results:
             w = csv.DictWriter(fh, fieldnames=fields)
             w.writeheader()
             for row in rows:
-                w.writerow({k: "" if _json_float(v) is None and isinstance(v, float) else v
+                w.writerow({k: "" if json_float(v) is None and isinstance(v, float) else v
                             for k, v in row.items()})
         return p
 
@@ -444,20 +434,24 @@ class Results:
             "study": self.study.to_dict(),
             "config_hash": self.study.config_hash,
             "level": self.level,
+            "interval": {"method": INTERVAL_METHOD, "level": self.level,
+                         "resamples": BOOTSTRAP_RESAMPLES, "seed": BOOTSTRAP_SEED,
+                         "note": interval_note(self.level)},
+            "unstable_factor": UNSTABLE_FACTOR,
             "data_provenance": self.provenance,
             "missing": [list(k) for k in self.missing],
             "summary": [
                 {"scheme": s.scheme, "runs": s.n_runs, "diverged": s.n_diverged,
-                 "seconds": _json_float(s.seconds),
+                 "unstable": s.n_unstable, "seconds": json_float(s.seconds),
                  "metrics": {m: st.to_dict() for m, st in s.metrics.items()}}
                 for s in self.summary()
             ],
             "runs": [
                 {"scheme": r.scheme, "seed": r.seed, "status": r.status,
-                 "diverged_epoch": r.diverged_epoch,
-                 "final": {m: _json_float(v) for m, v in r.final.items()},
+                 "unstable": is_unstable(r), "diverged_epoch": r.diverged_epoch,
+                 "final": {m: json_float(v) for m, v in r.final.items()},
                  "epochs": list(r.epochs),
-                 "history": {m: [_json_float(x) for x in v] for m, v in r.history.items()},
+                 "history": {m: [json_float(x) for x in v] for m, v in r.history.items()},
                  "seconds": r.seconds, "ensemble": r.ensemble,
                  "ensemble_size": r.ensemble_size, "started": r.started,
                  "finished": r.finished, "initlab_version": r.initlab_version,

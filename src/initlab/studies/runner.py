@@ -21,21 +21,25 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from initlab.errors import ConfigError
 from initlab.studies.results import Results
-from initlab.studies.spec import Study
+from initlab.studies.spec import Study, field_name
 from initlab.studies.store import RunRecord, Store, now
+
+if TYPE_CHECKING:
+    from initlab.studies.executors import Executor
 
 __all__ = [
     "run_study",
@@ -47,6 +51,10 @@ __all__ = [
     "step_macs",
     "PARALLEL_MIN_WORK",
     "idle_cores",
+    "usable_cores",
+    "blas_limits",
+    "execute",
+    "data_key",
 ]
 
 Run = tuple[str, int]
@@ -71,7 +79,7 @@ def _output_units(study: Study, n_classes: int) -> int:
     if study.output == "sigmoid":
         if n_classes != 2:
             raise ConfigError(
-                f"study field 'output': sigmoid needs two classes, dataset {study.dataset!r} "
+                f"{field_name('output')}: sigmoid needs two classes, dataset {study.dataset!r} "
                 f"has {n_classes}; use output 'softmax'"
             )
         return 1
@@ -87,8 +95,20 @@ def build_model(study: Study, input_dim: int, n_classes: int, runs: Sequence[Run
         2
     """
     from initlab.nn import Dense, Sequential
+    from initlab.nn.recipes import residual_block
 
-    layers = [Dense(w, activation=study.activation) for w in study.layers]
+    layers: list[Any] = []
+    width = input_dim
+    for w in study.layers:  # an int: a Dense; "res64": a residual block (issue 14)
+        if isinstance(w, str):
+            layers.append(residual_block(int(w[3:]), study.activation, study.init_recipe,
+                                         in_width=width, use_bias=study.use_bias,
+                                         bias_init=study.bias_init))
+            width = int(w[3:])
+        else:
+            layers.append(Dense(w, activation=study.activation, use_bias=study.use_bias,
+                                bias_init=study.bias_init))
+            width = w
     layers.append(Dense(_output_units(study, n_classes), activation=study.output))
     return Sequential(
         layers,
@@ -97,6 +117,7 @@ def build_model(study: Study, input_dim: int, n_classes: int, runs: Sequence[Run
         inits=[scheme for scheme, _ in runs],
         seeds=[seed for _, seed in runs],
         dtype=study.dtype,
+        recipe=study.init_recipe,
     )
 
 
@@ -192,11 +213,7 @@ def _probe_record(probe: Any, k: int) -> dict[str, Any]:
 
 
 def _weights(model: Any, k: int) -> dict[str, np.ndarray]:
-    out = {}
-    for i in range(len(model.layers)):
-        out[f"W{i}"] = np.array(model.params.W[i][k])
-        out[f"b{i}"] = np.array(model.params.b[i][k])
-    return out
+    return {key: np.array(arr[k]) for key, arr in model._arrays().items()}
 
 
 def plan_ensembles(
@@ -252,13 +269,21 @@ def step_macs(study: Study, input_dim: int, n_out: int, n_train: int, k: int) ->
         >>> step_macs(Study(layers=(12, 6), validate_names=False), 2, 1, 400, 30)
         1224000
     """
-    widths = [input_dim, *study.layers, n_out]
-    per_sample = sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    widths = [input_dim]
+    per_sample = 0
+    for w in (*study.layers, n_out):
+        if isinstance(w, str):  # a residual block: two w x w products (and a projection)
+            u = int(w[3:])
+            per_sample += 2 * u * u + (widths[-1] * u if widths[-1] != u else 0)
+        else:
+            per_sample += widths[-1] * w
+        widths.append(int(w[3:]) if isinstance(w, str) else w)
     batch = n_train if study.batch_size is None else min(study.batch_size, n_train)
     return int(per_sample * batch * k)
 
 
-def _cores() -> int:
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
@@ -277,7 +302,7 @@ def idle_cores(cores: int | None = None, load: float | None = None) -> int:
         >>> idle_cores(cores=2, load=1.0), idle_cores(cores=2, load=3.5)
         (2, 1)
     """
-    cores = _cores() if cores is None else int(cores)
+    cores = usable_cores() if cores is None else int(cores)
     if load is None:
         try:
             load = os.getloadavg()[0]
@@ -309,12 +334,9 @@ def auto_workers(
     return max(1, min(idle_cores(cores, load), 4, n_runs))
 
 
-# ---------------------------------------------------------------------- worker processes
-_COUNTER: Any = None
-
-
-def _blas_limits(threads: int | None) -> Any:
-    """A context that caps BLAS threads (threadpoolctl, which scikit-learn brings)."""
+def blas_limits(threads: int | None) -> Any:
+    """A context that caps BLAS threads (threadpoolctl, which scikit-learn brings), restoring
+    them on exit; None: a context that changes nothing."""
     import contextlib
 
     if threads is None:
@@ -322,57 +344,6 @@ def _blas_limits(threads: int | None) -> Any:
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=threads, user_api="blas")
-
-
-def _die_with_parent() -> None:
-    """Linux: have the kernel end this worker when the parent dies (e.g. ``kill -9``)."""
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc: nothing to do
-        pass
-
-
-def _worker_init(counter: Any, threads: int | None) -> None:
-    global _COUNTER
-    _COUNTER = counter
-    _die_with_parent()
-    _blas_limits(threads).__enter__()  # for the life of this worker process
-
-
-def _worker_tick(n: int) -> None:
-    with _COUNTER.get_lock():
-        _COUNTER.value += n
-
-
-def _worker_train(
-    study: Study, dataset: Any, runs: list[Run], keep_weights: bool
-) -> list[RunRecord]:
-    return train_ensemble(study, dataset, runs, tick=_worker_tick, keep_weights=keep_weights)
-
-
-def _mp_context() -> Any:
-    """How worker processes start: fork where it is safe, else forkserver (or spawn).
-
-    fork works from any script, even one without an ``if __name__ == "__main__":`` guard,
-    but forking a parent that runs threads (JAX's, PyTorch's, a thread pool) can deadlock;
-    then the workers start from a forkserver's clean process (which needs that guard in a
-    script that starts a study, as every non-fork start does).
-    """
-    import multiprocessing as mp
-    import sys
-    import threading
-
-    methods = mp.get_all_start_methods()
-    others = [t for t in threading.enumerate()
-              if t is not threading.main_thread() and t.name != "tqdm_monitor"]
-    threaded = bool(others) or any(m in sys.modules for m in ("jax", "torch", "tensorflow"))
-    if "fork" in methods and not threaded:
-        return mp.get_context("fork")
-    return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 # ---------------------------------------------------------------------- the runner
@@ -395,11 +366,14 @@ def run_study(
     threads: int | None = 1,
     dataset: Any = None,
     keep_weights: bool = False,
+    executor: Executor | None = None,
 ) -> Results:
     """Train the study's missing runs and return its results.
 
     The store is opened (and checked against the study's recipe) before any data is loaded
-    or any model trained. Runs already in the store are not trained again.
+    or any model trained. Runs already in the store are not trained again; runs stored as
+    failed are retried. Runs that another live process has claimed in the same store are
+    left to it: this call trains the others, then waits for those (see :func:`execute`).
 
     Args:
         study: the :class:`~initlab.studies.spec.Study`.
@@ -419,6 +393,8 @@ def run_study(
             when a run is missing).
         keep_weights: store each run's trained parameters too (``Results.model`` rebuilds
             the model from them, e.g. to draw decision boundaries) and read them back.
+        executor: where to train (:mod:`initlab.studies.executors`); None: local processes
+            when ``workers`` > 1, else this process.
 
     Returns:
         :class:`~initlab.studies.results.Results` of the whole grid.
@@ -443,21 +419,9 @@ def run_study(
             st.set_data_provenance(study, dict(getattr(dataset, "provenance", {}) or {}))
             if workers == "auto":
                 workers = auto_workers(study, dataset, len(missing))
-            ensembles = plan_ensembles(study, missing, int(workers), max_models)
-            bar = _bar(study, len(missing), progress)
-            try:
-                if int(workers) > 1 and len(ensembles) > 1:
-                    _run_parallel(study, dataset, ensembles, st, bar, int(workers), threads,
-                                  keep_weights)
-                else:
-                    for runs in ensembles:
-                        with _blas_limits(threads):
-                            records = train_ensemble(study, dataset, runs, tick=bar.update,
-                                                     keep_weights=keep_weights)
-                        st.write(study, records)
-                        bar.set_postfix_str(f"{_done(st, study)}/{len(study.runs)} runs stored")
-            finally:
-                bar.close()
+            execute([study], st, {data_key(study): dataset}, executor=executor,
+                    parts=int(workers), max_models=max_models, threads=threads,
+                    keep_weights=keep_weights, progress=progress, desc=study.name)
         return Results(study, st.records(study, weights=keep_weights),
                        provenance=st.data_provenance(study))
     finally:
@@ -465,38 +429,118 @@ def run_study(
             st.close()
 
 
-def _done(st: Store, study: Study) -> int:
-    return len(study.runs) - len(st.missing(study))
+def data_key(study: Study) -> str:
+    """The key of a study's data: dataset, options and dtype as canonical JSON (studies with
+    the same key train on the same arrays, which an executor ships once)."""
+    return json.dumps([study.dataset, dict(study.dataset_options), study.dtype], sort_keys=True)
 
 
-def _bar(study: Study, n_runs: int, progress: bool) -> Any:
+POLL_SECONDS = 0.5
+"""How often a driver waiting for another process's claimed runs looks at the store."""
+
+
+def execute(
+    studies: Sequence[Study],
+    st: Store,
+    datasets: Mapping[str, Any],
+    *,
+    executor: Executor | None = None,
+    parts: int = 1,
+    max_models: int | None = None,
+    threads: int | None = 1,
+    keep_weights: bool = False,
+    progress: bool = True,
+    desc: str = "runs",
+    total_runs: int | None = None,
+) -> int:
+    """Train the missing runs of ``studies`` into ``st``: the driver loop of studies and sweeps.
+
+    For each study, the missing runs (and those stored as failed) that no other live
+    process has claimed are claimed (:meth:`Store.claim`), planned into ensembles
+    (:func:`plan_ensembles`: ``parts`` per study, at most ``max_models`` models each),
+    trained by the executor, and each finished ensemble's records written in one transaction
+    by this process, the store's only writer. Runs claimed by another process are waited
+    for; if it dies, its claims are taken over. A run that fails here is stored with its
+    error and not retried until the next call.
+
+    Args:
+        studies: the recipes (each registered in ``st`` already).
+        st: the open store.
+        datasets: :func:`data_key` -> loaded dataset, for every study with missing runs.
+        executor: where to train (None: local processes if ``parts`` > 1, else this one).
+        parts: ensembles per study at least (one per worker process for a single study).
+        max_models: the most models per ensemble.
+        threads: BLAS threads per training process.
+        keep_weights: keep each run's trained parameters.
+        progress: a progress bar over model-epochs, with runs stored / total.
+        desc: the bar's label.
+        total_runs: the grid's size for the bar (default: every run of ``studies``).
+
+    Returns:
+        How many runs this call stored (failed ones included).
+    """
+    from initlab.studies.executors import InProcessExecutor, ProcessExecutor, Task
+
+    owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    total = sum(len(s.runs) for s in studies) if total_runs is None else total_runs
+    attempted: set[tuple[str, Run]] = set()
+    missing = {s.name: st.missing(s) for s in studies}
+    n_missing = sum(len(m) for m in missing.values())
+    stored = total - n_missing
+    bar = _bar(desc, sum(len(missing[s.name]) * s.epochs for s in studies), progress)
+    bar.set_postfix_str(f"{stored}/{total} runs stored")
+    own = executor is None
+    written = 0
+    waited_for: set[int] = set()
+    try:
+        while True:
+            tasks, waiting = [], {}
+            for s in studies:
+                todo = [r for r in missing[s.name] if (s.name, r) not in attempted]
+                if not todo:
+                    continue
+                claim = st.claim(s, todo, owner)
+                waiting.update({(s.name, r): pid for r, pid in claim.others.items()})
+                for runs in plan_ensembles(s, claim.mine, parts if len(studies) == 1 else 1,
+                                           max_models):
+                    tasks.append(Task(s, tuple(runs), data_key(s)))
+            if tasks:
+                if executor is None:
+                    executor = (ProcessExecutor(parts) if parts > 1 and len(tasks) > 1
+                                else InProcessExecutor())
+                for task, records in executor.run(tasks, datasets, keep_weights=keep_weights,
+                                                  threads=threads, tick=bar.update):
+                    n = st.write(task.study, records)
+                    written += n
+                    stored += sum(r.status != "failed" for r in records)
+                    attempted.update((task.study.name, r) for r in task.runs)
+                    bar.set_postfix_str(f"{stored}/{total} runs stored")
+                    st.heartbeat(owner)
+            elif waiting:
+                pids = set(waiting.values())
+                if not pids <= waited_for:
+                    bar.write(f"{len(waiting)} runs are being trained by another process "
+                              f"(pid {', '.join(map(str, sorted(pids)))}) on this store: "
+                              "waiting for them", file=sys.stderr)
+                    waited_for |= pids
+                time.sleep(POLL_SECONDS)
+                st.heartbeat(owner)
+            else:
+                break
+            missing = {s.name: st.missing(s) for s in studies}
+    finally:
+        bar.close()
+        st.release(owner)
+        if own and executor is not None:
+            executor.close()
+    return written
+
+
+def _bar(desc: str, total: int, progress: bool) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(
-        total=n_runs * study.epochs, disable=not progress, unit="model-epoch", unit_scale=True,
-        desc=f"{study.name}: {n_runs} runs", dynamic_ncols=True, leave=True,
-    )
-
-
-def _run_parallel(
-    study: Study, dataset: Any, ensembles: list[list[Run]], st: Store, bar: Any, workers: int,
-    threads: int | None, keep_weights: bool,
-) -> None:
-    ctx = _mp_context()
-    counter = ctx.Value("q", 0)
-    with ProcessPoolExecutor(
-        max_workers=min(workers, len(ensembles)), mp_context=ctx,
-        initializer=_worker_init, initargs=(counter, threads),
-    ) as pool:
-        pending: set[Future[list[RunRecord]]] = {
-            pool.submit(_worker_train, study, dataset, runs, keep_weights) for runs in ensembles
-        }
-        while pending:
-            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            bar.update(counter.value - bar.n)
-            for fut in finished:
-                st.write(study, fut.result())
-                bar.set_postfix_str(f"{_done(st, study)}/{len(study.runs)} runs stored")
+    return tqdm(total=total, disable=not progress, unit="model-epoch", unit_scale=True,
+                desc=desc, dynamic_ncols=True, leave=True)
 
 
 def default_store_path(out: str | os.PathLike[str]) -> Path:

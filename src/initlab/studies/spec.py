@@ -19,6 +19,9 @@ File format (TOML; JSON has the same keys)::
     lr = 0.01
     epochs = 15000
     batch_size = "full"       # or an int
+    # residual nets (issue 14): "res64" is a block x + F(x), F = W2 act(W1 x + b1) + b2;
+    # layers = [64, "res64x50"]; init_recipe = "fixup" (or he, skipinit, rezero)
+    # use_bias = true; bias_init = "normal(std=0.2236)" (the hidden layers' biases)
 
     [dataset_options]
     noise = 0.2
@@ -45,9 +48,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from initlab.errors import ConfigError, InitLabError, unknown
+from initlab.errors import ConfigError, InitLabError, ShapeError, SpecError, param, unknown
+from initlab.init.checks import number
 
-__all__ = ["Study", "parse_layers", "OUTPUTS", "DTYPES"]
+__all__ = ["Study", "parse_layers", "field_name", "OUTPUTS", "DTYPES", "LOCATION_OPTIONS",
+           "MAX_LAYERS", "MAX_SEEDS"]
 
 OUTPUTS: tuple[str, ...] = ("sigmoid", "softmax")
 """Output activations a study accepts: sigmoid (one unit, binary cross-entropy, two classes)
@@ -76,9 +81,25 @@ _FIELDS: tuple[str, ...] = (
     "log_every",
     "probes",
     "dtype",
+    "init_recipe",
+    "use_bias",
+    "bias_init",
 )
+# Fields added after stores existed: left out of files and hashes at their defaults, so the
+# config_hash of every study written before them is unchanged.
+_LATER_DEFAULTS: dict[str, Any] = {"init_recipe": None, "use_bias": True, "bias_init": "auto"}
 # Fields that define which runs exist rather than how each run is trained.
 _GRID_FIELDS: tuple[str, ...] = ("name", "schemes", "seeds")
+
+MAX_LAYERS = 10_000
+"""The most hidden layers a study (or ``--layers``) may ask for; ``1x10**12`` is a typo."""
+MAX_SEEDS = 100_000
+"""The most seeds a count may ask for (a list of seeds is limited by its own length)."""
+
+LOCATION_OPTIONS: tuple[str, ...] = ("mirror", "verify", "download", "deadline", "progress")
+"""Dataset options that say where files come from and how they are checked, not what the
+data is: a study may carry them, but they are no part of its :meth:`Study.recipe`, so changing
+a mirror or ``verify`` never invalidates a store."""
 
 _Scalar = (str, int, float, bool)
 # Options of initlab.data.load that a study does not take, and why.
@@ -90,8 +111,20 @@ _NOT_OPTIONS = {
 }
 
 
+def field_name(field: str) -> str:
+    """A study field's name marked for error messages (:func:`initlab.errors.param`).
+
+    Python shows ``study field 'lr'``; the CLI shows the flag that sets it (``--lr``).
+
+    Example:
+        >>> str(ConfigError(f"{field_name('lr')}: got -1"))
+        "study field 'lr': got -1"
+    """
+    return param(field, f"study field {field!r}")
+
+
 def _bad(field: str, value: object, allowed: str) -> ConfigError:
-    return ConfigError(f"study field {field!r}: got {value!r}; allowed: {allowed}")
+    return ConfigError(f"{field_name(field)}: got {value!r}; allowed: {allowed}")
 
 
 def _int(field: str, value: object, minimum: int) -> int:
@@ -103,15 +136,9 @@ def _int(field: str, value: object, minimum: int) -> int:
 def _positive_float(field: str, value: object, optional: bool = False) -> float | None:
     if value is None and optional:
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(float(value))
-        or float(value) <= 0
-    ):
-        more = " or None" if optional else ""
-        raise _bad(field, value, f"a finite number > 0{more}")
-    return float(value)
+    more = " or None" if optional else ""
+    return number("study", field, value, low=0, strict=True,
+                  bad=lambda v, allowed: _bad(field, v, allowed + more))
 
 
 def _name(field: str, value: object) -> str:
@@ -128,8 +155,14 @@ def _options(field: str, value: object) -> Mapping[str, Any]:
     out: dict[str, Any] = {}
     for k in sorted(value):
         v = value[k]
-        if not isinstance(k, str) or not isinstance(v, _Scalar):
-            raise _bad(f"{field}.{k}", v, "a string, number or boolean")
+        if (
+            not isinstance(k, str)
+            or not isinstance(v, _Scalar)
+            or (isinstance(v, float) and not math.isfinite(v))
+        ):
+            entry = param(f"{field}.{k}", f"study field {field!r}: {k}=")
+            raise ConfigError(f"{entry}{v!r}; allowed: a string, number or boolean (numbers "
+                              "finite)")
         out[k] = v
     return MappingProxyType(out)
 
@@ -148,7 +181,10 @@ def _strings(field: str, value: object) -> tuple[str, ...]:
 
 def _seeds(value: object) -> tuple[int, ...]:
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return tuple(range(_int("seeds", value, 1)))
+        n = _int("seeds", value, 1)
+        if n > MAX_SEEDS:
+            raise _bad("seeds", value, f"a count from 1 to {MAX_SEEDS} or a list of seeds")
+        return tuple(range(n))
     if isinstance(value, str) or not isinstance(value, Sequence) or not value:
         raise _bad("seeds", value, "a count >= 1 or a non-empty list of integers >= 0")
     out = tuple(_int("seeds", v, 0) for v in value)
@@ -157,43 +193,53 @@ def _seeds(value: object) -> tuple[int, ...]:
     return out
 
 
-def _layers(value: object) -> tuple[int, ...]:
+def _layers(value: object) -> tuple[int | str, ...]:
     if isinstance(value, str):
         return parse_layers(value)
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = (value,)
     if not isinstance(value, Sequence):
         raise _bad("layers", value, "a list of hidden widths, e.g. [12, 6] or '100x5'")
-    return tuple(_int("layers", v, 1) for v in value)
+    out: list[int | str] = []
+    for v in value:
+        if isinstance(v, str):
+            out.extend(parse_layers(v))
+        else:
+            out.append(_int("layers", v, 1))
+    return tuple(out)
 
 
-def parse_layers(text: str) -> tuple[int, ...]:
-    """Parse hidden widths: ``"12,6"`` -> (12, 6); ``"100x5"`` -> five layers of 100.
+def parse_layers(text: str) -> tuple[int | str, ...]:
+    """Parse hidden widths: ``"12,6"`` -> (12, 6); ``"100x5"`` -> five layers of 100;
+    ``"res64x3"`` -> three residual blocks of width 64 (``"res64"`` each; see
+    :func:`initlab.nn.recipes.residual_block`).
 
     Args:
-        text: comma-separated widths, each optionally ``WIDTHxCOUNT``.
+        text: comma-separated widths, each optionally ``WIDTHxCOUNT``, or ``resWIDTH[xCOUNT]``.
 
     Returns:
-        The widths as a tuple of ints (empty for ``""``: no hidden layer).
+        The widths (ints) and blocks (``"resW"``) as a tuple (empty for ``""``).
 
     Raises:
-        ConfigError: naming the bad part.
+        ConfigError: naming the text, the bad part and what is allowed.
 
     Example:
-        >>> parse_layers("64,32x2")
-        (64, 32, 32)
+        >>> parse_layers("64,32x2,res32x2")
+        (64, 32, 32, 'res32', 'res32')
     """
-    out: list[int] = []
+    out: list[int | str] = []
     for part in (p.strip() for p in str(text).split(",")):
         if not part:
             continue
-        width, _, count = part.lower().partition("x")
+        res = part.lower().startswith("res")
+        width, _, count = part.lower()[3 if res else 0:].partition("x")
         if not width.isdigit() or (count and not count.isdigit()):
-            raise _bad("layers", text, "hidden widths like '12,6' or '100x5'")
+            raise _bad("layers", text, "hidden widths like '12,6' or '100x5', residual blocks "
+                       "like 'res64' or 'res64x50'")
         n = int(count) if count else 1
         if int(width) < 1 or n < 1:
             raise _bad("layers", text, "widths and counts >= 1")
-        out.extend([int(width)] * n)
+        out.extend([f"res{int(width)}" if res else int(width)] * n)
     return tuple(out)
 
 
@@ -216,6 +262,8 @@ class Study:
         layers: hidden widths, e.g. ``(12, 6)``; the output layer is added from the data.
         activation: the hidden layers' activation (an engine activation spec).
         output: ``sigmoid`` (two classes, one unit) or ``softmax`` (one unit per class).
+        bias_init: every layer's bias initializer spec, e.g. ``"normal(std=0.2236)"``
+            (None: the engine's default, zeros).
         schemes: init specs, one per compared scheme (``"he_normal"``, ``"normal(std=10)"``).
         seeds: a count n (seeds 0..n-1) or the seeds; each seed draws each scheme's weights.
         optimizer: an optimizer name of :mod:`initlab.nn.optim` (``sgd``, ``rmsprop``, ``adam``).
@@ -229,6 +277,11 @@ class Study:
         log_every: record metrics every this many epochs (None: at most about 500 points).
         probes: record diagnostics every this many steps (None: no probes).
         dtype: ``float32`` or ``float64``.
+        init_recipe: an init recipe for residual nets (``he``, ``fixup``, ``skipinit``,
+            ``rezero``; :mod:`initlab.nn.recipes`) applied to every run, which also picks
+            the blocks' architecture (fixup: scalar biases, no branch biases); None: none.
+        use_bias: False: hidden layers without biases.
+        bias_init: the hidden layers' bias initializer spec (``"auto"``: the scheme's rule).
         validate_names: check scheme, activation and dataset names against their registries
             (set False only to build a study before those packages are importable).
 
@@ -261,6 +314,9 @@ class Study:
     log_every: int | None = None
     probes: int | None = None
     dtype: str = "float32"
+    init_recipe: str | None = None
+    use_bias: bool = True
+    bias_init: str = "auto"
     validate_names: dataclasses.InitVar[bool] = True
 
     def __post_init__(self, validate_names: bool = True) -> None:
@@ -274,7 +330,7 @@ class Study:
         put("activation", _name("activation", self.activation))
         out = _name("output", self.output).lower()
         if out not in OUTPUTS:
-            raise ConfigError(f"study field 'output': {unknown('output', out, OUTPUTS)}")
+            raise ConfigError(f"{field_name('output')}: {unknown('output', out, OUTPUTS)}")
         put("output", out)
         put("schemes", _strings("schemes", self.schemes))
         put("seeds", _seeds(self.seeds))
@@ -292,8 +348,24 @@ class Study:
             put("probes", _int("probes", self.probes, 1))
         dtype = _name("dtype", self.dtype).lower()
         if dtype not in DTYPES:
-            raise ConfigError(f"study field 'dtype': {unknown('dtype', dtype, DTYPES)}")
+            raise ConfigError(f"{field_name('dtype')}: {unknown('dtype', dtype, DTYPES)}")
         put("dtype", dtype)
+        if self.init_recipe is not None:
+            from initlab.nn.recipes import names as recipe_names
+
+            rec = _name("init_recipe", self.init_recipe).lower()
+            if rec not in recipe_names():
+                raise ConfigError(
+                    f"study field 'init_recipe': {unknown('recipe', rec, recipe_names())}")
+            if rec != "he" and not any(isinstance(w, str) for w in self.layers):
+                raise _bad("init_recipe", rec, "he, or a residual layer in 'layers' (e.g. "
+                           "'res64x10') for fixup, skipinit and rezero")
+            put("init_recipe", rec)
+        if not isinstance(self.use_bias, bool):
+            raise _bad("use_bias", self.use_bias, "true or false")
+        put("bias_init", _name("bias_init", self.bias_init))
+        if not self.use_bias and self.bias_init.lower() != "auto":
+            raise _bad("bias_init", self.bias_init, "'auto' when use_bias is false")
         if validate_names:
             self.check_names()
 
@@ -323,19 +395,29 @@ class Study:
             try:
                 fn(*args)
             except InitLabError as e:
-                raise ConfigError(f"study field {field!r}: {e}") from None
+                raise ConfigError(f"{field_name(field)}: {e}") from None
 
         check("dataset", data.info, self.dataset)
         allowed = [o for o in data.allowed_options(self.dataset) if o not in _NOT_OPTIONS]
         for key in self.dataset_options:
             if key in _NOT_OPTIONS:
-                raise ConfigError(f"study field 'dataset_options': {key!r} {_NOT_OPTIONS[key]}")
+                raise ConfigError(
+                    f"{field_name('dataset_options')}: {key!r} {_NOT_OPTIONS[key]}")
             if key not in allowed:
                 err = unknown(f"option for dataset {self.dataset!r}", key, allowed, ConfigError)
-                raise ConfigError(f"study field 'dataset_options': {err}")
+                raise ConfigError(f"{field_name('dataset_options')}: {err}")
         check("activation", activations.get, self.activation)
+        if activations.get(self.activation).name == "softmax":
+            raise ConfigError(
+                f"{field_name('activation')}: got {self.activation!r}; softmax makes a layer's "
+                f"units sum to 1, an output activation ({field_name('output')} softmax); allowed "
+                "for hidden layers: " + ", ".join(n for n in activations.names() if n != "softmax")
+                + " (build a Sequential by hand to put softmax in a hidden layer)"
+            )
         for spec in self.schemes:
             check("schemes", init.get, spec)
+        if self.bias_init.lower() != "auto":
+            check("bias_init", init.get, self.bias_init)
         self.make_optimizer()
 
     def make_optimizer(self) -> Any:
@@ -358,23 +440,99 @@ class Study:
 
         if self.optimizer not in optim.names():
             err = unknown("optimizer", self.optimizer, optim.names(), ConfigError)
-            raise ConfigError(f"study field 'optimizer': {err}")
+            raise ConfigError(f"{field_name('optimizer')}: {err}")
         factory = getattr(optim, self.optimizer)
         params = [p for p in inspect.signature(factory).parameters if p != "lr"]
         for key in self.optimizer_options:
             if key not in params:
                 err = unknown(f"option for optimizer {self.optimizer!r}", key, params, ConfigError)
-                raise ConfigError(f"study field 'optimizer_options': {err}")
+                raise ConfigError(f"{field_name('optimizer_options')}: {err}")
         try:
             opt = factory(lr=self.lr, **self.optimizer_options)
         except InitLabError as e:
-            raise ConfigError(f"study field 'optimizer_options': {e}") from None
+            raise ConfigError(f"{field_name('optimizer_options')}: {e}") from None
         clips = []
         if self.clip_norm is not None:
             clips.append(optim.clip_by_global_norm(self.clip_norm))
         if self.clip_value is not None:
             clips.append(optim.clip_by_value(self.clip_value))
         return optim.chain(*clips, opt) if clips else opt
+
+    def memory_estimate(self, input_dim: int, n_outputs: int, n_samples: int,
+                        n_models: int) -> int:
+        """Bytes that ``n_models`` models of this study need while training, about.
+
+        Each model keeps its parameters P, their gradients and up to two optimizer states
+        (Adam): 4 P numbers; and, for a batch of B samples through U units, the
+        pre-activations, activations and their gradients: 3 B U numbers. B is the largest
+        of the batch and the evaluated sets (the metrics run over all of ``n_samples``).
+
+        Example:
+            >>> s = Study(layers=(100000,) * 3, validate_names=False)
+            >>> s.memory_estimate(784, 1, 500, 1) > 100 * 2**30   # 2e10 weights: 120 GiB
+            True
+        """
+        hidden: list[int] = []
+        for w in self.layers:  # a residual block "resW" holds two W-unit layers (about)
+            hidden.extend([int(w[3:])] * 2 if isinstance(w, str) else [int(w)])
+        widths = [int(input_dim), *hidden, int(n_outputs)]
+        n_params = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:], strict=False))
+        batch = max(self.batch_size or 0, int(n_samples))
+        itemsize = 4 if self.dtype == "float32" else 8
+        return itemsize * int(n_models) * (4 * n_params + 3 * batch * sum(widths[1:]))
+
+    def check_fits(self, dataset: Any, *, max_models: int | None = None, workers: int = 1,
+                   available: int | None = None) -> None:
+        """Check, before anything is trained or written, that every run can be built.
+
+        The training set is not empty, the output suits the classes, the models that train
+        at once fit in memory (:meth:`memory_estimate`), and every scheme draws every layer
+        (one model per scheme is built and dropped: a scheme that cannot draw a shape, or
+        whose weights are not finite in the dtype, fails here).
+
+        Args:
+            dataset: the study's data (:func:`initlab.studies.runner.load_data`).
+            max_models: the most models in one ensemble (None: all runs at once).
+            workers: ensembles trained at the same time.
+            available: bytes available (default: :func:`initlab.init.checks.available_memory`).
+
+        Raises:
+            ConfigError: an empty training set, or a scheme or output that cannot be built.
+            ShapeError: the study needs more memory than is available (with the size).
+
+        Example:
+            >>> from initlab.data import load
+            >>> Study(dataset="moons", layers=(4,), epochs=1).check_fits(load("moons"))
+        """
+        from initlab.init.checks import check_memory
+        from initlab.studies.runner import build_model
+
+        n_train = int(dataset.x_train.shape[0])
+        if n_train == 0 or int(dataset.x_test.shape[0]) == 0:
+            side = "training" if n_train == 0 else "test"
+            opts = dict(self.dataset_options)
+            key = "n_train" if side == "training" else "n_test"
+            given = (f"{param('dataset_options.' + key)}{opts[key]!r}" if key in opts
+                     else f"{param('dataset_options.split')}{opts.get('split')!r}")
+            raise ConfigError(f"the {side} set of {self.dataset!r} is empty ({given}); "
+                              f"allowed: at least 1 {side} sample")
+        input_dim = int(math.prod(dataset.x_train.shape[1:]))
+        n_classes = int(dataset.n_classes)
+        at_once = len(self.runs) if max_models is None else min(
+            len(self.runs), int(max_models) * max(1, int(workers)))
+        n_out = 1 if self.output == "sigmoid" else n_classes
+        samples = max(n_train, int(dataset.x_test.shape[0]))
+        arch = "-".join(str(w) for w in (input_dim, *self.layers, n_out))
+        check_memory(
+            self.memory_estimate(input_dim, n_out, samples, at_once),
+            f"study {self.name!r}: {at_once} models of {arch} ({self.dtype}, {samples} samples)",
+            f"use fewer or narrower layers, fewer runs at once ({param('max_models')}), or "
+            "fewer samples", available=available)
+        for scheme in self.schemes:  # one at a time, so the error names the scheme
+            try:
+                build_model(self, input_dim, n_classes, [(scheme, self.seeds[0])])
+            except (SpecError, ShapeError) as e:  # the scheme's (the output's is a ConfigError)
+                raise type(e)(f"{field_name('schemes')} {scheme!r}: {e.args[0]}") from None
 
     def run(
         self,
@@ -414,9 +572,22 @@ class Study:
         return self.log_every or max(1, math.ceil(self.epochs / 500))
 
     def recipe(self) -> dict[str, Any]:
-        """The fields that decide how each run is trained (all but name, schemes, seeds)."""
+        """The fields that decide how each run is trained (all but name, schemes, seeds).
+
+        Dataset options in :data:`LOCATION_OPTIONS` (a mirror, ``verify``, ``download``) say
+        where the files come from, not what they are, and are left out.
+
+        Example:
+            >>> a = Study(dataset="mnist", validate_names=False)
+            >>> b = a.replace(dataset_options={"mirror": "http://x/{name}", "verify": False},
+            ...               validate_names=False)
+            >>> a.config_hash == b.config_hash
+            True
+        """
         d = self.to_dict()
-        return {k: d[k] for k in _FIELDS if k not in _GRID_FIELDS}
+        d["dataset_options"] = {k: v for k, v in d["dataset_options"].items()
+                                if k not in LOCATION_OPTIONS}
+        return {k: d[k] for k in _FIELDS if k not in _GRID_FIELDS and k in d}
 
     @property
     def config_hash(self) -> str:
@@ -462,6 +633,8 @@ class Study:
         d: dict[str, Any] = {}
         for k in _FIELDS:
             v = getattr(self, k)
+            if k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k]:
+                continue
             if isinstance(v, Mapping):
                 v = dict(v)
             elif isinstance(v, tuple):
@@ -539,6 +712,11 @@ class Study:
             text = p.read_text(encoding="utf-8")
         except OSError as e:
             raise ConfigError(f"cannot read study file {str(p)!r}: {e.strerror or e}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(
+                f"study file {str(p)!r} is not UTF-8 text (byte {e.object[e.start]:#04x} at "
+                f"offset {e.start}); save it as UTF-8"
+            ) from None
         try:
             if suffix == ".json":
                 data = json.loads(text)
@@ -546,6 +724,11 @@ class Study:
                 data = _tomllib().loads(text)
         except ValueError as e:  # JSONDecodeError and TOMLDecodeError are ValueErrors
             raise ConfigError(f"study file {str(p)!r} is not valid {suffix[1:]}: {e}") from None
+        except RecursionError:
+            raise ConfigError(
+                f"study file {str(p)!r}: nested too deeply to read (a study file is a flat "
+                "table of fields with at most one level of sub-tables)"
+            ) from None
         return cls.from_dict(data, validate_names=validate_names)
 
     def save(self, path: str | Path) -> Path:

@@ -53,6 +53,9 @@ __all__ = [
 ArrayLike = object
 Series = Mapping[str, ArrayLike]
 
+REGION_ALPHA = 0.55
+"""Opacity of a decision region (the points over it stay fully opaque)."""
+
 MAX_VIOLIN_POINTS = 4000
 """A violin's kernel density uses at most this many points (an even, deterministic stride)."""
 
@@ -76,18 +79,28 @@ def curve_panels(
     logy: bool | Sequence[str] = False,
     title: str | None = None,
     max_cols: int = 3,
+    ylabel: str | None = None,
+    colors: style.Palette | None = None,
+    panel_titles: bool = True,
 ) -> Figure:
     """Draw curves over seeds in several panels: in each, mean line and min-max band per label.
 
+    Each text is said once: the panel's title names the panel, the y axis is labelled only
+    when ``ylabel`` says something else, and when every panel has the same labels one legend
+    below the panels serves them all. Whole-number x (epochs) get whole-number ticks.
+
     Args:
-        panels: panel title (also its y label) -> {label: values of shape (seeds, points) or
-            (points,)}; e.g. ``{"loss": {"he_normal": h}, "accuracy": {...}}``. Non-finite
-            values (a diverged seed) are left out of the mean and band.
+        panels: panel title -> {label: values of shape (seeds, points) or (points,)}; e.g.
+            ``{"loss": {"he_normal": h}, "accuracy": {...}}``. Non-finite values (a diverged
+            seed) are left out of the mean and band.
         x: the x coordinates of every panel, or a mapping panel -> x, or None (0, 1, ...).
         xlabel: the x axis label.
         logy: True for log y axes everywhere, or the titles of the panels to draw in log.
         title: the figure title.
         max_cols: panels per row.
+        ylabel: the y label of every panel (None: none; the panel title says it).
+        colors: the page's palette, so each label keeps one color in every figure.
+        panel_titles: False to leave the panels untitled (one panel under a figure title).
 
     Returns:
         The Figure.
@@ -102,17 +115,28 @@ def curve_panels(
     _need(panels, "panels")
     nrows, ncols = _grid(len(panels), max_cols)
     fig, axes = style.new_figure(nrows, ncols, title=title)
+    shared = len(panels) > 1 and len({tuple(v) for v in panels.values()}) == 1
     for ax, (name, series) in zip(axes, panels.items(), strict=False):
         _need(series, f"panel {name!r}")
         px = x.get(name) if isinstance(x, Mapping) else x
-        colors = style.colors_for(list(series))
+        color = style.colors_for(list(series), colors)
+        n_points = 0
         for label, values in series.items():
             style.band(ax, None if px is None else np.asarray(px), values,
-                       label=label, color=colors[label])
+                       label=label, color=color[label])
+            n_points = max(n_points, style.as_runs(values, label).shape[1])
         log = logy if isinstance(logy, bool) else name in logy
-        style.label_axes(ax, title=name, xlabel=xlabel, ylabel=name, logy=log)
-        style.legend(ax)
+        panel_title = name if panel_titles and name != title else None
+        said = {title, panel_title}
+        style.label_axes(ax, title=panel_title, xlabel=xlabel,
+                         ylabel=None if ylabel in said else ylabel, logy=log)
+        style.integer_ticks(ax, np.arange(n_points) if px is None else px)
+        if not shared:
+            style.legend(ax)
     style.hide_unused(axes, len(panels))
+    if shared:  # every panel has the same labels: one legend for the figure, below it
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4))
     return fig
 
 
@@ -124,6 +148,7 @@ def curves(
     ylabel: str = "loss",
     logy: bool = False,
     title: str | None = None,
+    colors: style.Palette | None = None,
 ) -> Figure:
     """Draw one panel of curves: for each label, the mean over seeds and the min-max band.
 
@@ -131,9 +156,10 @@ def curves(
         series: label -> values of shape (seeds, points) or (points,).
         x: x coordinates (points,), or None for 0, 1, 2, ...
         xlabel: x axis label.
-        ylabel: y axis label (and the panel's title).
+        ylabel: y axis label (the panel has no title of its own: ``title`` is the figure's).
         logy: log y axis.
         title: the figure title.
+        colors: the page's palette.
 
     Returns:
         The Figure.
@@ -141,7 +167,8 @@ def curves(
     Example:
         >>> fig = curves({"he_normal": [[1.0, 0.5, 0.2], [1.1, 0.6, 0.3]]})
     """
-    return curve_panels({ylabel: series}, x=x, xlabel=xlabel, logy=logy, title=title)
+    return curve_panels({ylabel: series}, x=x, xlabel=xlabel, logy=logy, title=title,
+                        ylabel=ylabel, colors=colors, panel_titles=False)
 
 
 def _finite_1d(values: ArrayLike) -> np.ndarray:
@@ -156,6 +183,7 @@ def violins(
     ylabel: str = "output",
     xlabel: str = "hidden layer",
     title: str | None = None,
+    colors: style.Palette | None = None,
 ) -> Figure:
     """Draw, for each setting, a violin per hidden layer of that layer's outputs (seed 001).
 
@@ -168,9 +196,11 @@ def violins(
         ylabel: the y label of each panel.
         xlabel: the x label of the last panel.
         title: the figure title (e.g. the activation).
+        colors: the page's palette.
 
     Returns:
-        The Figure: one panel per setting, stacked, sharing the x axis.
+        The Figure: one panel per setting, stacked, sharing the x and the y axis (so the
+        panels compare at a glance).
 
     Example:
         >>> import numpy as np
@@ -180,12 +210,12 @@ def violins(
     _need(panels, "panels")
     n_layers = max(len(v) for v in panels.values())
     fig, axes = style.new_figure(
-        len(panels), 1, title=title, sharex=True,
+        len(panels), 1, title=title, sharex=True, sharey=True,
         panel_size=(max(5.0, 1.1 * n_layers + 2.0), 1.9),
     )
-    colors = style.colors_for(list(panels))
+    palette = style.colors_for(list(panels), colors)
     for ax, (name, layers) in zip(axes, panels.items(), strict=True):
-        color = colors[name]
+        color = palette[name]
         data, pos = [], []
         for i, values in enumerate(layers, start=1):
             arr = _finite_1d(values)
@@ -253,6 +283,13 @@ def decision_boundaries(
     if pts.ndim != 2 or pts.shape[1] != 2 or labels.shape != (pts.shape[0],):
         raise ShapeError(f"points must be (n, 2) with n labels; got {pts.shape} and "
                          f"{labels.shape}")
+    import matplotlib
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    cmap = matplotlib.colormaps[style.CLASS_CMAP]
+    region = (cmap(0.25), cmap(0.75))       # predicted class 0 / 1
+    point = (cmap(0.0), cmap(1.0))          # true class 0 / 1
     nrows, ncols = _grid(len(probs), max_cols)
     fig, axes = style.new_figure(nrows, ncols, title=title, panel_size=(3.4, 3.0))
     for ax, (name, p) in zip(axes, probs.items(), strict=False):
@@ -260,13 +297,21 @@ def decision_boundaries(
         if prob.shape != xx.shape:
             raise ShapeError(f"probs[{name!r}] has shape {prob.shape}; the grid is {xx.shape}")
         prob = np.nan_to_num(prob, nan=0.5)
-        ax.contourf(xx, yy, prob, levels=[-0.01, 0.5, 1.01], cmap=style.CLASS_CMAP, alpha=0.55)
-        ax.scatter(pts[:, 0], pts[:, 1], c=labels, cmap=style.CLASS_CMAP, s=9,
+        ax.contourf(xx, yy, prob, levels=[-0.01, 0.5, 1.01], colors=list(region),
+                    alpha=REGION_ALPHA)
+        ax.scatter(pts[:, 0], pts[:, 1], c=[point[int(v)] for v in labels > 0.5], s=9,
                    edgecolors="k", linewidths=0.3)
         sub = f"\n{scores[name]}" if scores and name in scores else ""
         style.label_axes(ax, title=f"{name}{sub}", xlabel="x1", ylabel="x2")
         ax.grid(False)
     style.hide_unused(axes, len(probs))
+    handles = [Patch(facecolor=region[0], alpha=REGION_ALPHA, label="predicted class 0"),
+               Patch(facecolor=region[1], alpha=REGION_ALPHA, label="predicted class 1"),
+               Line2D([], [], marker="o", linestyle="none", markerfacecolor=point[0],
+                      markeredgecolor="k", markeredgewidth=0.3, label="class 0 point"),
+               Line2D([], [], marker="o", linestyle="none", markerfacecolor=point[1],
+                      markeredgecolor="k", markeredgewidth=0.3, label="class 1 point")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=4 if ncols > 1 else 2)
     return fig
 
 
@@ -279,6 +324,7 @@ def layer_profile(
     xlabel: str = "layer",
     logy: bool = True,
     title: str | None = None,
+    colors: style.Palette | None = None,
 ) -> Figure:
     """Draw a per-layer quantity per label (band over seeds) with the theory's prediction dashed.
 
@@ -289,6 +335,7 @@ def layer_profile(
         xlabel: the x axis label.
         logy: log y axis (vanishing and exploding signals span decades).
         title: the figure title.
+        colors: the page's palette.
 
     Returns:
         The Figure.
@@ -298,8 +345,7 @@ def layer_profile(
     """
     _need(measured, "measured")
     fig, (ax,) = style.new_figure(1, 1, title=title, panel_size=(5.2, 3.4))
-    colors = style.colors_for(list(dict.fromkeys([*measured, *(predicted or {})])))
-    for label, color in colors.items():
+    for label, color in style.colors_for([*measured, *(predicted or {})], colors).items():
         if label in measured:
             runs = style.as_runs(measured[label], label)
             style.band(ax, np.arange(1, runs.shape[1] + 1), runs, label=label, color=color)
@@ -308,6 +354,7 @@ def layer_profile(
             ax.plot(np.arange(1, pred.size + 1), pred, color=color, linestyle="--",
                     label=f"{label} (theory)")
     style.label_axes(ax, xlabel=xlabel, ylabel=ylabel, logy=logy)
+    style.integer_ticks(ax)
     style.legend(ax)
     return fig
 
@@ -317,6 +364,7 @@ def gradient_norms(
     *,
     ylabel: str = "||dL/dW||",
     title: str | None = None,
+    colors: style.Palette | None = None,
 ) -> Figure:
     """Draw the gradient norm of each layer's weights per scheme (band over seeds, log scale).
 
@@ -324,6 +372,7 @@ def gradient_norms(
         norms: scheme -> norms of shape (seeds, layers) or (layers,); layer 1 first.
         ylabel: the y label.
         title: the figure title.
+        colors: the page's palette.
 
     Returns:
         The Figure.
@@ -331,7 +380,7 @@ def gradient_norms(
     Example:
         >>> fig = gradient_norms({"glorot_normal": [1e-3, 1e-2, 1e-1]})
     """
-    return layer_profile(norms, ylabel=ylabel, logy=True, title=title)
+    return layer_profile(norms, ylabel=ylabel, logy=True, title=title, colors=colors)
 
 
 @style.styled()
@@ -404,8 +453,13 @@ def heatmap(
     vmin: float | None = None,
     vmax: float | None = None,
     title: str | None = None,
+    log: bool | None = None,
 ) -> Figure:
     """Draw a table of numbers as colored cells with each number written in (scheme x activation).
+
+    Where the positive values span more than :data:`~initlab.viz.style.LOG_SPAN` (e.g. an
+    output std from 0.1 to 19), the color scale is logarithmic, so the small values are not
+    all one color.
 
     Args:
         values: (len(rows), len(cols)) numbers; NaN cells are grey and say "n/a".
@@ -417,6 +471,7 @@ def heatmap(
         vmin: color scale minimum (default: the data's).
         vmax: color scale maximum.
         title: the figure title.
+        log: a logarithmic color scale; None (default) decides from the values.
 
     Returns:
         The Figure.
@@ -432,8 +487,19 @@ def heatmap(
                          f"columns expected")
     fig, (ax,) = style.new_figure(
         1, 1, title=title, panel_size=(1.3 * len(cols) + 2.8, 0.5 * len(rows) + 1.4))
+    from matplotlib.colors import LogNorm, Normalize
+
     cm = matplotlib.colormaps[cmap].with_extremes(bad="#dddddd")
-    img = ax.imshow(np.ma.masked_invalid(arr), cmap=cm, vmin=vmin, vmax=vmax, aspect="auto")
+    finite = arr[np.isfinite(arr)]
+    lo = float(finite.min()) if vmin is None and finite.size else vmin
+    hi = float(finite.max()) if vmax is None and finite.size else vmax
+    if log is None:
+        log = bool(finite.size) and lo is not None and hi is not None and lo > 0 and (
+            hi / lo > style.LOG_SPAN)
+    if log and (lo is None or lo <= 0):
+        raise ShapeError(f"a log color scale needs positive values; the smallest is {lo}")
+    norm = LogNorm(vmin=lo, vmax=hi) if log else Normalize(vmin=lo, vmax=hi)
+    img = ax.imshow(np.ma.masked_invalid(arr), cmap=cm, norm=norm, aspect="auto")
     ax.set_xticks(range(len(cols)), labels=list(cols))
     ax.set_yticks(range(len(rows)), labels=list(rows))
     ax.grid(False)
@@ -443,7 +509,7 @@ def heatmap(
                     color=style.text_color(img.to_rgba(v)))
         else:
             ax.text(c, r, "n/a", ha="center", va="center", fontsize=8, color="#555555")
-    fig.colorbar(img, ax=ax, label=label)
+    fig.colorbar(img, ax=ax, label=f"{label} (log scale)" if log and label else label)
     return fig
 
 
@@ -457,6 +523,7 @@ def phase_diagram(
     points: Mapping[str, tuple[float, float]] | None = None,
     activation: str = "tanh",
     title: str | None = None,
+    colors: style.Palette | None = None,
 ) -> Figure:
     """Draw the mean-field phase diagram: log10 chi_1 over (sigma_w^2, sigma_b^2), critical line.
 
@@ -473,6 +540,7 @@ def phase_diagram(
         points: label -> (sigma_w2, sigma_b2) to mark (e.g. the schemes' inits).
         activation: named in the default title.
         title: the figure title.
+        colors: the page's palette (for the marked points).
 
     Returns:
         The Figure.
@@ -505,10 +573,10 @@ def phase_diagram(
         if cw.shape != cb.shape:
             raise ShapeError(f"critical line: {cw.shape} sigma_w2 values, {cb.shape} sigma_b2")
         ax.plot(cw, cb, color="black", linewidth=1.4, label="critical line (chi_1 = 1)")
-    colors = style.colors_for(list(points or {}))
+    color = style.colors_for(list(points or {}), colors)
     for label, (pw, pb) in (points or {}).items():
         ax.plot([pw], [pb], marker="o", linestyle="none", markersize=7, clip_on=False,
-                markeredgecolor="black", color=colors[label], label=label)
+                markeredgecolor="black", color=color[label], label=label)
     ax.text(0.03, 0.95, "ordered\n(chi_1 < 1)", transform=ax.transAxes, va="top", fontsize=8)
     ax.text(0.97, 0.05, "chaotic\n(chi_1 > 1)", transform=ax.transAxes, ha="right", fontsize=8)
     ax.set_xlim(w.min(), w.max())

@@ -64,6 +64,27 @@ class Table:
     rows: Sequence[Sequence[object]]
     note: str = ""
 
+    def to_text(self, width: int = 100) -> str:
+        """The table as terminal text no wider than ``width``: title, header, rows, note.
+
+        Example:
+            >>> print(Table("acc", ["scheme", "test"], [["zeros", 0.5]]).to_text())
+            acc
+            scheme  test
+            ------  ----
+            zeros   0.5
+        """
+        from initlab.viz.text import text_table
+
+        body = text_table([str(c) for c in self.columns],
+                          [[_cell(v) for v in r] for r in self.rows], width)
+        lines = [self.title, body]
+        if self.note:
+            import textwrap
+
+            lines.append(textwrap.fill(self.note, width))
+        return "\n".join(lines)
+
 
 @dataclass(frozen=True)
 class FigureRef:
@@ -116,28 +137,87 @@ class ReportData:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, object]) -> ReportData:
-        """Build from a results.json dict; a malformed one is a StoreError naming the field."""
+        """Build from a results.json dict; a malformed one is a StoreError naming the field.
+
+        The record is treated as untrusted: every field's type is checked, down to each
+        table's cells, before anything is rendered.
+        """
         if not isinstance(d, Mapping):
             raise StoreError(f"results must be a JSON object; got {type(d).__name__}")
         for key in ("name", "title"):
             if not isinstance(d.get(key), str):
                 raise StoreError(f"results field {key!r} must be a string; got {d.get(key)!r}")
-        try:
-            tables = [Table(**t) for t in d.get("tables", [])]  # type: ignore[arg-type]
-            figures = [FigureRef(**f) for f in d.get("figures", [])]  # type: ignore[arg-type]
-        except TypeError as e:
-            raise StoreError(f"results: malformed table or figure entry ({e})") from None
+        explanation = _field(d, "explanation", str, "")
+        tables = [_table(i, t) for i, t in enumerate(_field(d, "tables", list, []))]
+        figures = [_figure(i, f) for i, f in enumerate(_field(d, "figures", list, []))]
+        findings = _field(d, "findings", list, [])
+        for i, f in enumerate(findings):
+            if not isinstance(f, str | Mapping):
+                raise StoreError(f"results field 'findings'[{i}] must be a string or an "
+                                 f"object; got {_short(f)}")
+        logs = _field(d, "logs", Mapping, {})
+        for k, v in logs.items():
+            if not isinstance(v, str):
+                raise StoreError(f"results field 'logs'[{k!r}] must be a string; got "
+                                 f"{_short(v)}")
         return cls(
             name=str(d["name"]),
             title=str(d["title"]),
-            explanation=str(d.get("explanation", "")),
-            config=dict(d.get("config", {})),  # type: ignore[arg-type]
+            explanation=explanation,
+            config=dict(_field(d, "config", Mapping, {})),
             tables=tables,
             figures=figures,
-            findings=list(d.get("findings", [])),  # type: ignore[arg-type]
-            logs=dict(d.get("logs", {})),  # type: ignore[arg-type]
-            provenance=dict(d.get("provenance", {})),  # type: ignore[arg-type]
+            findings=list(findings),
+            logs=dict(logs),
+            provenance=dict(_field(d, "provenance", Mapping, {})),
         )
+
+
+_TYPE_NAMES = {str: "a string", list: "a list", Mapping: "an object"}
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _field(d: Mapping[str, object], key: str, kind: type, default: object) -> object:
+    value = d.get(key, default)
+    if not isinstance(value, kind):
+        raise StoreError(f"results field {key!r} must be {_TYPE_NAMES[kind]}; got "
+                         f"{_short(value)}")
+    return value
+
+
+def _table(i: int, t: object) -> Table:
+    where = f"results field 'tables'[{i}]"
+    if not isinstance(t, Mapping):
+        raise StoreError(f"{where} must be an object; got {_short(t)}")
+    unknown_keys = set(t) - {"title", "columns", "rows", "note"}
+    if unknown_keys:
+        raise StoreError(f"{where} has unknown keys {sorted(map(str, unknown_keys))}; "
+                         f"allowed: title, columns, rows, note")
+    title, note = t.get("title"), t.get("note", "")
+    columns, rows = t.get("columns", []), t.get("rows", [])
+    if not isinstance(title, str) or not isinstance(note, str):
+        raise StoreError(f"{where}: title and note must be strings")
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise StoreError(f"{where}: columns must be a list of strings; got {_short(columns)}")
+    if not isinstance(rows, list) or not all(
+            isinstance(r, list) and all(isinstance(v, str | int | float | bool) or v is None
+                                        for v in r) for r in rows):
+        raise StoreError(f"{where}: rows must be lists of numbers and strings; got "
+                         f"{_short(rows)}")
+    return Table(title, columns, rows, note)
+
+
+def _figure(i: int, f: object) -> FigureRef:
+    where = f"results field 'figures'[{i}]"
+    if not isinstance(f, Mapping) or not isinstance(f.get("file"), str) or not isinstance(
+            f.get("caption", ""), str) or set(f) - {"file", "caption"}:
+        raise StoreError(f"{where} must be an object with a string 'file' and 'caption'; "
+                         f"got {_short(f)}")
+    return FigureRef(str(f["file"]), str(f.get("caption", "")))
 
 
 def _json_default(obj: object) -> object:
@@ -203,10 +283,23 @@ def load_results(run_dir: str | Path) -> ReportData:
         d = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise StoreError(f"{str(path)!r} is not valid JSON: {e}") from None
-    return ReportData.from_dict(d)
+    except RecursionError:
+        raise StoreError(f"{str(path)!r} is nested too deeply to be a results record") from None
+    except OSError as e:
+        raise StoreError(f"cannot read {str(path)!r}: {e.strerror or e}") from None
+    try:
+        return ReportData.from_dict(d)
+    except StoreError as e:
+        raise StoreError(f"{str(path)!r}: {e}") from None
 
 
-def _resolve_figure(run_dir: Path, ref: str) -> Path | None:
+def _resolve_figure(run_dir: Path, ref: str) -> tuple[Path | None, str]:
+    """The file a figure entry names, and "" -- or None and why it is not inlined.
+
+    Only a regular file (not a symlink) whose real path lies inside the run directory is
+    inlined: a run directory is untrusted input, and a report must never carry a file from
+    elsewhere on the machine.
+    """
     p = Path(ref)
     if p.is_absolute() or ".." in p.parts:
         raise StoreError(f"figure path {ref!r} must be relative to the run directory, inside it")
@@ -214,12 +307,36 @@ def _resolve_figure(run_dir: Path, ref: str) -> Path | None:
     candidates = [base] if base.suffix.lower() in _MIME else []
     stem = base.with_suffix("") if base.suffix.lower() in _MIME else base
     candidates += [stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".svg")]
-    return next((c for c in candidates if c.is_file()), None)
+    found = next((c for c in candidates if c.is_file() or c.is_symlink()), None)
+    if found is None:
+        return None, "missing"
+    return (found, "") if _safe(run_dir, found) else (None, "refused")
 
 
-def _data_uri(path: Path) -> str:
+def _safe(run_dir: Path, path: Path) -> bool:
+    """A regular file, no symlink on its way from the run directory, inside it once resolved."""
+    root = run_dir.resolve()
+    try:
+        rel = path.relative_to(run_dir)
+    except ValueError:
+        return False
+    cur = run_dir
+    for part in rel.parts:
+        cur = cur / part
+        if cur.is_symlink():
+            return False
+    real = path.resolve()
+    return real.is_file() and (real == root or root in real.parents)
+
+
+def _data_uri(path: Path) -> str | None:
+    """The file as a data: URI, or None when it cannot be read (shown as missing)."""
     mime = _MIME[path.suffix.lower()]
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def _cell(v: object) -> str:
@@ -267,7 +384,8 @@ def render_report(data: ReportData, run_dir: str | Path) -> str:
 
     Figures listed in ``data.figures`` come first, in order; any other PNG or SVG in
     DIR/figures follows, captioned by its file name. A listed figure that is missing is
-    shown as a note, not silently dropped.
+    shown as a note, not silently dropped; so is one that is a symlink or resolves outside
+    the run directory, which is never inlined.
 
     Args:
         data: what to show.
@@ -286,24 +404,28 @@ def render_report(data: ReportData, run_dir: str | Path) -> str:
     run_dir = Path(run_dir)
     figures, seen = [], set()
     for ref in data.figures:
-        path = _resolve_figure(run_dir, ref.file)
+        path, why = _resolve_figure(run_dir, ref.file)
         if path is not None:
-            seen.add(path.with_suffix("").resolve())
+            seen.add(path.with_suffix(""))
+        elif why == "refused":
+            seen.add((run_dir / ref.file).with_suffix(""))
         figures.append({
             "caption": ref.caption or Path(ref.file).stem,
             "src": _data_uri(path) if path else None,
             "file": ref.file,
+            "why": why,
         })
     fig_dir = run_dir / FIGURES_DIR
-    if fig_dir.is_dir():
+    if fig_dir.is_dir() and not fig_dir.is_symlink():
         for path in sorted(fig_dir.iterdir()):
-            stem = path.with_suffix("").resolve()
+            stem = path.with_suffix("")
             if path.suffix.lower() not in _MIME or stem in seen:
                 continue
-            best = _resolve_figure(run_dir, str(path.relative_to(run_dir).with_suffix("")))
+            rel = str(path.relative_to(run_dir))
+            best, why = _resolve_figure(run_dir, str(Path(rel).with_suffix("")))
             seen.add(stem)
-            figures.append({"caption": path.stem, "src": _data_uri(best),  # type: ignore[arg-type]
-                            "file": str(path.relative_to(run_dir))})
+            figures.append({"caption": path.stem, "src": _data_uri(best) if best else None,
+                            "file": rel, "why": why})
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("initlab.viz", "templates"),
         autoescape=True,
@@ -338,7 +460,8 @@ def write_report(run_dir: str | Path, data: ReportData | None = None) -> Path:
         The path of report.html.
 
     Raises:
-        StoreError: without data, when DIR/results.json is missing or malformed.
+        StoreError: without data, when DIR/results.json is missing or malformed; when
+            report.html cannot be written.
 
     Example:
         >>> import tempfile
@@ -356,6 +479,10 @@ def write_report(run_dir: str | Path, data: ReportData | None = None) -> Path:
     html = render_report(data, run_dir)
     out = run_dir / REPORT_FILE
     tmp = run_dir / f".{REPORT_FILE}.tmp"
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
+    try:
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"cannot write {str(out)!r}: {e.strerror or e}") from None
     return out

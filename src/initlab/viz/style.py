@@ -23,6 +23,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from initlab.errors import ConfigError, ShapeError
+from initlab.viz.colors import PALETTE, SCHEME_COLORS, Palette, colors_for
+
+__all__ = ["PALETTE", "SCHEME_COLORS", "Palette", "colors_for", "styled", "new_figure",
+           "label_axes", "integer_ticks", "hide_unused", "as_runs", "band", "legend", "save",
+           "text_color", "LOG_SPAN"]
 
 FORMATS: tuple[str, ...] = ("png", "svg")
 """The formats :func:`save` writes, in this order."""
@@ -33,23 +38,11 @@ DPI = 110
 PANEL_SIZE: tuple[float, float] = (4.2, 3.2)
 """Width and height of one panel, in inches."""
 
-PALETTE: tuple[str, ...] = (
-    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-    "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22",
-)
-"""Categorical colors (colorblind-aware order: blue, red, green, orange, ...)."""
+LOG_SPAN = 30.0
+"""A color scale is logarithmic when its positive values span more than this factor."""
 
-SCHEME_COLORS: dict[str, str] = {
-    "zeros": "#7f7f7f",
-    "he_normal": "#2ca02c",
-    "he_uniform": "#98df8a",
-    "glorot_normal": "#1f77b4",
-    "glorot_uniform": "#aec7e8",
-    "lecun_normal": "#9467bd",
-    "random_uniform": "#ff7f0e",
-    "random_normal": "#ffbb78",
-}
-"""Fixed colors for the common schemes, so a scheme looks the same in every figure."""
+FEW_TICKS = 12
+"""Up to this many distinct whole-number x values, each gets its own tick."""
 
 MARKER_POINTS = 20
 """Curves with at most this many points get a marker at each (a single point stays visible)."""
@@ -93,29 +86,6 @@ def styled() -> Iterator[None]:
 
     with matplotlib.rc_context(RC):
         yield
-
-
-def colors_for(names: Sequence[str]) -> dict[str, str]:
-    """Give each name a distinct color: its fixed color if it has one, else an unused palette one.
-
-    Args:
-        names: the series labels of one figure, in order.
-
-    Returns:
-        name -> hex color; no two names share a color while the palette lasts.
-
-    Example:
-        >>> colors_for(["he_normal", "mine"])
-        {'he_normal': '#2ca02c', 'mine': '#1f77b4'}
-    """
-    out = {n: SCHEME_COLORS[n] for n in names if n in SCHEME_COLORS}
-    free = [c for c in PALETTE if c not in out.values()] or list(PALETTE)
-    i = 0
-    for n in names:
-        if n not in out:
-            out[n] = free[i % len(free)]
-            i += 1
-    return {n: out[n] for n in names}
 
 
 def text_color(rgba: Sequence[float]) -> str:
@@ -193,6 +163,36 @@ def label_axes(
         ax.set_ylabel(ylabel)
     if logy:
         ax.set_yscale("log")
+
+
+def integer_ticks(ax: Axes, x: object | None = None, axis: str = "x") -> None:
+    """Put ticks on whole numbers only (layers, epochs) when every ``x`` is a whole number.
+
+    With few distinct values (at most :data:`FEW_TICKS`), the ticks are exactly those
+    values; a single value gets a view one unit wide around it.
+
+    Example:
+        >>> fig, (ax,) = new_figure()
+        >>> integer_ticks(ax, [1, 2, 3])
+        >>> [float(t) for t in ax.get_xticks()]
+        [1.0, 2.0, 3.0]
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    if x is None:
+        target.set_major_locator(MaxNLocator(integer=True))
+        return
+    arr = np.asarray(x, dtype=np.float64).ravel()
+    if arr.size == 0 or not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+        return
+    values = np.unique(arr)
+    if values.size <= FEW_TICKS:
+        (ax.set_xticks if axis == "x" else ax.set_yticks)(values)
+        if values.size == 1:
+            (ax.set_xlim if axis == "x" else ax.set_ylim)(values[0] - 0.5, values[0] + 0.5)
+    else:
+        target.set_major_locator(MaxNLocator(integer=True))
 
 
 def hide_unused(axes: Sequence[Axes], used: int) -> None:
