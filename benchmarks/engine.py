@@ -63,16 +63,16 @@ from _common import (  # noqa: E402
 
 PEERS = ("torch", "jax", "keras")
 PEER_NAMES = {"torch": "PyTorch", "jax": "JAX", "keras": "Keras"}
-# Targets: initlab / peer wall time must be <= these.
+# Targets (issue 16): initlab / peer wall time must be <= these.
 TARGETS = {
-    "w1_b32": {"jax": 1.0, "torch": 0.5},
-    "w1_b128": {"jax": 1.0, "torch": 0.5},
-    "w2": {"jax": 1.0, "torch": 0.5},
-    "w3_k1": {"jax": 2.0},
-    "w3_k100": {"jax": 1.0},
+    "w1_b32": {"jax": 1.0, "torch": 0.8},
+    "w1_b128": {"jax": 1.0, "torch": 0.8},
+    "w2": {"jax": 1.0},
+    "w3_k1": {"jax": 1.0},
+    "w3_k100": {"jax": 0.5},
 }
-GFLOPS_TARGET = 0.55
-MEMORY_TARGET = 1.5 * 2**30
+GFLOPS_TARGET = 0.60  # of the machine's float32 matmul rate, counting the FLOPs performed
+MEMORY_TARGET = 0.35 * 2**30
 
 
 def bench_initlab(w: Workload, x: np.ndarray, y: np.ndarray, repeats: int,
@@ -295,12 +295,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## Workload 2 throughput\n\ninitlab: {got:.1f} GFLOP/s "
               f"({w2.flops() / 1e9:.0f} GFLOP = 6 x n x sum(fan_in x fan_out) x K per epoch) "
               f"vs float32 np.matmul 2048^3 on this machine: {peak:.1f} GFLOP/s -> "
-              f"{100 * frac:.0f} % ({'met' if frac >= GFLOPS_TARGET else 'MISSED'}, "
-              f"target >= {100 * GFLOPS_TARGET:.0f} %)")
+              f"{100 * frac:.0f} %")
         real = w2.performed_flops() / results["w2"]["initlab"].median / 1e9
+        ok = real / peak >= GFLOPS_TARGET
         print(f"Counting only the FLOPs performed ({w2.performed_flops() / 1e9:.0f} GFLOP: no "
               f"input gradient for the first layer): {real:.1f} GFLOP/s = "
-              f"{100 * real / peak:.0f} % of the matmul rate.")
+              f"{100 * real / peak:.0f} % of the matmul rate ({'met' if ok else 'MISSED'}, "
+              f"target >= {100 * GFLOPS_TARGET:.0f} %).")
         for p in peers:
             if p in results["w2"]:
                 print(f"  {PEER_NAMES[p]}: {w2.flops() / results['w2'][p].median / 1e9:.1f} "

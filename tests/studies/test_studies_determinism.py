@@ -1,18 +1,12 @@
 """The determinism contract at the study level, with exact equality: a run's weights, history
 and final metrics do not depend on how the study was split into ensembles (``max_models``,
-``workers``), on whether it was grown (``seeds=3`` then ``seeds=5``), nor on a kill -9 and
-a resume. Seed 002's chaotic normal(std=10) moons net makes any difference visible."""
+``workers``) nor on whether it was grown (``seeds=3`` then ``seeds=5``). Seed 002's chaotic
+normal(std=10) moons net makes any difference visible. (kill -9 and a resume:
+``test_studies_kill.py``, also with exact equality.)"""
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,43 +62,3 @@ def test_growing_a_study_equals_a_fresh_one(fresh, tmp_path):
     grown = run_study(STUDY, store=store, progress=False, workers=1, keep_weights=True)
     assert {r.ensemble_size for r in grown.runs} == {9, 6}  # trained in two ensembles
     _assert_same_runs(grown, fresh)
-
-
-SCRIPT = """
-import sys
-from initlab.studies import Study
-from initlab.studies.runner import run_study
-run_study(Study.from_file(sys.argv[1]), store=sys.argv[2], progress=False, workers=1,
-          max_models=1, keep_weights=True)
-"""
-
-
-def _count(path: Path) -> int:
-    if not path.exists():
-        return 0
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    try:
-        return db.execute("SELECT count(*) FROM runs").fetchone()[0]
-    except sqlite3.OperationalError:  # the tables are not there yet
-        return 0
-    finally:
-        db.close()
-
-
-def test_kill_9_and_resume_equals_a_fresh_run(fresh, tmp_path):
-    store = tmp_path / "killed.sqlite"
-    config = STUDY.save(tmp_path / "study.toml")
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(config), str(store)], env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while _count(store) < 3 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, "the study finished before it could be killed"
-    assert 3 <= _count(store) < 15
-    resumed = run_study(STUDY, store=store, progress=False, workers=1, keep_weights=True)
-    _assert_same_runs(resumed, fresh)

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = ["fit", "blas_threads", "SMALL_FLOP"]
 
+_add = np.add.reduce  # ndarray.sum without its Python wrapper (once per step)
+
 
 def _positive_int(name: str, value: Any) -> int:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
@@ -283,7 +285,7 @@ def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch
                 if logged:
                     loss_sum += lossf.value_and_grad(z, ws.post[-1], b.t, None) * ws.n
                     correct += lossf.correct(z, ws.post[-1], b.t)
-                if not math.isfinite(ws.zbuf[-1].sum()):  # a logit is not finite (or the
+                if not math.isfinite(_add(ws.zbuf[-1], None)):  # a logit is not finite (or the
                     bad = ~np.isfinite(z).all(axis=(1, 2))  # sum overflowed): per model
                     newly = bad & active
                     if newly.any():
