@@ -173,8 +173,8 @@ def build_study(args: argparse.Namespace) -> Any:
     return Study.from_dict(data)
 
 
-def _open_store(out: str) -> Any:
-    from initlab.studies.runner import default_store_path
+def open_store(out: str, file: str = "study.sqlite") -> Any:
+    """Create ``--out`` (checking that it is writable) and open ``OUT/FILE`` as a store."""
     from initlab.studies.store import Store
 
     path = Path(out)
@@ -185,7 +185,7 @@ def _open_store(out: str) -> Any:
         probe.unlink()
     except OSError as e:
         raise StoreError(f"--out {out!r} cannot be written: {e.strerror or e}") from None
-    return Store(default_store_path(path))
+    return Store(path / file)
 
 
 def _say_what_is_stored(study: Any, store: Any, quiet: bool) -> None:
@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_data(study, args.data_dir)  # missing files or bad options: before --out
     study.check_fits(dataset, max_models=args.max_models,  # shapes, memory: before --out
                      workers=1 if workers == "auto" else workers)
-    store = _open_store(args.out) if args.out else None
+    store = open_store(args.out) if args.out else None
     try:
         if store is not None:
             _say_what_is_stored(study, store, args.quiet)

@@ -18,9 +18,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
-from initlab.errors import ConfigError, StoreError
+from initlab.cli.compare import open_store
+from initlab.errors import ConfigError
 
 STORE_FILE = "sweep.sqlite"
 
@@ -62,20 +62,6 @@ def _check(args: argparse.Namespace) -> None:
                           "val_accuracy")
 
 
-def _open_store(out: str) -> Any:
-    from initlab.studies.store import Store
-
-    path = Path(out)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".initlab-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise StoreError(f"--out {out!r} cannot be written: {e.strerror or e}") from None
-    return Store(path / STORE_FILE)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``initlab sweep``; return the exit status."""
     from initlab.studies.executors import make_executor
@@ -87,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     executor = make_executor(args.dask, args.scheduler, args.workers)
     store = None
     try:
-        store = _open_store(args.out) if args.out else None
+        store = open_store(args.out, STORE_FILE) if args.out else None
         if not args.quiet:
             todo = sweep.n_runs if store is None else sum(
                 len(store.missing(s)) for s in sweep.studies())
