@@ -724,31 +724,7 @@ class Study:
             >>> Study.from_file(p, validate_names=False).epochs
             2
         """
-        p = Path(path)
-        suffix = p.suffix.lower()
-        if suffix not in (".toml", ".json"):
-            raise ConfigError(f"study file {str(p)!r}: unknown extension; allowed: .toml, .json")
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as e:
-            raise ConfigError(f"cannot read study file {str(p)!r}: {e.strerror or e}") from None
-        except UnicodeDecodeError as e:
-            raise ConfigError(
-                f"study file {str(p)!r} is not UTF-8 text (byte {e.object[e.start]:#04x} at "
-                f"offset {e.start}); save it as UTF-8"
-            ) from None
-        try:
-            if suffix == ".json":
-                data = json.loads(text)
-            else:
-                data = _tomllib().loads(text)
-        except ValueError as e:  # JSONDecodeError and TOMLDecodeError are ValueErrors
-            raise ConfigError(f"study file {str(p)!r} is not valid {suffix[1:]}: {e}") from None
-        except RecursionError:
-            raise ConfigError(
-                f"study file {str(p)!r}: nested too deeply to read (a study file is a flat "
-                "table of fields with at most one level of sub-tables)"
-            ) from None
+        data = read_config_file(path, "study")
         return cls.from_dict(data, validate_names=validate_names)
 
     def save(self, path: str | Path) -> Path:
@@ -757,6 +733,46 @@ class Study:
         text = self.to_json() if p.suffix.lower() == ".json" else self.to_toml()
         p.write_text(text, encoding="utf-8")
         return p
+
+
+def read_config_file(path: str | Path, kind: str) -> Any:
+    """Read a ``.toml`` or ``.json`` config file (a study's or a sweep's) into plain data.
+
+    Every way the file can be wrong is a :class:`ConfigError` naming it: an unknown
+    extension, an unreadable file, text that is not UTF-8 (with the byte and its offset),
+    invalid TOML/JSON, or nesting too deep to read.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "s.toml")
+        >>> _ = open(p, "w").write('epochs = 2\\n')
+        >>> read_config_file(p, "study")
+        {'epochs': 2}
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise ConfigError(f"{kind} file {str(p)!r}: unknown extension; allowed: .toml, .json")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read {kind} file {str(p)!r}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{kind} file {str(p)!r} is not UTF-8 text (byte {e.object[e.start]:#04x} at "
+            f"offset {e.start}); save it as UTF-8"
+        ) from None
+    try:
+        if suffix == ".json":
+            return json.loads(text)
+        return _tomllib().loads(text)
+    except ValueError as e:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+        raise ConfigError(f"{kind} file {str(p)!r} is not valid {suffix[1:]}: {e}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{kind} file {str(p)!r}: nested too deeply to read (a {kind} file is a table of "
+            "fields with a few levels of sub-tables)"
+        ) from None
 
 
 def _unpickle(data: dict[str, Any]) -> Study:

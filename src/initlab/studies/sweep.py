@@ -332,20 +332,9 @@ class Sweep:
         Raises:
             ConfigError: the file is missing, unreadable or invalid, or has a bad value.
         """
-        from initlab.studies.spec import _tomllib
+        from initlab.studies.spec import read_config_file
 
-        p = Path(path)
-        suffix = p.suffix.lower()
-        if suffix not in (".toml", ".json"):
-            raise ConfigError(f"sweep file {str(p)!r}: unknown extension; allowed: .toml, .json")
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read sweep file {str(p)!r}: {e}") from None
-        try:
-            data = json.loads(text) if suffix == ".json" else _tomllib().loads(text)
-        except (ValueError, RecursionError) as e:
-            raise ConfigError(f"sweep file {str(p)!r} is not valid {suffix[1:]}: {e}") from None
+        data = read_config_file(path, "sweep")
         return cls.from_dict(data, validate_names=validate_names)
 
     def __repr__(self) -> str:
