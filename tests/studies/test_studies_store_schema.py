@@ -203,7 +203,7 @@ print("trained", execute([s], st, {data_key(s): data}, max_models=1, progress=Fa
 """
 SLOW = Study(name="shared", dataset="moons", dataset_options={"n_train": 64, "n_test": 16},
              layers=(8,), schemes=("zeros", "he_normal", "glorot_uniform"), seeds=2,
-             epochs=400, batch_size=8, lr=0.05, log_every=100)
+             epochs=2000, batch_size=8, lr=0.05, log_every=100)
 
 
 def _count(path: Path) -> int:
