@@ -24,6 +24,7 @@ the CPU model, the BLAS and torch's thread counts; the numbers depend on the mac
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -80,8 +81,9 @@ def main() -> None:
     model = GPT(cfg)
     n = sum(p.numel() for p in model.parameters())
     print(f"model: GPT {cfg}, {n / 1e6:.1f}M parameters, float32")
-    print(f"CPU: {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"BLAS: {blas()}")
+    print(f"CPU: {cpu_name()} ({os.cpu_count()} cores); torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads; BLAS: {blas()}")
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
 
     def torch_reset():
         for m in model.modules():
@@ -111,11 +113,14 @@ def main() -> None:
     ]
     times = interleaved(cases, a.repeats)
     base = statistics.median(times[cases[0][0]])
-    print(f"\n| what | median s ({a.repeats} interleaved runs) | vs torch reset_parameters |"
-          f"\n|---|---|---|")
+    nano = statistics.median(times[cases[1][0]])
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print(f"\n| what | median s ({a.repeats} interleaved runs) | min s | vs torch "
+          f"reset_parameters | vs nanoGPT init |\n|---|---|---|---|---|")
     for name, _ in cases:
         med = statistics.median(times[name])
-        print(f"| {name} | {med:.3f} | {med / base:.2f}x |")
+        print(f"| {name} | {med:.3f} | {min(times[name]):.3f} | {med / base:.2f}x | "
+              f"{med / nano:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -89,6 +89,16 @@ def format_value(value: Any) -> str:
     return text if text.isidentifier() else repr(text)
 
 
+def _owner(cls: type, attr: str) -> type:
+    return next(c for c in cls.__mro__ if attr in vars(c))
+
+
+def _fills(cls: type) -> bool:
+    """True when ``cls``'s ``_fill`` belongs with its ``_draw`` (a subclass that redefines
+    ``_draw`` alone must not inherit a ``_fill`` drawing other numbers)."""
+    return _owner(cls, "_fill") is _owner(cls, "_draw")
+
+
 @dataclasses.dataclass(frozen=True)
 class Initializer:
     """Base of every scheme: ``init(shape, rng=None, dtype=np.float32) -> np.ndarray``.
@@ -146,12 +156,58 @@ class Initializer:
             raise ShapeError(f"{what}: not enough memory for {nbytes_text(size)}") from None
         if out.shape != shp or out.dtype != dt:  # pragma: no cover - a scheme's own bug
             raise AssertionError(f"{self} drew {out.shape} {out.dtype}, not {shp} {dt}")
+        self._check_finite(out)
+        return out
+
+    def fill(self, out: np.ndarray, rng: RngLike = None) -> np.ndarray:
+        """Draw into ``out`` the very numbers ``self(out.shape, rng, out.dtype)`` returns.
+
+        For the schemes that draw i.i.d. values (constant, uniform, normal and the variance
+        scaling family at their untruncated distributions) no new array is made: the
+        generator fills ``out`` and it is scaled in place, which saves the allocation and the
+        copy on large weights (``initlab.torch.init_`` draws into the parameter's memory).
+        Any other scheme draws as usual and is copied in. Same checks as a call.
+
+        Args:
+            out: a writeable, C-contiguous floating array; its shape and dtype are the draw's.
+            rng: a ``numpy.random.Generator``, an int seed, or None (fresh entropy).
+
+        Returns:
+            ``out``.
+
+        Example:
+            >>> from initlab.init import get
+            >>> w = np.empty((3, 2), np.float32)
+            >>> bool((get("he_normal").fill(w, 0) == get("he_normal")((3, 2), 0)).all())
+            True
+        """
+        if not (isinstance(out, np.ndarray) and out.flags.c_contiguous and out.flags.writeable):
+            raise ShapeError(f"{self}.fill: out must be a writeable C-contiguous ndarray; got "
+                             f"{type(out).__name__}")
+        shp = as_shape(out.shape)
+        dt = as_float_dtype(out.dtype)
+        gen = as_generator(rng)
+        if dt in (np.dtype(np.float32), np.dtype(np.float64)) and _fills(type(self)):
+            with np.errstate(over="ignore", invalid="ignore"):  # scoped: checked just below
+                done = self._fill(out, gen)
+            if done:
+                self._check_finite(out)
+                return out
+        out[...] = self(shp, gen, dt)
+        return out
+
+    def _fill(self, out: np.ndarray, rng: np.random.Generator) -> bool:
+        """Draw into ``out`` (float32/float64, C-contiguous) if this scheme can; else False."""
+        return False
+
+    def _check_finite(self, out: np.ndarray) -> None:
         if out.size and not (math.isfinite(out.max()) and math.isfinite(out.min())):
+            dt = out.dtype
             raise SpecError(
                 f"{self}: its values do not fit {dt.name} (largest {np.finfo(dt).max:.3g}) "
-                f"for shape {shp}; allowed: parameters whose weights are finite in {dt.name}"
+                f"for shape {out.shape}; allowed: parameters whose weights are finite in "
+                f"{dt.name}"
             )
-        return out
 
     def _draw(
         self, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype

@@ -49,6 +49,10 @@ class Constant(Initializer):
     def _draw(self, shape, rng, dtype):
         return np.full(shape, self.value, dtype=dtype)
 
+    def _fill(self, out, rng):
+        out.fill(self.value)
+        return True
+
     def std(self, shape):
         return 0.0
 
@@ -80,6 +84,10 @@ class Uniform(Initializer):
     def _draw(self, shape, rng, dtype):
         return uniform(rng, shape, self.low, self.high, dtype)
 
+    def _fill(self, out, rng):
+        uniform(rng, out.shape, self.low, self.high, out.dtype, out)
+        return True
+
     def std(self, shape):
         return (self.high - self.low) / math.sqrt(12.0)
 
@@ -109,6 +117,10 @@ class Normal(Initializer):
 
     def _draw(self, shape, rng, dtype):
         return normal(rng, shape, self.mean, self.stddev, dtype)
+
+    def _fill(self, out, rng):
+        normal(rng, out.shape, self.mean, self.stddev, out.dtype, out)
+        return True
 
     def std(self, shape):
         return self.stddev

@@ -84,18 +84,36 @@ def truncated_std(a: float, b: float) -> float:
 
 
 def standard_uniform(
-    rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype
+    rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Draw U[0, 1) of ``shape`` in ``dtype`` (natively for float32/float64)."""
+    """Draw U[0, 1) of ``shape`` in ``dtype`` (natively for float32/float64).
+
+    ``out``: a C-contiguous float32/float64 array of that shape and dtype to draw into (the
+    same numbers, no new array; see :meth:`Initializer.fill`).
+    """
+    if out is not None:
+        return rng.random(out=out, dtype=out.dtype)
     if dtype in _NATIVE:
         return rng.random(shape, dtype=dtype)
     return rng.random(shape).astype(dtype)
 
 
 def standard_normal(
-    rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype
+    rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Draw N(0, 1) of ``shape`` in ``dtype`` (natively for float32/float64)."""
+    """Draw N(0, 1) of ``shape`` in ``dtype`` (natively for float32/float64; ``out`` as in
+    :func:`standard_uniform`).
+
+    Example:
+        >>> a = np.empty(3, np.float32)
+        >>> b = standard_normal(np.random.default_rng(0), (3,), np.dtype(np.float32))
+        >>> bool((standard_normal(np.random.default_rng(0), (3,), a.dtype, a) == b).all())
+        True
+    """
+    if out is not None:
+        return rng.standard_normal(out=out, dtype=out.dtype)
     if dtype in _NATIVE:
         return rng.standard_normal(shape, dtype=dtype)
     return rng.standard_normal(shape).astype(dtype)
@@ -133,7 +151,8 @@ def standard_truncated_normal(
 
 
 def uniform(
-    rng: np.random.Generator, shape: tuple[int, ...], low: float, high: float, dtype: np.dtype
+    rng: np.random.Generator, shape: tuple[int, ...], low: float, high: float, dtype: np.dtype,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Draw U(low, high) of ``shape`` in ``dtype``.
 
@@ -142,14 +161,15 @@ def uniform(
         >>> bool(x.min() >= -1 and x.max() <= 1)
         True
     """
-    x = standard_uniform(rng, shape, dtype)
+    x = standard_uniform(rng, shape, dtype, out)
     x *= dtype.type(high - low)
     x += dtype.type(low)
     return x
 
 
 def normal(
-    rng: np.random.Generator, shape: tuple[int, ...], mean: float, std: float, dtype: np.dtype
+    rng: np.random.Generator, shape: tuple[int, ...], mean: float, std: float, dtype: np.dtype,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Draw N(mean, std) of ``shape`` in ``dtype``.
 
@@ -157,7 +177,7 @@ def normal(
         >>> normal(np.random.default_rng(0), (2, 3), 0.0, 0.1, np.dtype(np.float64)).shape
         (2, 3)
     """
-    x = standard_normal(rng, shape, dtype)
+    x = standard_normal(rng, shape, dtype, out)
     x *= dtype.type(std)
     if mean:
         x += dtype.type(mean)

@@ -139,6 +139,12 @@ class VarianceScaling(Initializer):
             return np.zeros(shape, dtype=dtype)
         return self.at_fans(*self.fans(shape))._draw(shape, rng, dtype)
 
+    def _fill(self, out, rng):
+        if self.std(out.shape) is None:
+            out.fill(0)
+            return True
+        return self.at_fans(*self.fans(out.shape))._fill(out, rng)
+
     def _formula(self, shape):
         n = self.n(shape)
         mode = _MODE_TEXT[self.mode]
@@ -187,6 +193,9 @@ class TorchLinearDefault(Initializer):
 
     def _draw(self, shape, rng, dtype):
         return self._weights._draw(shape, rng, dtype)
+
+    def _fill(self, out, rng):
+        return self._weights._fill(out, rng)
 
     def _formula(self, shape):
         fi, _ = fans(shape)

@@ -16,9 +16,12 @@ Draws come from initlab's own initializers and one ``numpy.random.Generator`` ma
 ``seed`` (torch's global RNG is never used), parameter by parameter in the model's order,
 each kernel drawn in initlab's layout ((fan_in, fan_out), (*k, in, out)) at the layer's true
 fans and transposed into torch's: so a stack of ``nn.Linear`` gets exactly the numbers the
-NumPy engine's ``Sequential`` gets from the same scheme and seed. Values are copied in under
-``torch.no_grad()`` into the existing tensors, keeping their dtype (float16 and bfloat16
-are drawn in float32 and rounded by torch), device, ``requires_grad`` and ``.grad``.
+NumPy engine's ``Sequential`` gets from the same scheme and seed. Values go into the existing
+tensors under ``torch.no_grad()``, keeping their dtype (float16 and bfloat16 are drawn in
+float32 and rounded by torch), device, ``requires_grad`` and ``.grad``: a CPU float32/float64
+parameter in initlab's layout (embedding, bias, norm) is drawn straight into its memory
+(``Initializer.fill``); a kernel is drawn into a reused buffer and copied in transposed, the
+copy of a large one overlapping the next draw on a helper thread (:class:`Scratch`).
 
 Example:
     >>> import torch
@@ -34,7 +37,9 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import math
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -50,7 +55,7 @@ from initlab.torch.plan import LEFT, InitPlan, PlanRow
 from initlab.torch.tracing import ForwardTrace, trace_forward
 from initlab.torch.walk import Site, to_torch_tensor, walk
 
-__all__ = ["Choice", "Context", "init_", "auto_choice", "draw", "KEEP"]
+__all__ = ["Choice", "Context", "init_", "auto_choice", "draw", "write", "Scratch", "KEEP"]
 
 KEEP = ("keep", "left", "skip")
 """Rule values that leave a parameter as is."""
@@ -184,6 +189,140 @@ def _block_ini(site: Site, choice: Choice) -> Initializer:
     return ini.at_fans(*want)
 
 
+class Scratch:
+    """Reusable host buffers for kernels, which change layout on the way in, and their copies.
+
+    A kernel is drawn in initlab's layout and transposed into torch's by ``copy_``. Drawing
+    every kernel into one of two buffers that stay allocated (and warm in cache), instead of
+    a fresh array per parameter, saves the page faults of new memory, which cost about as
+    much as the draw itself on a GPT-2-sized model (``benchmarks/torch_init.py``). With
+    ``overlap=True`` a large kernel's ``copy_`` runs on one helper thread while the next
+    parameter is drawn into the other buffer (both release the GIL); the draws stay in one
+    stream, in order, so the numbers do not change. Use as a context manager: leaving it
+    waits for every copy (and raises a copy's error).
+    """
+
+    OVERLAP_MIN = 1 << 16
+    """Kernels with at least this many elements are copied on the helper thread."""
+
+    def __init__(self, overlap: bool = False) -> None:
+        self._bufs: dict[tuple[np.dtype, int], np.ndarray] = {}
+        self._slot = 0
+        self._pending: list[Future[Any] | None] = [None, None]
+        self._overlap = overlap
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> Scratch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A C-contiguous array of ``shape`` and ``dtype`` over a free buffer (stale contents)."""
+        self._wait(self._slot)
+        n = math.prod(shape)
+        key = (np.dtype(dtype), self._slot)
+        buf = self._bufs.get(key)
+        if buf is None or buf.size < n:
+            buf = np.empty(n, dtype)
+            self._bufs[key] = buf
+        return buf[:n].reshape(shape)
+
+    def copy(self, dst: torch.Tensor, src: torch.Tensor) -> None:
+        """``dst.copy_(src)`` from the buffer last given by :meth:`get` (maybe in the
+        background), then move to the other buffer."""
+        if self._overlap and src.numel() >= self.OVERLAP_MIN:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="initlab-copy")
+            self._pending[self._slot] = self._pool.submit(_copy_no_grad, dst, src)
+        else:
+            with torch.no_grad():
+                dst.copy_(src)
+        self._slot ^= 1
+
+    def _wait(self, slot: int) -> None:
+        fut, self._pending[slot] = self._pending[slot], None
+        if fut is not None:
+            fut.result()
+
+    def close(self) -> None:
+        """Wait for the copies in flight and stop the helper thread."""
+        try:
+            for slot in (0, 1):
+                self._wait(slot)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+
+def _copy_no_grad(dst: torch.Tensor, src: torch.Tensor) -> None:
+    with torch.no_grad():  # grad mode is per thread
+        dst.copy_(src)
+
+
+def _host_view(p: torch.Tensor) -> np.ndarray | None:
+    """The parameter's own memory as a writeable ndarray, where NumPy can write it directly."""
+    if (type(p.data) is not torch.Tensor or p.device.type != "cpu" or p.layout != torch.strided
+            or p.dtype not in (torch.float32, torch.float64) or not p.is_contiguous()
+            or isinstance(p, nn.parameter.UninitializedParameter)):
+        return None
+    return p.detach().numpy()
+
+
+def _fill_values(site: Site, choice: Choice, rng: np.random.Generator, out: np.ndarray) -> None:
+    """Draw ``choice``'s values for ``site`` into ``out``: kernels as ``(blocks, *draw_shape)``
+    in initlab's layout, block by block; anything else in the parameter's own shape."""
+    ini = _block_ini(site, choice)
+    if site.role in ("weight", "recurrent"):
+        for b in range(site.blocks):
+            ini.fill(out[b], rng)
+    else:
+        ini.fill(out, rng)
+    if choice.factor != 1.0:
+        out *= out.dtype.type(choice.factor)
+    if choice.zero_row is not None:
+        out[choice.zero_row] = 0
+
+
+def write(site: Site, choice: Choice, rng: np.random.Generator, weight_ini: Initializer | None,
+          scratch: Scratch | None = None) -> None:
+    """Draw the values ``choice`` gives ``site`` and write them into the parameter in place.
+
+    A parameter whose layout is initlab's (embeddings, biases, norms) on the CPU in
+    float32/float64 is drawn straight into its own memory; a kernel is drawn into
+    ``scratch`` in initlab's layout and copied in transposed; other dtypes (float16,
+    bfloat16: drawn in float32, rounded by torch) and devices go through ``copy_``. The
+    numbers are :func:`draw`'s, which are the NumPy engine's.
+
+    Example:
+        >>> import torch
+        >>> m = torch.nn.Linear(2, 3)
+        >>> (w, b) = walk(m)
+        >>> write(b, Choice(get("ones"), ""), np.random.default_rng(0), None)
+        >>> m.bias.tolist()
+        [1.0, 1.0, 1.0]
+    """
+    scratch = scratch or Scratch()
+    p = site.param
+    with torch.no_grad():
+        if choice.bias_of and weight_ini is not None and site.fan_in is not None:
+            p.copy_(draw(site, choice, rng, weight_ini))
+            return
+        kernel = site.role in ("weight", "recurrent")
+        direct = None if kernel else _host_view(p)
+        if direct is not None:
+            _fill_values(site, choice, rng, direct)
+            torch.autograd.graph.increment_version(p)  # as an in-place torch op would
+            return
+        dt = np.dtype(np.float64 if p.dtype == torch.float64 else np.float32)
+        shape = (site.blocks, *site.draw_shape) if kernel else site.shape
+        buf = scratch.get(shape, dt)
+        _fill_values(site, choice, rng, buf)
+        scratch.copy(p, to_torch_tensor(site, buf) if kernel else torch.from_numpy(buf))
+
+
 def draw(site: Site, choice: Choice, rng: np.random.Generator, weight_ini: Initializer | None
          ) -> torch.Tensor:
     """Draw the values ``choice`` gives ``site``, as a CPU tensor of the parameter's shape.
@@ -197,24 +336,14 @@ def draw(site: Site, choice: Choice, rng: np.random.Generator, weight_ini: Initi
         >>> draw(w, Choice(get("ones"), ""), np.random.default_rng(0), None).shape
         torch.Size([3, 2])
     """
-    dt = np.float64 if site.param.dtype == torch.float64 else np.float32
+    dt = np.dtype(np.float64 if site.param.dtype == torch.float64 else np.float32)
     if choice.bias_of and weight_ini is not None and site.fan_in is not None:
         (n,) = site.shape
-        arr = weight_ini.bias(int(round(site.fan_in)), n, rng, dt)
-    elif site.role in ("weight", "recurrent"):
-        ini = _block_ini(site, choice)
-        draws = [ini(site.draw_shape, rng, dt) for _ in range(site.blocks)]
-        arr = draws[0][None] if site.blocks == 1 else np.stack(draws)
-    else:
-        ini = _block_ini(site, choice)
-        arr = ini(site.shape, rng, dt)
-    if choice.factor != 1.0:
-        arr *= arr.dtype.type(choice.factor)
-    if choice.zero_row is not None:
-        arr[choice.zero_row] = 0
-    if site.role in ("weight", "recurrent"):
-        return to_torch_tensor(site, arr)
-    return torch.from_numpy(arr)
+        return torch.from_numpy(weight_ini.bias(int(round(site.fan_in)), n, rng, dt))
+    kernel = site.role in ("weight", "recurrent")
+    arr = np.empty((site.blocks, *site.draw_shape) if kernel else site.shape, dt)
+    _fill_values(site, choice, rng, arr)
+    return to_torch_tensor(site, arr) if kernel else torch.from_numpy(arr)
 
 
 def _std(site: Site, choice: Choice) -> float | None:
@@ -317,34 +446,33 @@ def init_(
     entries: list[PlanRow] = []
     used: set[int] = set()
     kernel_choice: dict[str, Choice] = {}
-    for site in sites:
-        choice = None
-        for i, (key, ini, text) in enumerate(rule_list):
-            if _match(key, site):
-                choice = Choice(ini, text) if ini is not None else Choice(None, f"{text}: keep")
-                used.add(i)
-                break
-        if choice is None:
-            choice = planned.get(site.name)
-        if choice is None:
-            choice = _default(site, trace, base, bias_ini, kernel_choice)
-        if site.role in _KERNELS:
-            kernel_choice[site.module_name] = choice
-        if isinstance(site.param, nn.parameter.UninitializedParameter):
-            choice = Choice(None, "an uninitialized lazy parameter: run a forward first")
-        if choice.ini is None and not choice.bias_of:
-            entries.append(_row(site, LEFT, choice))
-            continue
-        if rng is not None:
-            w_ini = kernel_choice.get(site.module_name)
-            values = draw(site, choice, rng, w_ini.ini if w_ini is not None else None)
-            with torch.no_grad():
-                site.param.copy_(values)
-        label = str(choice.ini) if choice.ini is not None else "scheme"
-        if choice.bias_of:
-            w_ini = kernel_choice.get(site.module_name)
-            label = f"{w_ini.ini}.bias" if w_ini is not None and w_ini.ini else "zeros"
-        entries.append(_row(site, label, choice))
+    with Scratch(overlap=not dry_run) as scratch:  # kernels' copies overlap the next draw
+        for site in sites:
+            choice = None
+            for i, (key, ini, text) in enumerate(rule_list):
+                if _match(key, site):
+                    choice = Choice(ini, text) if ini is not None else Choice(None, f"{text}: keep")
+                    used.add(i)
+                    break
+            if choice is None:
+                choice = planned.get(site.name)
+            if choice is None:
+                choice = _default(site, trace, base, bias_ini, kernel_choice)
+            if site.role in _KERNELS:
+                kernel_choice[site.module_name] = choice
+            if isinstance(site.param, nn.parameter.UninitializedParameter):
+                choice = Choice(None, "an uninitialized lazy parameter: run a forward first")
+            if choice.ini is None and not choice.bias_of:
+                entries.append(_row(site, LEFT, choice))
+                continue
+            if rng is not None:
+                w_ini = kernel_choice.get(site.module_name)
+                write(site, choice, rng, w_ini.ini if w_ini is not None else None, scratch)
+            label = str(choice.ini) if choice.ini is not None else "scheme"
+            if choice.bias_of:
+                w_ini = kernel_choice.get(site.module_name)
+                label = f"{w_ini.ini}.bias" if w_ini is not None and w_ini.ini else "zeros"
+            entries.append(_row(site, label, choice))
     notes = tuple(f"{text} matched no parameter" for i, (_, _, text) in enumerate(rule_list)
                   if i not in used) + _tied(model)
     return InitPlan(entries, applied=not dry_run,
