@@ -8,7 +8,8 @@ Every parameter gets a decision, in this order of precedence:
 2. the recipe, when ``scheme`` names one (``torch_default``, ``gpt2``, ``fixup``,
    ``zero_init_residual``; see :mod:`initlab.torch.recipes`).
 3. the role's default: kernels get ``scheme`` (``"auto"``: chosen from the nonlinearity
-   that consumes the layer's output, found by tracing the forward); biases get ``bias``;
+   that consumes the layer's output, found in a torch.fx graph or by running the forward
+   on ``example``); biases get ``bias``;
    norm layers weight 1 and bias 0; a parameter the walk does not know is left as is, and the
    plan says so.
 
@@ -404,8 +405,11 @@ def init_(
             kernel's scheme's own rule (``torch:linear_default``'s U(+-1/sqrt(fan_in))).
         seed: an int seed or a ``numpy.random.Generator``; None draws fresh entropy.
         dry_run: only plan: nothing in the model changes and nothing is drawn.
-        example: an input batch for tracing the forward (``auto``, ``fixup``,
-            ``zero_init_residual``); None guesses one from the first layer.
+        example: an input batch to run the forward on, to find each layer's consumer
+            (``auto``) and the residual branches (``fixup``, ``zero_init_residual``). None:
+            ``auto`` reads a torch.fx graph of the model (nothing runs), or, where fx cannot
+            trace it, runs the forward on an input guessed from the first layer (the plan
+            notes it); the residual recipes run on the guessed input.
         branches: Fixup's residual branches as lists of module names, in execution order
             (default: found by tracing).
 
@@ -436,10 +440,10 @@ def init_(
             bias_ini = get(bias)
         except SpecError as e:
             raise SpecError(f"bias: {e}") from None
-    trace = None
+    trace, fx_note = None, ()
     need_trace = base is None and (rname in ("", "fixup", "zero_init_residual"))
     if need_trace and any(s.role in _KERNELS for s in sites):
-        trace = trace_forward(model, example)
+        trace, fx_note = _trace(model, example, residuals=rname != "")
     ctx = Context(model, sites, trace, branches)
     planned = recipe(ctx, **rargs) if recipe is not None else {}
     rng = None if dry_run else as_generator(seed)
@@ -474,9 +478,26 @@ def init_(
                 label = f"{w_ini.ini}.bias" if w_ini is not None and w_ini.ini else "zeros"
             entries.append(_row(site, label, choice))
     notes = tuple(f"{text} matched no parameter" for i, (_, _, text) in enumerate(rule_list)
-                  if i not in used) + _tied(model)
+                  if i not in used) + _tied(model) + fx_note
     return InitPlan(entries, applied=not dry_run,
                     traced=trace.input_text if trace is not None else "", notes=notes)
+
+
+def _trace(model: nn.Module, example: Any, residuals: bool
+           ) -> tuple[ForwardTrace, tuple[str, ...]]:
+    """How ``auto`` learns the consumers: from ``example`` by running the forward; without
+    one from a torch.fx graph, else (fx cannot trace it) by running on a guessed input, with a
+    note. Residual branches (fixup, zero_init_residual) always come from running it."""
+    if example is not None or residuals:
+        return trace_forward(model, example), ()
+    from initlab.torch.fx_trace import FxError, fx_trace
+
+    try:
+        return fx_trace(model), ()
+    except FxError as err:
+        trace = trace_forward(model, None)
+        return trace, (f"{err}: ran the forward on a guessed input {trace.input_text} "
+                       f"instead (pass example= to choose it)",)
 
 
 def _tied(model: nn.Module) -> tuple[str, ...]:

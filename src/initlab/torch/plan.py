@@ -79,7 +79,8 @@ class InitPlan:
     Attributes:
         entries: the :class:`PlanRow` s, in the model's parameter order.
         applied: False for a ``dry_run`` plan (nothing was changed).
-        traced: the input the forward was traced with, or "" when it was not run.
+        traced: the input the forward was traced with, ``"torch.fx symbolic trace (no input
+            run)"`` when the graph was read instead, or "" when neither was needed.
         notes: remarks, e.g. a rule that matched no parameter.
     """
 
@@ -121,7 +122,9 @@ class InitPlan:
                  for row in [head, *body]]
         lines.insert(1, "-" * len(lines[0]))
         state = "applied" if self.applied else "dry run: nothing changed"
-        traced = f"; forward traced on {self.traced}" if self.traced else ""
+        traced = "" if not self.traced else (
+            f"; {self.traced}" if self.traced.startswith("torch.fx") else
+            f"; forward traced on {self.traced}")
         n = len(self.entries)
         left = sum(r.scheme == LEFT for r in self.entries)
         lines.append(f"{n} parameters, {n - left} set, {left} left as is ({state}{traced})")

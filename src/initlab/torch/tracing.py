@@ -64,6 +64,7 @@ _PASS = {
     "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
     "adaptive_max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices", "pad",
     "clone", "to", "float", "type_as", "cat", "mean", "expand", "expand_as", "narrow",
+    "unflatten", "movedim", "swapaxes", "flip", "roll",
 }
 """Operations a layer's output passes through on its way to its consumer."""
 

@@ -97,18 +97,19 @@ class SelfAttention(nn.Module):
 
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
-        self.n_head = cfg.n_head
+        self.n_head, self.n_embd = cfg.n_head, cfg.n_embd
+        self.scale = 1.0 / math.sqrt(cfg.n_embd // cfg.n_head)
         self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, c = x.shape
+        c, h = self.n_embd, self.n_head  # written so that torch.fx can trace it (no shapes)
         q, k, v = self.c_attn(x).split(c, dim=2)
-        q, k, v = (z.view(b, t, self.n_head, c // self.n_head).transpose(1, 2) for z in (q, k, v))
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(k.shape[-1])
-        mask = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
-        att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
-        y = (att @ v).transpose(1, 2).reshape(b, t, c)
+        q, k, v = (z.unflatten(-1, (h, c // h)).transpose(1, 2) for z in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * self.scale
+        future = torch.ones_like(att, dtype=torch.bool).tril().logical_not()
+        att = att.masked_fill(future, float("-inf")).softmax(dim=-1)
+        y = (att @ v).transpose(1, 2).flatten(-2)
         return self.c_proj(y)
 
 
@@ -155,7 +156,7 @@ class GPT(nn.Module):
         self.lm_head.weight = self.wte.weight  # weight tying, as GPT-2
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        pos = torch.arange(idx.shape[1], device=idx.device)
+        pos = torch.arange(idx.size(1), device=idx.device)
         x = self.wte(idx) + self.wpe(pos)
         for block in self.blocks:
             x = block(x)
