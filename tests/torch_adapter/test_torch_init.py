@@ -197,6 +197,7 @@ def test_fixup_recipe_numbers():
                  dry_run=True)
     assert "L = 1" in plan["stages.0.0.conv2.weight"].reason
     assert plan["stages.1.0.conv2.weight"].scheme == "he_normal"
+    assert any("no scalar biases or multipliers" in n for n in plan.notes)
 
 
 def test_zero_init_residual_zeroes_the_last_norm_of_each_branch():

@@ -87,12 +87,15 @@ class Choice:
 
 @dataclasses.dataclass
 class Context:
-    """What a recipe sees: the model, its sites, the forward trace (or None), the options."""
+    """What a recipe sees: the model, its sites, the forward trace (or None), the options;
+    and where it leaves notes for the plan."""
 
     model: nn.Module
     sites: list[Site]
     trace: ForwardTrace | None
     branches: list[list[str]] | None
+    notes: list[str] = dataclasses.field(default_factory=list)
+    """What the recipe wants the plan to say (``InitPlan.notes``)."""
 
 
 _HE = ("relu", "gelu", "silu", "mish", "elu", "softplus")
@@ -478,7 +481,7 @@ def init_(
                 label = f"{w_ini.ini}.bias" if w_ini is not None and w_ini.ini else "zeros"
             entries.append(_row(site, label, choice))
     notes = tuple(f"{text} matched no parameter" for i, (_, _, text) in enumerate(rule_list)
-                  if i not in used) + _tied(model) + fx_note
+                  if i not in used) + _tied(model) + fx_note + tuple(ctx.notes)
     return InitPlan(entries, applied=not dry_run,
                     traced=trace.input_text if trace is not None else "", notes=notes)
 

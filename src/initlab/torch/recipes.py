@@ -7,7 +7,8 @@ torch_default         each module's own ``reset_parameters``, replayed with init
 gpt2(n_layer,         N(0, 0.02) for every kernel and embedding, biases 0, the residual
  residual, std)       projections N(0, 0.02 / sqrt(2 n_layer)) (nanoGPT's ``model.py``)
 fixup                 zero the last layer of each residual branch and the classifier; He
-                      (fan_out) times L^(-1/(2m-2)) for the other branch layers (Zhang et al.
+                      (fan_out) times L^(-1/(2m-2)) for the other branch layers; scalar
+                      biases 0 and multipliers 1 where the model has them (Zhang et al.
                       2019, official code hongyi-zhang/Fixup)
 zero_init_residual    the last norm weight of each residual branch set to 0 (Goyal et al.
                       2017; torchvision's ResNet ``zero_init_residual=True``)
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -180,30 +182,52 @@ def _branches(ctx: Context, what: str) -> list[list[str]]:
     return found
 
 
+_FIXUP_BIAS = re.compile(r"bias\d*[a-z]?")
+_FIXUP_SCALE = re.compile(r"scale\d*")
+
+
 def fixup(ctx: Context) -> dict[str, Choice]:
     """Fixup (Zhang, Dauphin & Ma 2019, "Fixup initialization", ICLR; official code
-    hongyi-zhang/Fixup, ``cifar/models/fixup_resnet_cifar.py``).
+    hongyi-zhang/Fixup, ``cifar/models/fixup_resnet_cifar.py`` and
+    ``imagenet/models/fixup_resnet_imagenet.py``).
 
-    The paper's rule: initialize the classification layer and the last layer of each residual
-    branch to 0; initialize every other layer with a standard method and scale the weight
-    layers inside residual branches by L^(-1/(2m-2)), L the number of residual branches and m
-    the number of layers in a branch. The official code draws those layers from
-    N(0, sqrt(2 / (out * prod(k)))) (He with fan_out) times L^(-1/2) (m = 2) and zeroes the
-    ``nn.Linear`` classifier's weight and bias. Layers outside the branches (the stem, the
-    shortcuts) follow ``auto``. Fixup's extra scalar biases and multipliers are not added.
+    The paper's rules: (1) initialize the classification layer and the last layer of each
+    residual branch to 0; (2) initialize every other layer with a standard method and scale
+    the weight layers inside residual branches by L^(-1/(2m-2)), L the number of residual
+    branches and m the number of layers in a branch; (3) add a scalar multiplier
+    (initialized at 1) in every branch and a scalar bias (initialized at 0) before each
+    convolution, linear and element-wise activation layer. The official code draws the
+    scaled branch layers from N(0, sqrt(2 / (out * prod(k)))) (He with fan_out) times
+    L^(-1/2) (m = 2; L^(-1/4) for its bottleneck, m = 3), a shortcut projection from He
+    fan_out unscaled (the ImageNet code), and zeroes the ``nn.Linear`` classifier's weight
+    and bias. The stem and other layers outside the branches follow ``auto``.
+
+    Rule 3 adds parameters, which an init cannot do to a user's model. Scalar (one-element)
+    parameters named like the official ones, ``bias1a``, ``bias2b``, ``bias1`` (``bias``
+    + digits + an optional letter) and ``scale``, are set to 0 and 1; a model without any
+    (its branches then have no learned offsets nor multiplier) gets a plan note saying so.
+    :class:`initlab.torch.zoo.FixupBasicBlock` and ``FixupResNet`` have them.
 
     Example:
-        >>> from initlab.torch.zoo import ResNet
+        >>> from initlab.torch.zoo import FixupResNet
         >>> from initlab.torch import init_
-        >>> plan = init_(ResNet(blocks=(2, 2), norm=False), "fixup", seed=0, dry_run=True)
-        >>> plan["stages.0.0.conv2.weight"].scheme, plan["fc.weight"].scheme
-        ('zeros', 'zeros')
+        >>> plan = init_(FixupResNet(blocks=(2, 2)), "fixup", seed=0, dry_run=True)
+        >>> [plan[n].scheme for n in ("stages.0.0.conv2.weight", "fc.weight",
+        ...  "stages.0.0.bias1a", "stages.0.0.scale")]
+        ['zeros', 'zeros', 'zeros', 'ones']
     """
     branches = _branches(ctx, "fixup")
     n_branches = len(branches)
     he_out = get("variance_scaling(scale=2, mode=fan_out)")
     by_mod = _by_module(ctx)
     out: dict[str, Choice] = {}
+    in_branch = {name for br in branches for name in br}
+    for r in ctx.trace.residuals if ctx.trace is not None else []:
+        for name in r.shortcut:
+            for s in by_mod.get(name, []) if name not in in_branch else []:
+                if s.role == "weight":
+                    out[s.name] = Choice(he_out, "fixup: a shortcut projection, He fan_out "
+                                         "(the official ImageNet code)", torch_fans=True)
     for br in branches:
         m = len(br)
         factor = n_branches ** (-1.0 / (2 * m - 2)) if m > 1 else 1.0
@@ -227,6 +251,26 @@ def fixup(ctx: Context) -> dict[str, Choice]:
         for s in by_mod[linears[-1]]:
             if s.role in ("weight", "bias"):
                 out[s.name] = Choice(get("zeros"), "fixup: the classifier -> 0")
+    scalars = 0
+    for s in ctx.sites:
+        leaf = s.name.rsplit(".", 1)[-1]
+        if s.role != "unknown" or s.param.numel() != 1:
+            continue
+        if _FIXUP_BIAS.fullmatch(leaf):
+            out[s.name] = Choice(get("zeros"), "fixup: a scalar bias -> 0 (rule 3)")
+            scalars += 1
+        elif _FIXUP_SCALE.fullmatch(leaf):
+            out[s.name] = Choice(get("ones"), "fixup: a branch's scalar multiplier -> 1 "
+                                 "(rule 3)")
+            scalars += 1
+    if not scalars:
+        ctx.notes.append(
+            "fixup: the model has no scalar biases or multipliers (Fixup's rule 3: a scalar "
+            "multiplier, 1 at init, in every branch and a scalar bias, 0 at init, before each "
+            "conv, linear and activation; an init cannot add parameters), so only rules 1-2 "
+            "are applied and nothing can learn the offsets and scale that normalization "
+            "would; initlab.torch.zoo.FixupBasicBlock has them"
+        )
     return out
 
 

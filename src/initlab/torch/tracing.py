@@ -259,7 +259,17 @@ class _Recorder(TorchFunctionMode):
         return out
 
     def _residual(self, ins: list[torch.Tensor], out: Any) -> None:
-        """An add in the innermost frame where one operand comes from the stream."""
+        """An add in the innermost frame where one operand comes from the stream.
+
+        Adding a parameter (Fixup's scalar bias, ``x + bias1a``) is no residual: the sum
+        stays the stream."""
+        if any(isinstance(t, nn.Parameter) for t in ins):
+            others = [t for t in ins if not isinstance(t, nn.Parameter)]
+            for fr in reversed(self.stack):
+                if any(id(t) in fr.stream for t in others):
+                    fr.stream |= {id(t) for t in _tensors(out)}
+                    return
+            return
         for fr in reversed(self.stack):
             sides = []
             for t in ins:

@@ -5,7 +5,9 @@ basic-block ResNet for 32x32 images (a 3x3 stem, stages of two-conv blocks, a 1x
 shortcut where the shape changes, global average pooling, a linear classifier);
 :class:`GPT` is a GPT-2-style decoder with the module names nanoGPT uses (``wte``, ``wpe``,
 ``blocks.i.attn.c_attn``, ``c_proj``, ``mlp.c_fc``, ``ln_1``, ``ln_f``, ``lm_head`` tied to
-``wte``), so the ``gpt2`` recipe finds its residual projections. ``GPTConfig()`` at its
+``wte``), so the ``gpt2`` recipe finds its residual projections; :class:`FixupResNet` is the
+official Fixup code's normalization-free ResNet with its scalar biases and multipliers.
+``GPTConfig()`` at its
 defaults is GPT-2 small (124M parameters); the tests use tiny ones.
 
 Example:
@@ -26,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["BasicBlock", "ResNet", "GPTConfig", "GPT", "Block"]
+__all__ = ["BasicBlock", "ResNet", "FixupBasicBlock", "FixupResNet", "GPTConfig", "GPT", "Block"]
 
 
 class BasicBlock(nn.Module):
@@ -79,6 +81,74 @@ class ResNet(nn.Module):
         for stage in self.stages:
             x = stage(x)
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+class FixupBasicBlock(nn.Module):
+    """A basic block without normalization, with Fixup's scalars (Zhang, Dauphin & Ma 2019).
+
+    As the official code (hongyi-zhang/Fixup, ``FixupBasicBlock``): a scalar bias before
+    each convolution and each activation (``bias1a``, ``bias1b``, ``bias2a``, ``bias2b``,
+    initialized 0) and a scalar multiplier of the branch (``scale``, initialized 1):
+    ``relu(scale * conv2(relu(conv1(x + bias1a) + bias1b) + bias2a) + bias2b + shortcut)``,
+    the shortcut a 1x1 conv of ``x + bias1a`` where the shape changes (the ImageNet code's
+    projection). The ``fixup`` recipe zeroes ``conv2``, scales ``conv1`` and resets the
+    scalars to 0 and 1.
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
+        super().__init__()
+        self.bias1a = nn.Parameter(torch.zeros(1))
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bias1b = nn.Parameter(torch.zeros(1))
+        self.bias2a = nn.Parameter(torch.zeros(1))
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.scale = nn.Parameter(torch.ones(1))
+        self.bias2b = nn.Parameter(torch.zeros(1))
+        self.shortcut: nn.Module | None = None
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Conv2d(c_in, c_out, 1, stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.conv1(x + self.bias1a) + self.bias1b)
+        out = self.conv2(out + self.bias2a) * self.scale + self.bias2b
+        identity = x if self.shortcut is None else self.shortcut(x + self.bias1a)
+        return F.relu(out + identity)
+
+
+class FixupResNet(nn.Module):
+    """A CIFAR-style ResNet of :class:`FixupBasicBlock` s, no normalization anywhere.
+
+    As the official ``FixupResNet``: a 3x3 stem, a scalar bias ``bias1`` before its ReLU,
+    stages of blocks (width doubling, stride 2 from the second stage), global average
+    pooling, a scalar bias ``bias2`` before the linear classifier.
+
+    Example:
+        >>> import torch
+        >>> FixupResNet(blocks=(1, 1), width=4)(torch.zeros(2, 3, 8, 8)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(self, blocks: tuple[int, ...] = (3, 3, 3), width: int = 16,
+                 classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, 1, 1, bias=False)
+        self.bias1 = nn.Parameter(torch.zeros(1))
+        stages, c = [], width
+        for i, n in enumerate(blocks):
+            c_out = width * 2**i
+            stage = [FixupBasicBlock(c, c_out, 1 if i == 0 else 2)]
+            stage += [FixupBasicBlock(c_out, c_out) for _ in range(n - 1)]
+            stages.append(nn.Sequential(*stage))
+            c = c_out
+        self.stages = nn.ModuleList(stages)
+        self.bias2 = nn.Parameter(torch.zeros(1))
+        self.fc = nn.Linear(c, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.stem(x) + self.bias1)
+        for stage in self.stages:
+            x = stage(x)
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1) + self.bias2)
 
 
 @dataclasses.dataclass
