@@ -7,6 +7,16 @@ below states the assertion it ports. Shapes are
 in initlab's layout (a dense kernel (in, out), a conv kernel (*k, in, out)): PyTorch's
 (out, in, *k) tensor of the same layer is the transpose, and its fans are the same numbers.
 Where PyTorch raises ValueError, initlab raises ShapeError or SpecError (both ValueError).
+
+Read against PyTorch's test_init.py (TestNNInit and TestNNInitDeviceType, 2026), Keras 3's
+random_initializers_test.py and constant_initializers_test.py, and JAX's
+NNInitializersTest. Not ported, because initlab has no such feature: PyTorch's deprecation
+warning for un-suffixed names; Keras's Constant with an array value, STFTInitializer, its
+``input_axes`` / ``output_axes`` fans (compute_fans with axes, the MultiHeadAttention
+kernel) and SeedGenerator serialization; JAX's ``in_axis`` / ``out_axis`` / ``batch_axis``,
+complex dtypes and dtype-at-construction providers. JAX's own tests check shapes and
+dtypes only; its flavors' values are tested here against jax.nn.initializers' documented
+distributions (and against real JAX in test_init_vs_keras_jax.py).
 """
 
 from __future__ import annotations
@@ -314,3 +324,207 @@ def test_jax_delta_orthogonal():
         get("jax:delta_orthogonal")((4, 8))
     with pytest.raises(ShapeError, match="in <= out"):  # JAX: fan_in <= fan_out
         get("jax:delta_orthogonal")((3, 8, 4))
+
+
+# ================================================================ the rest of the peers' tests
+# PyTorch: test_calculate_gain_leaky_relu / _only_accepts_numbers / _only_accepts_valid_...
+def test_torch_calculate_gain_leaky_relu_slopes():
+    assert gain("leaky_relu") == pytest.approx(1.4141428569978354, rel=1e-15)  # slope 0.01
+    assert gain("leaky_relu", 0) == pytest.approx(math.sqrt(2), rel=1e-15)
+    assert gain("leaky_relu", 0.01) == pytest.approx(1.4141428569978354, rel=1e-15)
+    assert gain("leaky_relu", 10) == pytest.approx(0.14071950894605836, rel=1e-15)
+    for bad in (True, [1], {"a": "b"}):
+        with pytest.raises(SpecError, match="allowed: a finite number"):
+            gain("leaky_relu", bad)
+
+
+def test_torch_calculate_gain_rejects_random_names():
+    rng = np.random.default_rng(123)
+    for n in (2, 5, 25):  # lengths no nonlinearity has
+        name = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), n))
+        with pytest.raises(SpecError):
+            gain(name)
+
+
+# PyTorch: test_trunc_normal_generator (a seeded generator replays torch's seeded RNG)
+def test_torch_trunc_normal_same_seed_same_numbers():
+    ini = get("torch:trunc_normal")
+    np.testing.assert_array_equal(ini((5,), rng=42), ini((5,), rng=42))
+    assert not np.array_equal(ini((5,), rng=42), ini((5,), rng=43))
+    w = ini((2000,), rng=42, dtype=np.float64)  # mean 0, std 1, absolute bounds [-2, 2]
+    assert stats.kstest(w, stats.truncnorm(-2, 2).cdf).pvalue > P
+
+
+# PyTorch TestNNInitDeviceType.test_trunc_normal_all_dtypes
+@pytest.mark.parametrize("dims", [1, 2, 4])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_torch_trunc_normal_random_bounds_in_every_dtype(dims, dtype):
+    r = np.random.default_rng(10 * dims + np.dtype(dtype).itemsize)
+    lo_size, hi_size = (30, 50) if dims < 4 else (10, 14)  # 4-D at 30-50 is millions
+    size = tuple(int(s) for s in r.integers(lo_size, hi_size + 1, dims))
+    mean, std = r.uniform(-3, 3), r.uniform(0.01, 1)
+    a, b = r.uniform(mean - 2 * std, mean), r.uniform(mean, mean + 2 * std)
+    w = get(f"torch:trunc_normal(mean={mean!r}, std={std!r}, a={a!r}, b={b!r})")(
+        size, rng=0, dtype=dtype)
+    assert w.shape == size and w.dtype == dtype
+    assert w.min() >= dtype(a) and w.max() <= dtype(b)  # the bounds at the array's precision
+    law = stats.truncnorm((a - mean) / std, (b - mean) / std, loc=mean, scale=std)
+    assert stats.kstest(w.ravel().astype(np.float64), law.cdf).pvalue > P
+
+
+def _low(dtype):
+    """The dtype to ask initlab for; bfloat16 needs ml_dtypes (skip without it)."""
+    if dtype == "bfloat16":
+        pytest.importorskip("ml_dtypes", reason="NumPy has no bfloat16; ml_dtypes provides it")
+    return dtype
+
+
+# PyTorch: test_trunc_normal_low_precision, _narrow_interval
+@pytest.mark.parametrize("dtype,a,b", [
+    (np.float16, -2.0, 2.0), ("bfloat16", -2.0, 2.0),
+    (np.float32, 2.0, 3.0), (np.float64, 2.0, 3.0), (np.float16, 2.0, 3.0)])
+def test_torch_trunc_normal_low_precision_and_a_narrow_tail_interval(dtype, a, b):
+    w = get(f"torch:trunc_normal(mean=0, std=1, a={a}, b={b})")((10000,), rng=0,
+                                                                 dtype=_low(dtype))
+    w = w.astype(np.float64)
+    assert w.min() >= a and w.max() <= b
+    assert stats.kstest(w, stats.truncnorm(a, b).cdf).pvalue > P
+
+
+# PyTorch: test_trunc_normal_unique_values, _no_boundary_values_small_std
+@pytest.mark.parametrize("dtype,min_unique", [
+    (np.float32, 5000), (np.float64, 5000), (np.float16, 3000), ("bfloat16", 1000)])
+def test_torch_trunc_normal_fills_the_value_space_and_never_the_bounds(dtype, min_unique):
+    w = get("torch:trunc_normal(mean=0, std=1, a=-2, b=2)")((10000,), rng=0,
+                                                             dtype=_low(dtype))
+    w = w.astype(np.float64)
+    assert w.min() >= -2 and w.max() <= 2 and np.all(np.isfinite(w))
+    assert len(np.unique(w)) > min_unique
+    v = get("torch:trunc_normal(mean=0, std=0.1, a=-2, b=2)")((10000,), rng=0,
+                                                               dtype=_low(dtype))
+    assert not np.any(np.abs(v.astype(np.float64)) == 2.0)  # nothing clamped to a bound
+
+
+# PyTorch: test_sparse_default_std with a random std
+def test_torch_sparse_with_its_own_std():
+    r = np.random.default_rng(5)
+    rows, cols = 33, 31  # initlab (in, out): torch's (out=31, in=33)
+    sparsity, std = r.uniform(0.1, 0.2), r.uniform(0.01, 0.2)
+    w = get(f"torch:sparse(sparsity={sparsity!r}, std={std!r})")((rows, cols), rng=0,
+                                                                  dtype=np.float64)
+    assert np.all((w == 0).sum(axis=1) >= math.ceil(sparsity * cols))
+    assert stats.kstest(w[w != 0], stats.norm(0, std).cdf).pvalue > P
+
+
+# Keras 3: test_random_normal (std, fixed seed repeats, a generator moves on, clone by config)
+def test_keras_random_normal_seeds_and_round_trip():
+    ini = get("keras:random_normal(mean=0, stddev=1)")
+    w = ini((25, 20), rng=1234, dtype=np.float64)
+    n = w.size  # the sample std's standard error is about std / sqrt(2 n): 5 of them
+    assert w.std() == pytest.approx(1.0, abs=5 / math.sqrt(2 * n))
+    np.testing.assert_array_equal(w, ini((25, 20), rng=1234, dtype=np.float64))
+    gen = np.random.default_rng(1337)  # Keras's SeedGenerator: each call draws anew
+    assert not np.array_equal(ini((25, 20), rng=gen), ini((25, 20), rng=gen))
+    clone = get(str(ini))  # Keras: from_config(get_config()); initlab: its spec string
+    assert clone == ini
+    np.testing.assert_array_equal(clone((25, 20), rng=7), ini((25, 20), rng=7))
+
+
+# Keras 3: test_random_uniform (min >= minval, max < maxval: the upper bound is open)
+def test_keras_random_uniform_half_open_interval():
+    w = get("keras:random_uniform(minval=-1, maxval=1)")((5, 5), rng=1234)
+    assert w.shape == (5, 5) and w.min() >= -1 and w.max() < 1
+    w = get("keras:random_uniform(minval=-1, maxval=1)")((200, 100), rng=0, dtype=np.float64)
+    assert w.min() >= -1 and w.max() < 1
+    assert stats.kstest(w.ravel(), stats.uniform(-1, 2).cdf).pvalue > P
+
+
+# Keras 3: test_variance_scaling on (25, 20), fan_in and fan_out
+@pytest.mark.parametrize("mode,n", [("fan_in", 25), ("fan_out", 20)])
+def test_keras_variance_scaling_fan_in_and_out_on_a_small_kernel(mode, n):
+    w = get(f"keras:variance_scaling(scale=2.0, mode={mode})")((25, 20), rng=1234,
+                                                               dtype=np.float64)
+    want = math.sqrt(2.0 / n)
+    assert w.shape == (25, 20)
+    assert w.std() == pytest.approx(want, rel=5 / math.sqrt(2 * w.size))
+
+
+# Keras 3: test_orthogonal (5, 5), gain 2: each column has norm gain, columns orthogonal
+def test_keras_orthogonal_square_columns():
+    w = get("keras:orthogonal(gain=2.0)")((5, 5), rng=1234, dtype=np.float64)
+    np.testing.assert_allclose(np.linalg.norm(w, axis=0), 2.0, rtol=1e-12)
+    for i in range(5):
+        for j in range(i + 1, 5):
+            assert abs(float(w[:, i] @ w[:, j])) < 1e-12
+
+
+# Keras 3: test_get_method ("typo" is a ValueError)
+def test_keras_get_by_name_and_a_typo():
+    assert get("keras:glorot_normal").name == "keras:glorot_normal"
+    with pytest.raises(SpecError, match="unknown keras scheme 'keras:typo'"):
+        get("keras:typo")
+
+
+# JAX: NNInitializersTest.testInitializer: every initializer keeps the shape and the dtype
+JAX_SHAPES = [(2,), (2, 2), (2, 3), (3, 2), (2, 3, 4), (4, 3, 2), (2, 3, 4, 5)]
+JAX_RECS = [  # name, min rank, max rank (JAX's initializer_record)
+    ("jax:uniform", 1, 4), ("jax:normal", 1, 4), ("jax:truncated_normal", 1, 4),
+    ("jax:he_normal", 2, 4), ("jax:he_uniform", 2, 4), ("jax:glorot_normal", 2, 4),
+    ("jax:glorot_uniform", 2, 4), ("jax:lecun_normal", 2, 4), ("jax:lecun_uniform", 2, 4),
+    ("jax:orthogonal", 2, 2), ("jax:delta_orthogonal", 4, 4),
+    ("jax:variance_scaling(1, fan_geo_avg, normal)", 2, 4),
+]
+JAX_DTYPES = [np.float16, "bfloat16", np.float32, np.float64]
+
+
+@pytest.mark.parametrize("spec,lo,hi", JAX_RECS, ids=[r[0] for r in JAX_RECS])
+def test_jax_every_initializer_keeps_shape_and_dtype(spec, lo, hi):
+    for shape in (s for s in JAX_SHAPES if lo <= len(s) <= hi):
+        for dtype in JAX_DTYPES:
+            w = get(spec)(shape, rng=0, dtype=_low(dtype))
+            assert w.shape == shape
+            assert w.dtype.name == (dtype if isinstance(dtype, str) else np.dtype(dtype).name)
+
+
+# JAX: testVarianceScalingError (a 1-D weight has no fans)
+def test_jax_variance_scaling_needs_rank_2():
+    ini = get("jax:variance_scaling(1.0, fan_avg, truncated_normal)")
+    with pytest.raises(ShapeError, match="rank >= 2"):
+        ini((5,))
+
+
+# JAX: testAccidentalUpcasting (bfloat16 asked, bfloat16 given)
+def test_jax_no_accidental_upcasting_to_float32():
+    pytest.importorskip("ml_dtypes")
+    for spec in ("jax:uniform(scale=1.0)", "jax:normal(stddev=1.0)",
+                 "jax:truncated_normal(stddev=1.0)"):
+        assert get(spec)((4, 4), rng=0, dtype="bfloat16").dtype.name == "bfloat16"
+
+
+# JAX's tests check shapes and dtypes only; the values follow jax.nn.initializers' docs
+JAX_LAWS = [
+    ("jax:uniform(scale=0.5)", (300, 200), stats.uniform(0, 0.5)),
+    ("jax:normal(stddev=0.3)", (300, 200), stats.norm(0, 0.3)),
+    ("jax:truncated_normal(stddev=0.3, lower=-1.5, upper=2)", (300, 200),
+     stats.truncnorm(-1.5, 2, scale=0.3)),  # bounds in units of stddev, uncorrected
+    ("jax:variance_scaling(2, fan_in, normal)", (300, 200), stats.norm(0, math.sqrt(2 / 300))),
+    ("jax:variance_scaling(1, fan_avg, uniform)", (3, 3, 40, 60),
+     stats.uniform(-math.sqrt(3 / 450), 2 * math.sqrt(3 / 450))),
+    ("jax:variance_scaling(1, fan_out, truncated_normal)", (300, 200),  # corrected sigma
+     stats.truncnorm(-2, 2, scale=math.sqrt(1 / 200) / 0.87962566103423978)),
+    ("jax:variance_scaling(1, fan_geo_avg, normal)", (300, 200),
+     stats.norm(0, math.sqrt(1 / math.sqrt(300 * 200)))),
+    ("jax:he_uniform", (300, 200), stats.uniform(-math.sqrt(6 / 300), 2 * math.sqrt(6 / 300))),
+    ("jax:glorot_normal", (300, 200),
+     stats.truncnorm(-2, 2, scale=math.sqrt(2 / 500) / 0.87962566103423978)),
+    ("jax:lecun_normal", (300, 200),
+     stats.truncnorm(-2, 2, scale=math.sqrt(1 / 300) / 0.87962566103423978)),
+]
+
+
+@pytest.mark.parametrize("spec,shape,law", JAX_LAWS, ids=[x[0] for x in JAX_LAWS])
+def test_jax_values_follow_the_documented_distribution(spec, shape, law):
+    w = get(spec)(shape, rng=0, dtype=np.float64).ravel()
+    assert stats.kstest(w, law.cdf).pvalue > P
+    lo, hi = law.support()
+    assert w.min() >= lo and w.max() <= hi
