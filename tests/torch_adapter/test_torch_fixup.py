@@ -37,7 +37,7 @@ def test_every_layer_follows_the_official_rule():
                 assert plan[f"{_name(m, blk)}.shortcut.weight"].std == pytest.approx(want)
                 assert float(s.std()) == pytest.approx(want, rel=5 / math.sqrt(2 * s.numel()))
     assert float(m.bias1.detach()) == 0.0 and float(m.bias2.detach()) == 0.0
-    assert float(m.fc.weight.detach().abs().max()) == 0.0 == float(m.fc.bias.abs().max())
+    assert float(m.fc.weight.detach().abs().max()) == 0.0 == float(m.fc.bias.detach().abs().max())
     assert not [n for n in plan.notes if "scalar" in n]
     assert float(m(torch.randn(2, 3, 8, 8)).detach().abs().max()) == 0.0  # the classifier is 0
 

@@ -53,6 +53,9 @@ class Constant(Initializer):
         out.fill(self.value)
         return True
 
+    def _bound(self, shape):
+        return abs(self.value)
+
     def std(self, shape):
         return 0.0
 
@@ -88,6 +91,9 @@ class Uniform(Initializer):
         uniform(rng, out.shape, self.low, self.high, out.dtype, out)
         return True
 
+    def _bound(self, shape):
+        return max(abs(self.low), abs(self.high))
+
     def std(self, shape):
         return (self.high - self.low) / math.sqrt(12.0)
 
@@ -121,6 +127,10 @@ class Normal(Initializer):
     def _fill(self, out, rng):
         normal(rng, out.shape, self.mean, self.stddev, out.dtype, out)
         return True
+
+    def _bound(self, shape):
+        # NumPy's ziggurat draws |z| < 14 (its tail is r - log(u) / r with u >= 2^-53)
+        return abs(self.mean) + 64.0 * self.stddev
 
     def std(self, shape):
         return self.stddev

@@ -145,6 +145,11 @@ class VarianceScaling(Initializer):
             return True
         return self.at_fans(*self.fans(out.shape))._fill(out, rng)
 
+    def _bound(self, shape):
+        if self.std(shape) is None:
+            return 0.0
+        return self.at_fans(*self.fans(shape))._bound(shape)
+
     def _formula(self, shape):
         n = self.n(shape)
         mode = _MODE_TEXT[self.mode]
@@ -196,6 +201,9 @@ class TorchLinearDefault(Initializer):
 
     def _fill(self, out, rng):
         return self._weights._fill(out, rng)
+
+    def _bound(self, shape):
+        return self._weights._bound(shape)
 
     def _formula(self, shape):
         fi, _ = fans(shape)
