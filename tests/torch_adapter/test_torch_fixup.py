@@ -53,7 +53,8 @@ def test_scalars_are_reset_even_after_training_moved_them():
             if p.numel() == 1:
                 p.fill_(0.7)
     plan = init_(m, "fixup", seed=0)
-    assert float(m.stages[0][0].scale) == 1.0 and float(m.stages[0][0].bias2b) == 0.0
+    blk = m.stages[0][0]
+    assert float(blk.scale.detach()) == 1.0 and float(blk.bias2b.detach()) == 0.0
     assert plan["stages.0.0.scale"].reason == "fixup: a branch's scalar multiplier -> 1 (rule 3)"
 
 
