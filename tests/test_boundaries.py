@@ -47,10 +47,21 @@ def test_check_memory_names_the_size_it_needs():
     check_memory(2**30, "x", available=2**31)  # fits: no error
 
 
-def test_scipy_root_failure_is_a_config_error_naming_the_flag(capsys):
-    assert main(["recommend", "--activation", "selu", "--bias-std", "4"]) == 2
+def test_theory_failure_is_a_config_error_naming_the_flag(capsys):
+    assert main(["recommend", "--activation", "sigmoid", "--bias-std", "100"]) == 2
     err = one_error_line(capsys)
-    assert "--bias-std 4" in err and "sigma_b^2 = 16" in err
+    assert "--bias-std 100" in err and "sigma_b^2 = 10000" in err and "edge of chaos" in err
+
+
+def test_recommend_selu_at_a_large_bias_std_is_resolved(capsys):
+    """It was a root-bracket error (the fixed quadrature could not resolve q* ~ 300);
+    tests/diagnose/test_diag_theory_quad.py checks the numbers against scipy's quad."""
+    from initlab.diagnose import theory
+
+    assert main(["recommend", "--activation", "selu", "--bias-std", "4"]) == 0
+    out = capsys.readouterr().out
+    assert f"critical sigma_w^2   {theory.critical_sigma_w2('selu', 16.0):.4f}" in out
+    assert "q*                   inf" not in out
 
 
 def test_sklearn_rejection_is_caught_where_options_enter(tmp_path, capsys):
@@ -286,7 +297,7 @@ def test_real_processes_answer_in_one_line(tmp_path):
     env = {**os.environ, "PYTHONPATH": SRC}
     for argv in (["sample", "he_normal", "--shape", "10000000,10000000"],
                  ["compare", "--config", str(cfg)],
-                 ["recommend", "--activation", "selu", "--bias-std", "4"]):
+                 ["recommend", "--activation", "sigmoid", "--bias-std", "100"]):
         p = subprocess.run([sys.executable, "-m", "initlab", *argv], capture_output=True,
                            text=True, env=env, timeout=120)
         assert p.returncode == 2 and p.stderr.count("\n") == 1, (argv, p.stderr)

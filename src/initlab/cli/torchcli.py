@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from initlab.cli.flags import int_flag, number_flag
 from initlab.errors import ConfigError
 
 __all__ = ["register", "add_inspect_arguments", "run_inspect", "load_factory", "parse_shape"]
@@ -112,8 +113,7 @@ def _batch(args: argparse.Namespace, shape: tuple[int, ...] | None):
         return torch.from_numpy(x), torch.from_numpy(np.asarray(ds.y_train[:n]).astype(np.int64))
     if shape is None:
         raise ConfigError("--torch needs --input-shape (e.g. 3,32,32) or --dataset")
-    if args.classes < 1:
-        raise ConfigError(f"--classes must be >= 1; got {args.classes}")
+    int_flag("--classes", args.classes)
     g = torch.Generator().manual_seed(args.seed)
     return (torch.randn(n, *shape, generator=g),
             torch.randint(0, args.classes, (n,), generator=g))
@@ -123,10 +123,8 @@ def run_inspect(args: argparse.Namespace) -> int:
     """Run ``initlab inspect --torch``: one report per ``--init``."""
     import initlab.torch as it
 
-    if args.n_samples < 1:
-        raise ConfigError(f"--n-samples must be >= 1; got {args.n_samples}")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        raise ConfigError(f"--lr must be a positive number; got {args.lr}")
+    int_flag("--n-samples", args.n_samples)
+    number_flag("--lr", args.lr)
     shape = parse_shape(args.input_shape) if args.input_shape else None
     factory = load_factory(args.torch)
     inits = args.inits or [AS_BUILT]
@@ -223,12 +221,9 @@ def run_coord_check(args: argparse.Namespace) -> int:
         raise ConfigError(f"--widths needs at least two distinct widths; got {args.widths!r}")
     for flag, v in (("--n-samples", args.n_samples), ("--classes", args.classes),
                     ("--seeds", args.seeds)):
-        if v < 1:
-            raise ConfigError(f"{flag} must be >= 1; got {v}")
-    if args.steps < 0:
-        raise ConfigError(f"--steps must be >= 0; got {args.steps}")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        raise ConfigError(f"--lr must be a positive number; got {args.lr}")
+        int_flag(flag, v)
+    int_flag("--steps", args.steps, low=0)
+    number_flag("--lr", args.lr)
     factory = load_factory(args.factory)
     g = torch.Generator().manual_seed(args.seed)
     x = torch.randn(args.n_samples, *shape, generator=g)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from initlab.errors import ConfigError
+from initlab.init.checks import integer
 from initlab.studies.results import Results
 from initlab.studies.spec import Study, field_name
 from initlab.studies.store import RunRecord, Store, now
@@ -376,11 +377,7 @@ def blas_limits(threads: int | None) -> Any:
 
 # ---------------------------------------------------------------------- the runner
 def _check_count(name: str, value: Any, optional: bool) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        more = " or None" if optional else ""
-        raise ConfigError(f"{name} must be an int >= 1{more}; got {value!r}")
+    integer(name, value, low=1, error=ConfigError, optional=optional)
 
 
 def run_study(

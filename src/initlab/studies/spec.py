@@ -49,7 +49,7 @@ from types import MappingProxyType
 from typing import Any
 
 from initlab.errors import ConfigError, InitLabError, ShapeError, SpecError, param, unknown
-from initlab.init.checks import number
+from initlab.init.checks import integer, number
 
 __all__ = ["Study", "parse_layers", "field_name", "OUTPUTS", "DTYPES", "LOCATION_OPTIONS",
            "MAX_LAYERS", "MAX_SEEDS"]
@@ -128,9 +128,7 @@ def _bad(field: str, value: object, allowed: str) -> ConfigError:
 
 
 def _int(field: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise _bad(field, value, f"an integer >= {minimum}")
-    return int(value)
+    return integer(field, value, low=minimum, bad=lambda v, allowed: _bad(field, v, allowed))
 
 
 def _positive_float(field: str, value: object, optional: bool = False) -> float | None:

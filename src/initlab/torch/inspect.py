@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +40,7 @@ from initlab.diagnose.findings import Finding, fix_inits, recommended_init
 from initlab.diagnose.report import Report, predict_grad, report_from_trace
 from initlab.diagnose.thresholds import Thresholds
 from initlab.errors import ConfigError
+from initlab.init.checks import number
 from initlab.torch.trace import trace_model
 
 __all__ = ["inspect", "Fix", "DEFAULT_LR", "propose_fix", "apply_fix", "module_rules",
@@ -127,9 +127,8 @@ def inspect(
             not a scalar.
     """
     lr = DEFAULT_LR if lr is None else lr
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (
-            math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"lr must be a positive number; got {lr!r}")
+    number("inspect", "lr", lr, low=0, strict=True,
+           bad=lambda v, _: ConfigError(f"lr must be a positive number; got {v!r}"))
     hook = None
     if verify:
         hook = _Hook(model, x, y, loss_fn, float(lr), thresholds, seed)
