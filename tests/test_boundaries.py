@@ -302,3 +302,42 @@ def test_real_processes_answer_in_one_line(tmp_path):
                            text=True, env=env, timeout=120)
         assert p.returncode == 2 and p.stderr.count("\n") == 1, (argv, p.stderr)
         assert p.stderr.startswith("initlab: error: ") and "Traceback" not in p.stderr
+
+
+# ---------------------------------------------------------------- found by tests/test_fuzz.py
+def test_a_sweep_range_end_beyond_float_is_named(tmp_path, capsys):
+    """It was an OverflowError traceback from math.isfinite(10**400)."""
+    import json
+
+    cfg = tmp_path / "sw.json"
+    cfg.write_text(json.dumps({"name": "s", "study": {"dataset": "xor", "layers": [2]},
+                               "axes": {"lr": {"start": 10**400, "stop": 1, "num": 2}}}))
+    out = tmp_path / "out"
+    assert main(["sweep", "--config", str(cfg), "--out", str(out), "--quiet"]) == 2
+    err = one_error_line(capsys)
+    assert "range start" in err and "1000000000" in err and "finite number" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("n", [10**12, 10**400], ids=["1e12", "1e400"])
+def test_a_class_count_past_what_can_be_drawn_is_named(n):
+    """It was a 14.6 TiB allocation (10**12) or an OverflowError (10**400) in the generator."""
+    for name in ("blobs", "spirals"):
+        with pytest.raises(ConfigError, match=r"n_classes=1000.* must be an int from 2 to"):
+            initlab.data.load(name, n_classes=n)
+
+
+def test_torch_cli_labels_past_the_models_outputs_are_named(tmp_path, capsys):
+    """It was an IndexError from the loss ('Target 7 is out of bounds'): an internal error."""
+    pytest.importorskip("torch")
+    models = tmp_path / "models.py"
+    models.write_text("from torch import nn\n\ndef mlp(width=8):\n"
+                      "    return nn.Sequential(nn.Linear(4, width), nn.ReLU(), "
+                      "nn.Linear(width, 3))\n")
+    for argv in (["inspect", "--torch", f"{models}:mlp", "--input-shape", "4"],
+                 ["coord-check", f"{models}:mlp", "--input-shape", "4", "--widths", "8,16"]):
+        assert main(argv) == 2
+        err = one_error_line(capsys)
+        assert "gives 3 outputs" in err and "--classes <= 3" in err
+    assert main(["inspect", "--torch", f"{models}:mlp", "--input-shape", "4",
+                 "--classes", "3"]) == 0

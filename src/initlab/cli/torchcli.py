@@ -119,6 +119,27 @@ def _batch(args: argparse.Namespace, shape: tuple[int, ...] | None):
             torch.randint(0, args.classes, (n,), generator=g))
 
 
+def check_classes(model: Any, x: Any, y: Any, what: str) -> None:
+    """Refuse labels the model's output cannot score (the loss would index past it).
+
+    Raises:
+        ConfigError: the largest label is not below the output's last dimension; the
+            message names --classes (or the dataset) and the model's outputs.
+    """
+    import copy
+
+    import torch
+
+    with torch.random.fork_rng(devices=[]), torch.no_grad():  # no trace on model or RNG
+        out = copy.deepcopy(model)(x[:2])
+    if isinstance(out, torch.Tensor) and out.dim() >= 2 and y.dtype == torch.int64:
+        n_out, top = int(out.shape[-1]), int(y.max())
+        if top >= n_out:
+            raise ConfigError(f"{what} gives {n_out} outputs but the labels go up to {top}; "
+                              f"allowed: --classes <= {n_out} (or a dataset with at most "
+                              f"{n_out} classes)")
+
+
 def run_inspect(args: argparse.Namespace) -> int:
     """Run ``initlab inspect --torch``: one report per ``--init``."""
     import initlab.torch as it
@@ -135,6 +156,7 @@ def run_inspect(args: argparse.Namespace) -> int:
             it.init_(model, spec, seed=args.seed, dry_run=True)
         models.append(model)
     x, y = _batch(args, shape)
+    check_classes(models[0], x, y, args.torch)
     reports = []
     for spec, model in zip(inits, models, strict=True):
         if spec != AS_BUILT:
@@ -228,6 +250,9 @@ def run_coord_check(args: argparse.Namespace) -> int:
     g = torch.Generator().manual_seed(args.seed)
     x = torch.randn(args.n_samples, *shape, generator=g)
     y = torch.randint(0, args.classes, (args.n_samples,), generator=g)
+    with torch.random.fork_rng(devices=[]):
+        smallest = factory(min(widths))
+    check_classes(smallest, x, y, f"{args.factory} at width {min(widths)}")
     cls = torch.optim.Adam if args.optimizer == "adam" else torch.optim.SGD
 
     def optimizer(model):

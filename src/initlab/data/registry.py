@@ -177,13 +177,13 @@ def allowed_options(name: str) -> tuple[str, ...]:
 
 
 _EXTRA_RULES: dict[str, tuple[type, float, float | None, str]] = {
-    # option: (type, lowest allowed, highest allowed or None, how to say it)
+    # option: (type, lowest allowed, highest allowed (floats: excluded) or None, how to say it)
     "noise": (float, 0.0, None, "a finite number >= 0"),
     "factor": (float, 0.0, 1.0, "a number in (0, 1)"),
     "turns": (float, 0.0, None, "a finite number > 0"),
     "cluster_std": (float, 0.0, None, "a finite number > 0"),
-    "n_classes": (int, 2, None, "an int >= 2"),
-    "n_features": (int, 1, None, "an int >= 1"),
+    "n_classes": (int, 2, 100_000, "an int from 2 to 100000"),
+    "n_features": (int, 1, 100_000, "an int from 1 to 100000"),
 }
 
 
@@ -197,7 +197,8 @@ def _check_extra(name: str, extra: dict[str, Any]) -> dict[str, Any]:
             return ConfigError(f"{name}: option {key}={v!r} must be {says}")
 
         if kind is int:
-            out[key] = integer(key, value, low=int(lo), bad=bad)
+            out[key] = integer(key, value, low=int(lo), high=None if hi is None else int(hi),
+                               bad=bad)
         else:
             out[key] = number(name, key, value, low=lo, high=hi, bad=bad,
                               strict=key in ("factor", "turns", "cluster_std"),
