@@ -47,10 +47,21 @@ def test_check_memory_names_the_size_it_needs():
     check_memory(2**30, "x", available=2**31)  # fits: no error
 
 
-def test_scipy_root_failure_is_a_config_error_naming_the_flag(capsys):
-    assert main(["recommend", "--activation", "selu", "--bias-std", "4"]) == 2
+def test_theory_failure_is_a_config_error_naming_the_flag(capsys):
+    assert main(["recommend", "--activation", "sigmoid", "--bias-std", "100"]) == 2
     err = one_error_line(capsys)
-    assert "--bias-std 4" in err and "sigma_b^2 = 16" in err
+    assert "--bias-std 100" in err and "sigma_b^2 = 10000" in err and "edge of chaos" in err
+
+
+def test_recommend_selu_at_a_large_bias_std_is_resolved(capsys):
+    """It was a root-bracket error (the fixed quadrature could not resolve q* ~ 300);
+    tests/diagnose/test_diag_theory_quad.py checks the numbers against scipy's quad."""
+    from initlab.diagnose import theory
+
+    assert main(["recommend", "--activation", "selu", "--bias-std", "4"]) == 0
+    out = capsys.readouterr().out
+    assert f"critical sigma_w^2   {theory.critical_sigma_w2('selu', 16.0):.4f}" in out
+    assert "q*                   inf" not in out
 
 
 def test_sklearn_rejection_is_caught_where_options_enter(tmp_path, capsys):
@@ -286,8 +297,47 @@ def test_real_processes_answer_in_one_line(tmp_path):
     env = {**os.environ, "PYTHONPATH": SRC}
     for argv in (["sample", "he_normal", "--shape", "10000000,10000000"],
                  ["compare", "--config", str(cfg)],
-                 ["recommend", "--activation", "selu", "--bias-std", "4"]):
+                 ["recommend", "--activation", "sigmoid", "--bias-std", "100"]):
         p = subprocess.run([sys.executable, "-m", "initlab", *argv], capture_output=True,
                            text=True, env=env, timeout=120)
         assert p.returncode == 2 and p.stderr.count("\n") == 1, (argv, p.stderr)
         assert p.stderr.startswith("initlab: error: ") and "Traceback" not in p.stderr
+
+
+# ---------------------------------------------------------------- found by tests/test_fuzz.py
+def test_a_sweep_range_end_beyond_float_is_named(tmp_path, capsys):
+    """It was an OverflowError traceback from math.isfinite(10**400)."""
+    import json
+
+    cfg = tmp_path / "sw.json"
+    cfg.write_text(json.dumps({"name": "s", "study": {"dataset": "xor", "layers": [2]},
+                               "axes": {"lr": {"start": 10**400, "stop": 1, "num": 2}}}))
+    out = tmp_path / "out"
+    assert main(["sweep", "--config", str(cfg), "--out", str(out), "--quiet"]) == 2
+    err = one_error_line(capsys)
+    assert "range start" in err and "1000000000" in err and "finite number" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("n", [10**12, 10**400], ids=["1e12", "1e400"])
+def test_a_class_count_past_what_can_be_drawn_is_named(n):
+    """It was a 14.6 TiB allocation (10**12) or an OverflowError (10**400) in the generator."""
+    for name in ("blobs", "spirals"):
+        with pytest.raises(ConfigError, match=r"n_classes=1000.* must be an int from 2 to"):
+            initlab.data.load(name, n_classes=n)
+
+
+def test_torch_cli_labels_past_the_models_outputs_are_named(tmp_path, capsys):
+    """It was an IndexError from the loss ('Target 7 is out of bounds'): an internal error."""
+    pytest.importorskip("torch")
+    models = tmp_path / "models.py"
+    models.write_text("from torch import nn\n\ndef mlp(width=8):\n"
+                      "    return nn.Sequential(nn.Linear(4, width), nn.ReLU(), "
+                      "nn.Linear(width, 3))\n")
+    for argv in (["inspect", "--torch", f"{models}:mlp", "--input-shape", "4"],
+                 ["coord-check", f"{models}:mlp", "--input-shape", "4", "--widths", "8,16"]):
+        assert main(argv) == 2
+        err = one_error_line(capsys)
+        assert "gives 3 outputs" in err and "--classes <= 3" in err
+    assert main(["inspect", "--torch", f"{models}:mlp", "--input-shape", "4",
+                 "--classes", "3"]) == 0

@@ -199,3 +199,167 @@ def test_cli_compare_trains_or_refuses_before_writing(capsys, flags):
             assert json.loads((out / "results.json").read_text())
     finally:
         shutil.rmtree(folder)
+
+
+# ---------------------------------------------------------------- newer entry points
+LATER = {
+    "use_bias": st.one_of(st.booleans(), st.sampled_from([0, 1, "true", None, 2.5])),
+    "bias_init": st.sampled_from(["auto", "zeros", "normal(std=0.2236)", "normal(std=nan)",
+                                  "constant(value=1e400)", "he_normall", "", 3, None,
+                                  "orthogonal", "uniform(-1, 1)"]),
+    "init_recipe": st.sampled_from(["fixup", "he", "skipinit", "rezero", "fixupp", "", 1,
+                                    None, "FIXUP"]),
+    "layers": st.one_of(
+        st.lists(st.sampled_from([4, "res4", "res4x2", "res64x50", "res0", "resx", "res-1",
+                                  "res4x0", "res1000000x1000000", 0, "4", True]),
+                 min_size=1, max_size=3),
+        st.sampled_from(["res4x2", "4,res4", "res4x", "3,,4", "res 4"])),
+}
+
+
+@settings(FUZZ, max_examples=80)
+@given(data=st.fixed_dictionaries({}, optional=LATER))
+def test_later_study_fields_build_or_name_the_field(data):
+    try:
+        s = Study.from_dict({"dataset": "xor", "epochs": 1, **data})
+    except InitLabError as e:
+        assert any(k in str(e) for k in data), (data, str(e))
+        return
+    assert Study.from_dict(s.to_dict()).config_hash == s.config_hash
+
+
+SWEEP_AXES = st.dictionaries(
+    st.sampled_from(["depth", "width", "layers", "activation", "scheme", "bias_init", "lr",
+                     "batch_size", "epochs", "seeds", "dataset.noise", "bogus"]),
+    st.one_of(
+        st.lists(st.one_of(st.integers(-2, 3), st.sampled_from(
+            ["he_normal", "relu", "res2x1", "full", "normal(std=0.1)", 0.01, "nan", 1e400])),
+            max_size=3),
+        st.integers(-1, 3), st.sampled_from([10**12, "x", None, True]),
+        st.fixed_dictionaries({}, optional={"start": VALUES, "stop": VALUES,
+                                            "num": st.sampled_from([0, 2, 10**9, 2.5]),
+                                            "step": VALUES, "log": st.booleans(),
+                                            "template": st.sampled_from(
+                                                ["normal(std={})", "he_normal", "{}{}"])})),
+    max_size=3)
+
+
+def _sweep_text(axes: dict) -> str:
+    return json.dumps({"name": "fz", "study": {"dataset": "xor", "layers": [2], "epochs": 1,
+                                               "dataset_options": {"n_train": 8, "n_test": 4}},
+                       "axes": axes}, allow_nan=True)
+
+
+@settings(FUZZ, max_examples=50)
+@given(axes=SWEEP_AXES,
+       flags=st.fixed_dictionaries({}, optional={
+           "--workers": st.sampled_from(["0", "1", "-3", "x", "2.5"]),
+           "--max-models": st.sampled_from(["0", "1", "-1", "y"]),
+           "--metric": st.sampled_from(["loss", "val_accuracy", "bogus", ""])}))
+def test_cli_sweep_trains_or_refuses_before_writing(capsys, axes, flags):
+    folder = Path(tempfile.mkdtemp())
+    out, cfg = folder / "out", folder / "sw.json"
+    cfg.write_text(_sweep_text(axes))
+    argv = ["sweep", "--config", str(cfg), "--quiet",
+            *(f"{k}={v}" for k, v in flags.items()), "--out", str(out)]
+    try:
+        n_runs = None
+        try:
+            n_runs = initlab.studies.Sweep.from_file(cfg).n_runs
+        except InitLabError:
+            pass
+        if n_runs is not None and n_runs > 12:
+            return  # a valid but large grid: not what this test is for
+        rc = run_cli(argv)
+        err = capsys.readouterr().err
+        assert rc in (0, 2) and rc != EXIT_BUG, err
+        if rc == 2:
+            assert err.count("\n") == 1 and err.startswith("initlab: error: "), err
+            assert not out.exists(), err
+    finally:
+        shutil.rmtree(folder)
+
+
+@settings(FUZZ, max_examples=40)
+@given(name=st.sampled_from(["moons", "trainability", "theory", "depth", "bogus", ""]),
+       bad=st.sampled_from([("--seeds", "0"), ("--seeds", "-2"), ("--seeds", "x"),
+                            ("--seeds", "1e3"), ("--dask", "local:0"), ("--dask", "remote"),
+                            ("--dask", "local:x"), ("--dask", "local:-1")]),
+       quick=st.booleans())
+def test_cli_reproduce_refuses_bad_flags_before_writing(capsys, name, bad, quick):
+    folder = Path(tempfile.mkdtemp())
+    out = folder / "out"
+    argv = ["reproduce", name, f"{bad[0]}={bad[1]}", "--quiet", "--out", str(out)]
+    if quick:
+        argv.append("--quick")
+    try:
+        rc = run_cli(argv)
+        err = capsys.readouterr().err
+        assert rc == 2, (argv, err)
+        assert err.count("\n") == 1 and err.startswith("initlab: error: "), err
+        assert not out.exists(), err
+    finally:
+        shutil.rmtree(folder)
+
+
+MODELS = '''
+import torch
+from torch import nn
+
+
+def mlp(width=8):
+    return nn.Sequential(nn.Linear(4, width), nn.ReLU(), nn.Linear(width, 3))
+
+
+def cnn():
+    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
+
+
+def broken():
+    raise RuntimeError("the factory itself fails")
+
+
+not_callable = 3
+'''
+
+
+@settings(FUZZ, max_examples=30)
+@given(factory=st.sampled_from(["mlp", "cnn", "broken", "not_callable", "missing", ""]),
+       path=st.sampled_from(["models.py", "nope.py", "models.txt", ""]),
+       command=st.sampled_from(["inspect", "coord-check"]),
+       flags=st.fixed_dictionaries({}, optional={
+           "--input-shape": st.sampled_from(["4", "1,6,6", "0", "-1", "x", "4,", "1000000000"]),
+           "--classes": st.sampled_from(["3", "0", "-1", "x", "10"]),
+           "--n-samples": st.sampled_from(["8", "0", "x"]),
+           "--lr": NUMBER_TEXTS,
+           "--widths": st.sampled_from(["8,16", "8", "0,8", "x", "8,8"]),
+           "--steps": st.sampled_from(["1", "-1", "0"]),
+           "--seeds": st.sampled_from(["1", "0", "2"]),
+       }))
+def test_torch_cli_answers_or_names_the_bad_value(capsys, factory, path, command, flags):
+    import pytest
+
+    pytest.importorskip("torch")
+    folder = Path(tempfile.mkdtemp())
+    (folder / "models.py").write_text(MODELS)
+    (folder / "models.txt").write_text(MODELS)
+    target = f"{folder / path}:{factory}" if path else factory
+    if command == "inspect":
+        flags = {k: v for k, v in flags.items() if k not in ("--widths", "--steps", "--seeds")}
+        argv = ["inspect", "--torch", target]
+    else:
+        flags = {k: v for k, v in flags.items() if k != "--lr" or v not in ("nan",)}
+        argv = ["coord-check", target]
+        if "--widths" not in flags:
+            flags["--widths"] = "8,16"
+        if "--input-shape" not in flags:
+            flags["--input-shape"] = "4"
+    argv += [f"{k}={v}" for k, v in flags.items()]
+    try:
+        rc = run_cli(argv)
+        err = capsys.readouterr().err
+        assert rc in (0, 2) and rc != EXIT_BUG, (argv, err)
+        if rc == 2:
+            assert err.count("\n") == 1 and err.startswith("initlab: error: "), (argv, err)
+    finally:
+        shutil.rmtree(folder)

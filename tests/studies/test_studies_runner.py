@@ -221,3 +221,31 @@ def test_probes_record_per_model_diagnostics_into_the_store(tmp_path):
     # the probe survives the round trip through the store
     again = Results.from_store(tmp_path / "s.sqlite")
     assert {r.scheme: r.probes for r in again.runs} == {s: r.probes for s, r in runs.items()}
+
+
+DEEP = Study(name="deep", dataset="moons", dataset_options={"n_train": 3000, "n_test": 50},
+             layers=(16,) * 256, activation="tanh", schemes=["glorot_normal", "lecun_normal",
+             "orthogonal"], seeds=1, epochs=1, batch_size=100)
+
+
+def test_final_metrics_are_measured_in_chunks_that_bound_memory():
+    """The final metrics of 3 deep models on 3,000 samples: at once, their layer buffers
+    would take 3 x 3000 x 4098 x 2 x 4 bytes = 295 MB; in chunks of eval_rows, 3 x 16 MiB."""
+    import tracemalloc
+
+    from initlab.studies.runner import EVAL_BYTES, eval_rows, load_data, train_ensemble
+
+    data = load_data(DEEP)
+    rows = eval_rows(DEEP, 2)
+    assert rows < 3000 / 4 and rows * 2 * 4 * (256 * 16 + 2) <= EVAL_BYTES
+    tracemalloc.start()
+    try:
+        recs = train_ensemble(DEEP, data, DEEP.runs)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    whole = 3 * 3000 * (256 * 16 + 2) * 2 * 4
+    assert peak < whole / 2, (peak, whole)
+    # the chunk depends on the architecture only: a run alone gets the same numbers
+    alone = train_ensemble(DEEP, data, DEEP.runs[1:2])[0]
+    assert alone.final == recs[1].final and alone.history["loss"] == recs[1].history["loss"]

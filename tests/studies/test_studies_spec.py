@@ -23,8 +23,8 @@ def test_defaults_are_normalised():
 @pytest.mark.parametrize(
     "field, value, needle",
     [
-        ("epochs", 0, "integer >= 1"),
-        ("epochs", 2.5, "integer >= 1"),
+        ("epochs", 0, "an int >= 1"),
+        ("epochs", 2.5, "an int >= 1"),
         ("lr", -0.1, "> 0"),
         ("lr", float("nan"), "> 0"),
         ("seeds", [1, 1], "each seed once"),
@@ -32,7 +32,7 @@ def test_defaults_are_normalised():
         ("schemes", [], "non-empty list"),
         ("schemes", ["zeros", "zeros"], "each entry once"),
         ("layers", "12,x", "hidden widths"),
-        ("batch_size", 0, "integer >= 1"),
+        ("batch_size", 0, "an int >= 1"),
         ("output", "tanh", "sigmoid, softmax"),
         ("dtype", "float16", "float32, float64"),
         ("clip_norm", 0, "> 0"),

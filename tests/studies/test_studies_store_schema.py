@@ -226,9 +226,7 @@ def test_two_processes_on_one_store_never_both_train_a_run(tmp_path):
     second takes its runs over; every run is stored once, and trained once but for the one
     the kill interrupted."""
     config, store = SLOW.save(tmp_path / "s.toml"), tmp_path / "s.sqlite"
-    with Store(store) as st:  # the store exists first: this test is about claims, not creation
-        st.register(SLOW)
-    go = tmp_path / "go"
+    go = tmp_path / "go"  # no store yet: both processes create it (test_studies_store_race)
     a = _start(config, store)
     b = _start(config, store, go)
     assert b.stdout.readline() == "ready\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from initlab.cli.flags import int_flag, number_flag
 from initlab.errors import ConfigError
 from initlab.studies.spec import parse_layers
 
@@ -100,10 +101,8 @@ def run_inspect(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--layers needs at least one hidden layer, e.g. 100x5; got {args.layers!r}"
         )
-    if args.n_samples < 1:
-        raise ConfigError(f"--n-samples must be >= 1; got {args.n_samples}")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        raise ConfigError(f"--lr must be a positive number; got {args.lr}")
+    int_flag("--n-samples", args.n_samples)
+    number_flag("--lr", args.lr)
     inits = args.inits or ["auto"]
     # check the specs before the (slower) data loading
     from initlab.init import get as get_init
@@ -136,16 +135,12 @@ def run_recommend(args: argparse.Namespace) -> int:
     if args.bias_var is not None:
         sb2 = args.bias_var
     else:
-        sb = 0.0 if args.bias_std is None else args.bias_std
-        if not (math.isfinite(sb) and sb >= 0):
-            raise ConfigError(f"--bias-std must be a finite number >= 0; got {sb}")
+        sb = number_flag("--bias-std", 0.0 if args.bias_std is None else args.bias_std,
+                         strict=False)
         sb2 = sb * sb
-    if not (math.isfinite(sb2) and sb2 >= 0):
-        raise ConfigError(f"--bias-var must be a finite number >= 0; got {sb2}")
-    if args.depth is not None and args.depth < 1:
-        raise ConfigError(f"--depth must be >= 1; got {args.depth}")
-    if args.fan_in is not None and args.fan_in < 1:
-        raise ConfigError(f"--fan-in must be >= 1; got {args.fan_in}")
+    number_flag("--bias-var", sb2, strict=False)
+    int_flag("--depth", args.depth, optional=True)
+    int_flag("--fan-in", args.fan_in, optional=True)
     act = args.activation
     theory.activation_functions(act)  # an unknown name fails here, before any work
     try:

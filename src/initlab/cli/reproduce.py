@@ -69,13 +69,14 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _positive_int(text: str) -> int:
+    from initlab.init.checks import integer
+
     try:
-        value = int(text)
+        value: object = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an int >= 1; got {text!r}")
-    return value
+        value = text
+    return integer("", value, low=1, bad=lambda _, allowed: argparse.ArgumentTypeError(
+        f"must be {allowed}; got {text!r}"))
 
 
 def register(subparsers: Any) -> None:

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from initlab.cli.compare import open_store
+from initlab.cli.flags import int_flag
 from initlab.errors import ConfigError
 
 STORE_FILE = "sweep.sqlite"
@@ -53,10 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1; got {args.workers}")
-    if args.max_models is not None and args.max_models < 1:
-        raise ConfigError(f"--max-models must be >= 1; got {args.max_models}")
+    int_flag("--workers", args.workers)
+    int_flag("--max-models", args.max_models, optional=True)
     if args.metric not in ("loss", "accuracy", "val_loss", "val_accuracy"):
         raise ConfigError(f"--metric {args.metric!r}: allowed: loss, accuracy, val_loss, "
                           "val_accuracy")

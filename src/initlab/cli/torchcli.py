@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from initlab.cli.flags import int_flag, number_flag
 from initlab.errors import ConfigError
 
 __all__ = ["register", "add_inspect_arguments", "run_inspect", "load_factory", "parse_shape"]
@@ -112,21 +113,39 @@ def _batch(args: argparse.Namespace, shape: tuple[int, ...] | None):
         return torch.from_numpy(x), torch.from_numpy(np.asarray(ds.y_train[:n]).astype(np.int64))
     if shape is None:
         raise ConfigError("--torch needs --input-shape (e.g. 3,32,32) or --dataset")
-    if args.classes < 1:
-        raise ConfigError(f"--classes must be >= 1; got {args.classes}")
+    int_flag("--classes", args.classes)
     g = torch.Generator().manual_seed(args.seed)
     return (torch.randn(n, *shape, generator=g),
             torch.randint(0, args.classes, (n,), generator=g))
+
+
+def check_classes(model: Any, x: Any, y: Any, what: str) -> None:
+    """Refuse labels the model's output cannot score (the loss would index past it).
+
+    Raises:
+        ConfigError: the largest label is not below the output's last dimension; the
+            message names --classes (or the dataset) and the model's outputs.
+    """
+    import copy
+
+    import torch
+
+    with torch.random.fork_rng(devices=[]), torch.no_grad():  # no trace on model or RNG
+        out = copy.deepcopy(model)(x[:2])
+    if isinstance(out, torch.Tensor) and out.dim() >= 2 and y.dtype == torch.int64:
+        n_out, top = int(out.shape[-1]), int(y.max())
+        if top >= n_out:
+            raise ConfigError(f"{what} gives {n_out} outputs but the labels go up to {top}; "
+                              f"allowed: --classes <= {n_out} (or a dataset with at most "
+                              f"{n_out} classes)")
 
 
 def run_inspect(args: argparse.Namespace) -> int:
     """Run ``initlab inspect --torch``: one report per ``--init``."""
     import initlab.torch as it
 
-    if args.n_samples < 1:
-        raise ConfigError(f"--n-samples must be >= 1; got {args.n_samples}")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        raise ConfigError(f"--lr must be a positive number; got {args.lr}")
+    int_flag("--n-samples", args.n_samples)
+    number_flag("--lr", args.lr)
     shape = parse_shape(args.input_shape) if args.input_shape else None
     factory = load_factory(args.torch)
     inits = args.inits or [AS_BUILT]
@@ -137,6 +156,7 @@ def run_inspect(args: argparse.Namespace) -> int:
             it.init_(model, spec, seed=args.seed, dry_run=True)
         models.append(model)
     x, y = _batch(args, shape)
+    check_classes(models[0], x, y, args.torch)
     reports = []
     for spec, model in zip(inits, models, strict=True):
         if spec != AS_BUILT:
@@ -223,16 +243,16 @@ def run_coord_check(args: argparse.Namespace) -> int:
         raise ConfigError(f"--widths needs at least two distinct widths; got {args.widths!r}")
     for flag, v in (("--n-samples", args.n_samples), ("--classes", args.classes),
                     ("--seeds", args.seeds)):
-        if v < 1:
-            raise ConfigError(f"{flag} must be >= 1; got {v}")
-    if args.steps < 0:
-        raise ConfigError(f"--steps must be >= 0; got {args.steps}")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        raise ConfigError(f"--lr must be a positive number; got {args.lr}")
+        int_flag(flag, v)
+    int_flag("--steps", args.steps, low=0)
+    number_flag("--lr", args.lr)
     factory = load_factory(args.factory)
     g = torch.Generator().manual_seed(args.seed)
     x = torch.randn(args.n_samples, *shape, generator=g)
     y = torch.randint(0, args.classes, (args.n_samples,), generator=g)
+    with torch.random.fork_rng(devices=[]):
+        smallest = factory(min(widths))
+    check_classes(smallest, x, y, f"{args.factory} at width {min(widths)}")
     cls = torch.optim.Adam if args.optimizer == "adam" else torch.optim.SGD
 
     def optimizer(model):

@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from initlab.data.remote import (
 )
 from initlab.data.split import SPLIT_SYNTAX, Split, apply_split, parse_split
 from initlab.errors import ConfigError, DataError, param, unknown
-from initlab.init.checks import check_memory
+from initlab.init.checks import check_memory, integer, number
 from initlab.rng import RngLike
 
 __all__ = ["DatasetInfo", "names", "info", "load", "fetch", "verify", "cache_state"]
@@ -178,34 +177,32 @@ def allowed_options(name: str) -> tuple[str, ...]:
 
 
 _EXTRA_RULES: dict[str, tuple[type, float, float | None, str]] = {
-    # option: (type, lowest allowed, highest allowed or None, how to say it)
+    # option: (type, lowest allowed, highest allowed (floats: excluded) or None, how to say it)
     "noise": (float, 0.0, None, "a finite number >= 0"),
     "factor": (float, 0.0, 1.0, "a number in (0, 1)"),
     "turns": (float, 0.0, None, "a finite number > 0"),
     "cluster_std": (float, 0.0, None, "a finite number > 0"),
-    "n_classes": (int, 2, None, "an int >= 2"),
-    "n_features": (int, 1, None, "an int >= 1"),
+    "n_classes": (int, 2, 100_000, "an int from 2 to 100000"),
+    "n_features": (int, 1, 100_000, "an int from 1 to 100000"),
 }
 
 
 def _check_extra(name: str, extra: dict[str, Any]) -> dict[str, Any]:
     """Check the dataset-specific options' types and ranges; return them as plain numbers."""
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in extra.items():
         kind, lo, hi, says = _EXTRA_RULES[key]
-        ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-            value, bool
-        )
-        ok = ok and abs(value) < 1e300 and math.isfinite(float(value))  # no int overflow
-        if ok and kind is int:
-            ok = float(value).is_integer()
-        if ok:
-            v = kind(value)
-            strict_lo = key in ("factor", "turns", "cluster_std")
-            ok = (v > lo if strict_lo else v >= lo) and (hi is None or v < hi)
-        if not ok:
-            raise ConfigError(f"{name}: option {key}={value!r} must be {says}")
-        out[key] = kind(value)
+
+        def bad(v: Any, _allowed: str, key: str = key, says: str = says) -> ConfigError:
+            return ConfigError(f"{name}: option {key}={v!r} must be {says}")
+
+        if kind is int:
+            out[key] = integer(key, value, low=int(lo), high=None if hi is None else int(hi),
+                               bad=bad)
+        else:
+            out[key] = number(name, key, value, low=lo, high=hi, bad=bad,
+                              strict=key in ("factor", "turns", "cluster_std"),
+                              strict_high=True)
     return out
 
 
@@ -226,11 +223,8 @@ def _check_file_options(opts: dict[str, Any]) -> None:
 
 
 def _count(value: Any, what: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ConfigError(f"{what} must be a non-negative int; got {value!r}")
-    return int(value)
+    return integer(what, value, low=0, optional=True, bad=lambda v, _: ConfigError(
+        f"{what} must be a non-negative int or None; got {v!r}"))
 
 
 def _stratified(x: np.ndarray, y: np.ndarray, n_first: int) -> tuple[np.ndarray, np.ndarray]:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from initlab.errors import ConfigError, DataError, param
+from initlab.init.checks import number
 
 __all__ = [
     "RemoteFile",
@@ -447,13 +448,9 @@ def check_seconds(what: str, value: object, optional: bool = False) -> float | N
         >>> check_seconds("deadline", 30)
         30.0
     """
-    if value is None and optional:
-        return None
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or not math.isfinite(value) or value <= 0):
-        allowed = "a positive number of seconds" + (" or None" if optional else "")
-        raise ConfigError(f"{what} must be {allowed}; got {value!r}")
-    return float(value)
+    allowed = "a positive number of seconds" + (" or None" if optional else "")
+    return number(what, what, value, low=0, strict=True, optional=optional,
+                  bad=lambda v, _: ConfigError(f"{what} must be {allowed}; got {v!r}"))
 
 
 DEFAULT_DEADLINE_S = 900.0

@@ -30,9 +30,10 @@ layers of model k with this init, same seed, and measure the same batch again"),
 finding's own quantity on the new statistics and states the new number. The candidates are
 the scheme the activation calls for (He for the ReLU family, LeCun for SELU, Glorot
 otherwise) and the critical (edge of chaos) ``variance_scaling`` of mean-field theory; a
-candidate whose std equals the weights' (within 5 %) is no change and is not tried; one that
-does not move the quantity the right way (a ratio by a factor 2 towards its bound, a fraction
-halved, or the rule no longer firing) is not given. When no init fixes it, the finding says
+candidate that leaves every layer's std (within 5 %) and bias (zero) as it is is no change
+and is not tried; one that does not move the quantity the right way (a ratio by a factor 2
+towards its bound, a fraction halved, or the rule no longer firing), or that adds an error,
+is not given. When no init fixes it, the finding says
 what does (activation, depth, normalization, learning rate) with a number from theory. Each
 engine supplies its own re-measure function (the NumPy one is
 :func:`initlab.diagnose.report.numpy_remeasure`); without one the init is not recommended.
@@ -58,7 +59,8 @@ import numpy as np
 from initlab.diagnose.stats import LayerStats
 from initlab.diagnose.thresholds import Thresholds, as_thresholds
 
-__all__ = ["Finding", "CODES", "find", "recommended_init", "Remeasure", "candidate_inits"]
+__all__ = ["Finding", "CODES", "find", "recommended_init", "Remeasure", "candidate_inits",
+           "fix_inits"]
 
 CODES = (
     "non_finite",
@@ -157,7 +159,7 @@ def candidate_inits(st: LayerStats) -> list[str]:
         >>> from initlab.diagnose.stats import trace_stats
         >>> m = Sequential([Dense(4, activation="sigmoid")], input_dim=3)
         >>> candidate_inits(trace_stats(m.forward(np.ones((2, 3)), trace=True)[1])[0])
-        ['glorot_uniform', 'variance_scaling(scale=114.4, mode=fan_in, distribution=normal)']
+        ['glorot_uniform', 'variance_scaling(scale=103, mode=fan_in, distribution=normal)']
     """
     from initlab.init import get
 
@@ -169,6 +171,25 @@ def candidate_inits(st: LayerStats) -> list[str]:
         if not _same(std, get(first).std((st.fan_in, st.units))):
             out.append(f"variance_scaling(scale={crit:.4g}, mode=fan_in, distribution=normal)")
     return out
+
+
+def fix_inits(stats: Sequence[LayerStats], i: int, spec: str) -> tuple[str, ...]:
+    """The per-layer inits a finding at layer ``i`` (0-based) re-measures with candidate
+    ``spec``: ``spec`` in every layer of layer ``i``'s activation, every other layer its own
+    activation's scheme. An engine turns the tuple of a verified :attr:`Finding.fix` into
+    the call a user runs (the PyTorch adapter: ``init_`` rules per module)."""
+    act = stats[i].activation
+    return tuple(spec if s.activation == act else recommended_init(s.activation) for s in stats)
+
+
+def _unchanged(stats: Sequence[LayerStats], k: int, inits: Sequence[str]) -> bool:
+    """True when re-initializing model ``k`` by ``inits`` (biases zero, as both engines'
+    re-measures draw them) keeps every layer's weight std (within :data:`SAME_STD`) and
+    bias: nothing to re-measure."""
+    from initlab.init import get
+
+    return all(_same(get(spec).std((s.fan_in, s.units)), float(s.w_std[k]))
+               and float(s.sigma_b2[k]) == 0.0 for s, spec in zip(stats, inits, strict=True))
 
 
 def _critical(activation: str) -> float | None:
@@ -459,12 +480,10 @@ class _Verifier:
         tried: list[str] = []
         for spec in candidate_inits(st):
             std = get(spec).std((st.fan_in, st.units))
-            if _same(std, float(st.w_std[k])):
+            inits = fix_inits(self.stats, d.i, spec)
+            if _unchanged(self.stats, k, inits):
                 tried.append(f"{spec} has your weights' std {_g(std)} (no change)")
                 continue  # the weights already have this scale: no change to recommend
-            # the candidate in this activation's layers, every other layer its own scheme
-            inits = tuple(spec if s.activation == st.activation else recommended_init(s.activation)
-                          for s in self.stats)
             new = self._measured(inits)
             if new is None:
                 tried.append(f"{spec} could not be re-measured")
@@ -492,8 +511,10 @@ class _Verifier:
         inits, after, fixed, std = best
         spec = inits[d.i]
         verdict = "fixed" if fixed else "better, not fixed"
+        biases = (f", zero biases (yours rms {_g(math.sqrt(float(st.sigma_b2[k])))})"
+                  if float(st.sigma_b2[k]) > 0 else "")
         text = (f"Re-measured on this batch with {_where(inits)} (std {_g(std)} at layer "
-                f"{d.i + 1}, fan_in {st.fan_in}; yours {_g(st.w_std[k])}): "
+                f"{d.i + 1}, fan_in {st.fan_in}; yours {_g(st.w_std[k])}{biases}): "
                 f"{_label(d, self.th)} {_g(before)} -> {_g(after)} ({verdict}).")
         return spec, after, fixed, text
 

@@ -45,10 +45,17 @@ This agrees with the project's own depth experiment (``initlab reproduce depth``
 SGD with momentum): Glorot on square ReLU layers (``chi_1 = 1/2``) has a gradient depth of
 26.6 and trains at 22 layers but stalls at 30 (tested in tests/diagnose).
 
-This module evaluates the expectations
-by Gauss-Hermite quadrature (probabilists' Hermite, :func:`numpy.polynomial.hermite_e.hermegauss`)
-with an even number of nodes, so no node sits on the kink of ReLU at 0 and the ReLU moments are
-exact. ``dq_l / dq_{l-1}`` is computed as ``sigma_w2 * E[z phi phi'] / sqrt(q)`` (Stein's
+This module evaluates the expectations by composite Gauss-Legendre quadrature over the
+standard normal ``z``, split at ``z = 0`` (the kink of ReLU, and where the derivative of ELU
+and SELU jumps) and with panel ends on two scales: every unit of ``z`` out to
+:data:`Z_MAX` (the Gaussian's own scale) and a geometric ladder of ``t / sqrt(q)`` (the
+activation's scale, ``|u| = t`` from 1e-3 to 1e3, in ``z`` units). A fixed Gauss-Hermite rule
+resolves only the first scale: at large ``q`` (large ``sigma_b``) the whole bend of tanh or
+of SELU's negative side falls between two of its nodes near 0, and a jump of ``phi'`` at 0
+converges slowly for every ``q`` (SELU's ``critical_sigma_w2`` at ``sigma_b = 2`` came out
+1.81 with ``q* = inf``; it is 1.540 with ``q* = 39.6``). The two-dimensional expectations of
+the correlation map integrate ``z_2`` the same way around the point where ``u_2`` crosses
+0. ``dq_l / dq_{l-1}`` is computed as ``sigma_w2 * E[z phi phi'] / sqrt(q)`` (Stein's
 lemma), which needs no second derivative.
 
 Activations come from the engine-neutral table (:mod:`initlab.activations`): a name such as
@@ -104,10 +111,16 @@ __all__ = [
 ActivationLike = Any
 """A name (``"tanh"``), an engine Activation, or a pair of callables ``(phi, dphi)``."""
 
-N_NODES = 100
-"""Gauss-Hermite nodes for one-dimensional expectations (even: no node at 0)."""
-N_NODES_2D = 48
-"""Nodes per axis for the two-dimensional expectations of the correlation map."""
+GL_NODES = 10
+"""Gauss-Legendre nodes per panel for one-dimensional expectations."""
+GL_NODES_2D = 6
+"""Gauss-Legendre nodes per panel, per axis, for the expectations of the correlation map."""
+Z_MAX = 10.0
+"""Where the quadrature stops in ``z`` (the normal density there is 2e-22 of its peak)."""
+_GAUSS_BREAKS = np.arange(0.0, Z_MAX + 0.5, 1.0)
+_ACT_BREAKS = np.geomspace(1e-3, 1e3, 13)
+_GAUSS_BREAKS_2D = np.arange(0.0, 8.0 + 1.0, 2.0)  # the 2-D rule stops at |z| = 8 (1e-14)
+_ACT_BREAKS_2D = np.geomspace(1e-2, 1e2, 9)
 Q_HUGE = 1e15
 """Where the length map counts as exploded; slopes at ``q* = inf`` are evaluated here."""
 Q_TINY = 1e-30
@@ -122,10 +135,63 @@ Funcs = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndar
 
 
 @lru_cache(maxsize=4)
-def _nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and weights with ``sum(w * f(z)) ~= E[f(z)]`` for ``z ~ N(0, 1)``."""
-    z, w = np.polynomial.hermite_e.hermegauss(n)
-    return z, w / math.sqrt(2.0 * math.pi)
+def _legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes mapped to [0, 1] and their weights times 1 / sqrt(2 pi)."""
+    x, w = np.polynomial.legendre.leggauss(n)
+    return (x + 1.0) / 2.0, w / (2.0 * math.sqrt(2.0 * math.pi))
+
+
+def _panels(breaks: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights (times the normal density) on the panels between
+    consecutive ``breaks`` (last axis, sorted; a panel of width 0 gets weight 0)."""
+    t, w = _legendre(n)
+    lo = breaks[..., :-1, None]
+    width = breaks[..., 1:, None] - lo
+    z = width * t
+    z += lo
+    wz = np.multiply(z, z)
+    wz *= -0.5
+    np.exp(wz, out=wz)
+    wz *= width
+    wz *= w
+    shape = (*z.shape[:-2], -1)
+    return z.reshape(shape), wz.reshape(shape)
+
+
+def _rule(s: np.ndarray, two_d: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights with ``sum(w * f(s z)) ~= E[f(s z)]`` for ``z ~ N(0, 1)``, for each
+    scale ``s = sqrt(q)`` (any shape; nodes on the last axis).
+
+    Panels on each side of 0 end at every unit of ``z`` up to :data:`Z_MAX` and at
+    ``t / s`` for ``t`` on a geometric ladder (where ``u = s z`` is 1e-3 .. 1e3).
+    """
+    gauss, act = (_GAUSS_BREAKS_2D, _ACT_BREAKS_2D) if two_d else (_GAUSS_BREAKS, _ACT_BREAKS)
+    s = np.asarray(s, dtype=np.float64)[..., None]
+    with np.errstate(divide="ignore"):
+        scaled = np.minimum(act / s, gauss[-1])
+    breaks = np.sort(np.concatenate(
+        [np.broadcast_to(gauss, (*s.shape[:-1], gauss.size)), scaled], axis=-1), axis=-1)
+    z, w = _panels(breaks, GL_NODES_2D if two_d else GL_NODES)
+    return np.concatenate([-z, z], axis=-1), np.concatenate([w, w], axis=-1)
+
+
+def _shifted_rule(center: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights for ``E[g(m + scale z)]`` with the kink of ``g`` at ``z = center``
+    (``= -m / scale``): panels end every two units of ``z`` in [-8, 8], at
+    ``center``, and at ``center +- t / scale`` on the geometric ladder of the 2-D rule."""
+    zmax = float(_GAUSS_BREAKS_2D[-1])
+    c = np.clip(np.asarray(center, dtype=np.float64), -zmax, zmax)[..., None]
+    with np.errstate(divide="ignore"):
+        step = _ACT_BREAKS_2D / np.asarray(scale, dtype=np.float64)[..., None]
+    gauss = np.concatenate([-_GAUSS_BREAKS_2D[:0:-1], _GAUSS_BREAKS_2D])
+    shape = np.broadcast_shapes(c.shape[:-1], step.shape[:-1])
+    breaks = np.concatenate([
+        np.broadcast_to(gauss, (*shape, gauss.size)),
+        np.broadcast_to(c, (*shape, 1)),
+        np.broadcast_to(np.clip(c - step, -zmax, zmax), (*shape, step.shape[-1])),
+        np.broadcast_to(np.clip(c + step, -zmax, zmax), (*shape, step.shape[-1])),
+    ], axis=-1)
+    return _panels(np.sort(breaks, axis=-1), GL_NODES_2D)
 
 
 def activation_functions(activation: ActivationLike) -> Funcs:
@@ -179,9 +245,9 @@ def _check_var(name: str, value: Any) -> np.ndarray:
 
 def _expect(f: Callable[[np.ndarray], np.ndarray], q: np.ndarray) -> np.ndarray:
     """``E[f(sqrt(q) z)]`` for every element of ``q`` (any shape), by quadrature."""
-    z, w = _nodes(N_NODES)
-    u = np.sqrt(np.asarray(q, dtype=np.float64))[..., None] * z
-    return f(u) @ w
+    s = np.sqrt(np.asarray(q, dtype=np.float64))
+    z, w = _rule(s)
+    return (f(s[..., None] * z) * w).sum(axis=-1)
 
 
 def length_map(
@@ -233,10 +299,10 @@ def length_map_slope(
     """
     phi, dphi = activation_functions(activation)
     q = np.maximum(_check_var("q", q), 1e-12)
-    z, w = _nodes(N_NODES)
+    z, w = _rule(np.sqrt(q))
     s = np.sqrt(q)[..., None]
     u = s * z
-    return _check_var("sigma_w2", sigma_w2) * ((z * phi(u) * dphi(u) / s) @ w)
+    return _check_var("sigma_w2", sigma_w2) * (z * phi(u) * dphi(u) / s * w).sum(axis=-1)
 
 
 def chi(
@@ -346,15 +412,25 @@ def _pair_expect(
     c: float | np.ndarray,
     q: float,
 ) -> np.ndarray:
-    """``E[f(u1) g(u2)]`` for correlation ``c`` (any shape) at length ``q``."""
-    z, w = _nodes(N_NODES_2D)
-    c = np.clip(np.asarray(c, dtype=np.float64), -1.0, 1.0)[..., None, None]
+    """``E[f(u1) g(u2)]`` for correlation ``c`` (any shape) at length ``q``.
+
+    ``u1 = s z1`` by the 2-D rule; for each ``z1``, ``u2 = m + sigma z2`` with
+    ``m = s c z1`` and ``sigma = s sqrt(1 - c^2)`` by the rule centred where ``u2 = 0``.
+    At ``c = +-1`` (``sigma = 0``) ``u2 = +-u1``.
+    """
     s = math.sqrt(_effective_q(q))
-    z1, z2 = z[:, None], z[None, :]
-    u1 = s * z1
-    u2 = s * (c * z1 + np.sqrt(1.0 - c * c) * z2)
-    ww = w[:, None] * w[None, :]
-    return (f(np.broadcast_to(u1, u2.shape)) * g(u2) * ww).sum(axis=(-2, -1))
+    c = np.clip(np.asarray(c, dtype=np.float64), -1.0, 1.0)
+    z1, w1 = _rule(np.float64(s), two_d=True)             # (N1,)
+    cc = c[..., None, None]                                 # (..., 1, 1)
+    m = s * cc * z1[:, None]                                # (..., N1, 1)
+    sigma = s * np.sqrt(1.0 - cc * cc)                      # (..., 1, 1)
+    flat = sigma == 0.0
+    safe = np.where(flat, 1.0, sigma)
+    z2, w2 = _shifted_rule(-m[..., 0] / safe[..., 0], safe[..., 0])  # (..., N1, N2)
+    u2 = np.where(flat, cc * (s * z1[:, None]), m + safe * z2)
+    w2 = np.where(flat, 1.0 / z2.shape[-1], w2)  # c = +-1: every node carries g(+-u1)
+    inner = (g(u2) * w2).sum(axis=-1)                       # (..., N1)
+    return (f(s * z1) * w1 * inner).sum(axis=-1)
 
 
 def c_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0,
@@ -378,7 +454,7 @@ def c_star(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0,
     q = q_star(funcs, sigma_w2, sigma_b2) if q is None else q
     if math.isinf(q) or q == 0 or chi(_effective_q(q), funcs, sigma_w2) <= 1.0 + CRITICAL_TOL:
         return 1.0
-    grid = np.linspace(-1.0, 1.0 - 1e-3, 201)
+    grid = np.linspace(-1.0, 1.0 - 1e-3, 41)
     vals = correlation_map(grid, q, funcs, sigma_w2, sigma_b2) - grid
     # just below 1 the map lies below the diagonal (chi_1 > 1); the stable fixed point is
     # the last place where it crosses the diagonal from above
@@ -677,6 +753,10 @@ def mean_field(activation: ActivationLike, sigma_w2: float, sigma_b2: float = 0.
         nxt = float(length_map(qe, funcs, sw2, sb2))
         if nxt > 0 and math.isfinite(nxt):
             chic = chic * qe / nxt
+            if abs(chic - 1.0) <= CRITICAL_TOL:
+                # the limit is 1; what is left is the evaluation point's (SELU's negative
+                # side adds ~1 / sqrt(q) at q = Q_HUGE), not the limit's
+                chic = 1.0
     xi_q = math.nan if math.isinf(qs) else _depth(float(length_map_slope(qe, funcs, sw2)))
     xi_c = math.inf if phase == "critical" else _depth(chic)
     name = activation if isinstance(activation, str) else getattr(activation, "name", "custom")

@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from initlab.errors import InitLabError, ShapeError, SpecError
+from initlab.errors import ShapeError, SpecError
 
 __all__ = ["number", "choice", "boolean", "integer", "fmt", "nbytes_text", "available_memory",
            "check_memory"]
@@ -47,8 +47,11 @@ def number(
     strict: bool = False,
     high: float | None = None,
     infinite: bool = False,
-    bad: Callable[[Any, str], InitLabError] | None = None,
-) -> float:
+    bad: Callable[[Any, str], Exception] | None = None,
+    *,
+    strict_high: bool = False,
+    optional: bool = False,
+) -> Any:
     """Return ``value`` as a float, or raise SpecError naming it and the allowed range.
 
     Args:
@@ -57,13 +60,15 @@ def number(
         value: what the user gave.
         low: smallest allowed value (inclusive unless ``strict``).
         strict: make ``low`` exclusive.
-        high: largest allowed value (inclusive).
+        high: largest allowed value (inclusive unless ``strict_high``).
         infinite: allow +-inf.
         bad: builds the error from ``(value, allowed)`` instead (another package's words,
-            e.g. a study field's ConfigError); the check itself stays this one.
+            e.g. a study field's ConfigError or a CLI flag's); the check itself stays this one.
+        strict_high: make ``high`` exclusive.
+        optional: None is allowed too (and returned).
 
     Returns:
-        The value as a float.
+        The value as a float (None for an allowed None; typed ``Any`` for that reason).
 
     Example:
         >>> number("uniform", "high", 1)
@@ -73,14 +78,16 @@ def number(
         ...
         initlab.errors.SpecError: normal: bad value 1000...
     """
+    if value is None and optional:
+        return None
     parts = ["a finite number" if not infinite else "a number (+-inf allowed)"]
     if low is not None:
         parts.append(f"{'>' if strict else '>='} {low:g}")
     if high is not None:
-        parts.append(f"<= {high:g}")
-    allowed = " ".join(parts)
+        parts.append(f"{'<' if strict_high else '<='} {high:g}")
+    allowed = " ".join(parts) + (" or None" if optional else "")
 
-    def fail() -> InitLabError:
+    def fail() -> Exception:
         return bad(value, allowed) if bad else _bad(scheme, arg, value, allowed)
 
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -93,7 +100,7 @@ def number(
         raise fail()
     if low is not None and (v < low or (strict and v == low)):
         raise fail()
-    if high is not None and v > high:
+    if high is not None and (v > high or (strict_high and v == high)):
         raise fail()
     return v
 
@@ -129,8 +136,11 @@ def integer(
     value: Any,
     low: int | None = None,
     high: int | None = None,
-    error: type[InitLabError] = SpecError,
-) -> int:
+    error: type[Exception] = SpecError,
+    *,
+    optional: bool = False,
+    bad: Callable[[Any, str], Exception] | None = None,
+) -> Any:
     """Return ``value`` as an int if it is an integer (not a bool) in [low, high]; else raise.
 
     Args:
@@ -140,11 +150,20 @@ def integer(
         low: smallest allowed value, or None.
         high: largest allowed value, or None.
         error: the error class to raise.
+        optional: None is allowed too (and returned).
+        bad: builds the error from ``(value, allowed)`` instead (another package's words);
+            the check itself stays this one.
 
     Example:
         >>> integer("n_models", 3, low=1)
         3
+        >>> integer("workers", 0, low=1, error=ValueError, optional=True)
+        Traceback (most recent call last):
+        ...
+        ValueError: workers must be an int >= 1 or None; got 0
     """
+    if value is None and optional:
+        return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or (
         (low is not None and value < low) or (high is not None and value > high)
     ):
@@ -152,7 +171,10 @@ def integer(
             p for p in (f">= {low}" if low is not None else "",
                         f"<= {high}" if high is not None else "") if p
         )
-        raise error(f"{what} must be an int{' ' + span if span else ''}; got {value!r}")
+        allowed = f"an int{' ' + span if span else ''}{' or None' if optional else ''}"
+        if bad is not None:
+            raise bad(value, allowed)
+        raise error(f"{what} must be {allowed}; got {value!r}")
     return int(value)
 
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from initlab.errors import ConfigError
+from initlab.init.checks import integer
 from initlab.studies.results import Results
 from initlab.studies.spec import Study, field_name
 from initlab.studies.store import RunRecord, Store, now
@@ -55,6 +56,8 @@ __all__ = [
     "blas_limits",
     "execute",
     "data_key",
+    "eval_rows",
+    "EVAL_BYTES",
 ]
 
 Run = tuple[str, int]
@@ -73,6 +76,31 @@ def load_data(study: Study, data_dir: str | os.PathLike[str] | None = None) -> A
     if data_dir is not None and "data_dir" in data.allowed_options(study.dataset):
         options["data_dir"] = str(data_dir)
     return data.load(study.dataset, dtype=study.dtype, **options)
+
+
+EVAL_BYTES = 16 * 2**20
+"""Bytes one model's layer buffers may take while the final metrics are measured."""
+EVAL_ROWS_MAX = 4096
+"""The most samples evaluated at once (the engine's own default chunk)."""
+
+
+def eval_rows(study: Study, n_outputs: int) -> int:
+    """How many samples the final metrics are measured on at once: as many as keep one
+    model's pre-activations and activations of every layer within :data:`EVAL_BYTES`, at
+    most :data:`EVAL_ROWS_MAX`.
+
+    It depends on the architecture and dtype only, not on how many models train together,
+    so a run's metrics do not depend on its ensemble.
+
+    Example:
+        >>> eval_rows(Study(layers=(128,) * 60, validate_names=False), 10)  # float32
+        272
+        >>> eval_rows(Study(layers=(12, 6), validate_names=False), 1)
+        4096
+    """
+    itemsize = 4 if study.dtype == "float32" else 8
+    per_sample = 2 * itemsize * (sum(study.hidden_units()) + int(n_outputs))
+    return max(1, min(EVAL_ROWS_MAX, EVAL_BYTES // per_sample))
 
 
 def _output_units(study: Study, n_classes: int) -> int:
@@ -170,9 +198,10 @@ def train_ensemble(
         seed=study.shuffle_seed, log_every=study.effective_log_every, callbacks=callbacks,
     )
     seconds = time.perf_counter() - t0
+    rows = eval_rows(study, model.output_dim)
     with np.errstate(all="ignore"):
-        train = model.evaluate(x, y)
-        test = model.evaluate(dataset.x_test, dataset.y_test)
+        train = model.evaluate(x, y, batch_size=rows)
+        test = model.evaluate(dataset.x_test, dataset.y_test, batch_size=rows)
     finished, ensemble = now(), uuid.uuid4().hex[:12]
     metrics = {m: hist[m] for m in ("loss", "accuracy", "val_loss", "val_accuracy", "time")}
     epochs = tuple(int(e) for e in hist.epochs)
@@ -348,11 +377,7 @@ def blas_limits(threads: int | None) -> Any:
 
 # ---------------------------------------------------------------------- the runner
 def _check_count(name: str, value: Any, optional: bool) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        more = " or None" if optional else ""
-        raise ConfigError(f"{name} must be an int >= 1{more}; got {value!r}")
+    integer(name, value, low=1, error=ConfigError, optional=optional)
 
 
 def run_study(

@@ -49,7 +49,7 @@ from types import MappingProxyType
 from typing import Any
 
 from initlab.errors import ConfigError, InitLabError, ShapeError, SpecError, param, unknown
-from initlab.init.checks import number
+from initlab.init.checks import integer, number
 
 __all__ = ["Study", "parse_layers", "field_name", "OUTPUTS", "DTYPES", "LOCATION_OPTIONS",
            "MAX_LAYERS", "MAX_SEEDS"]
@@ -128,9 +128,7 @@ def _bad(field: str, value: object, allowed: str) -> ConfigError:
 
 
 def _int(field: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise _bad(field, value, f"an integer >= {minimum}")
-    return int(value)
+    return integer(field, value, low=minimum, bad=lambda v, allowed: _bad(field, v, allowed))
 
 
 def _positive_float(field: str, value: object, optional: bool = False) -> float | None:
@@ -478,6 +476,19 @@ class Study:
             clips.append(optim.clip_by_value(self.clip_value))
         return optim.chain(*clips, opt) if clips else opt
 
+    def hidden_units(self) -> list[int]:
+        """The width of every hidden layer, in order (a residual block ``"resW"`` counts as
+        its two W-unit layers).
+
+        Example:
+            >>> Study(layers=(8, "res4"), validate_names=False).hidden_units()
+            [8, 4, 4]
+        """
+        hidden: list[int] = []
+        for w in self.layers:
+            hidden.extend([int(w[3:])] * 2 if isinstance(w, str) else [int(w)])
+        return hidden
+
     def memory_estimate(self, input_dim: int, n_outputs: int, n_samples: int,
                         n_models: int) -> int:
         """Bytes that ``n_models`` models of this study need while training, about.
@@ -492,10 +503,7 @@ class Study:
             >>> s.memory_estimate(784, 1, 500, 1) > 100 * 2**30   # 2e10 weights: 120 GiB
             True
         """
-        hidden: list[int] = []
-        for w in self.layers:  # a residual block "resW" holds two W-unit layers (about)
-            hidden.extend([int(w[3:])] * 2 if isinstance(w, str) else [int(w)])
-        widths = [int(input_dim), *hidden, int(n_outputs)]
+        widths = [int(input_dim), *self.hidden_units(), int(n_outputs)]
         n_params = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:], strict=False))
         batch = max(self.batch_size or 0, int(n_samples))
         itemsize = 4 if self.dtype == "float32" else 8

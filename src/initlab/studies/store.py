@@ -127,6 +127,7 @@ _TABLES = {
         "runs": {"id", *_RUN_COLUMNS}, "sweeps": {"name", "config", "created"},
         "claims": {"study", "scheme", "seed", "owner", "host", "pid", "heartbeat"}},
 }
+_BUSY_TIMEOUT = 30.0  # seconds a process waits for another's write lock
 CLAIM_TIMEOUT = 600.0
 """Seconds after its last heartbeat that a claim by a process on another host expires (a
 claim by a process on this host lasts exactly as long as that process)."""
@@ -261,28 +262,33 @@ class Store:
                                 "give a new path or the store a study wrote"
                             )
                 p.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self._db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT,
+                                       isolation_level=None)
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open store {self.path!r}: {e}") from None
         try:
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"store {self.path!r} has schema version {version}; this initlab reads "
-                    f"up to {SCHEMA_VERSION}: upgrade initlab"
-                )
-            self._check_tables(version)
-            if not memory:
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            if version == 1:
-                self._migrate_v1()
-            self._db.execute("PRAGMA foreign_keys=ON")
+            # One IMMEDIATE transaction reads the version, checks the tables and creates or
+            # migrates the schema: processes opening one new store at once queue on its
+            # write lock (busy timeout above), and the second finds the first's schema.
             with self._transaction():
+                version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"store {self.path!r} has schema version {version}; this initlab "
+                        f"reads up to {SCHEMA_VERSION}: upgrade initlab"
+                    )
+                self._check_tables(version)
+                if version == 1:
+                    self._migrate_v1()
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
                         self._db.execute(stmt)
-                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                if version != SCHEMA_VERSION:
+                    self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if not memory:
+                self._wal()
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as e:
             self._db.close()
             raise StoreError(
@@ -318,19 +324,33 @@ class Store:
                 )
 
     def _migrate_v1(self) -> None:
-        """Schema 1 -> 2 in one transaction: runs may be ``failed`` with an ``error``;
-        studies may belong to a sweep; the sweeps and claims tables (created next)."""
+        """Schema 1 -> 2 (in the caller's transaction): runs may be ``failed`` with an
+        ``error``; studies may belong to a sweep; the sweeps and claims tables (created
+        next)."""
         cols = ", ".join(_V1_RUN_COLUMNS)
-        self._db.execute("PRAGMA foreign_keys=OFF")  # the runs table is rebuilt under them
-        with self._transaction():
-            self._db.execute("ALTER TABLE studies ADD COLUMN sweep TEXT")
-            self._db.execute("ALTER TABLE studies ADD COLUMN point TEXT")
-            self._db.execute(_RUNS_TABLE.format(name="runs_v2"))
-            self._db.execute(
-                f"INSERT INTO runs_v2 (id, {cols}) SELECT id, {cols} FROM runs ORDER BY id")
-            self._db.execute("DROP TABLE runs")
-            self._db.execute("ALTER TABLE runs_v2 RENAME TO runs")
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        # Runs inside __init__'s transaction; foreign keys are still off on this connection
+        # (they are turned on after), so the runs table can be rebuilt.
+        self._db.execute("ALTER TABLE studies ADD COLUMN sweep TEXT")
+        self._db.execute("ALTER TABLE studies ADD COLUMN point TEXT")
+        self._db.execute(_RUNS_TABLE.format(name="runs_v2"))
+        self._db.execute(
+            f"INSERT INTO runs_v2 (id, {cols}) SELECT id, {cols} FROM runs ORDER BY id")
+        self._db.execute("DROP TABLE runs")
+        self._db.execute("ALTER TABLE runs_v2 RENAME TO runs")
+
+    def _wal(self) -> None:
+        """Switch to WAL mode (once per file; a no-op after). The switch needs the file to
+        itself, and SQLite answers 'locked' at once rather than waiting while another
+        process holds it: retry for as long as the busy timeout."""
+        deadline = time.monotonic() + _BUSY_TIMEOUT
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         """Run a query and fetch every row; a damaged database is a StoreError."""

@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 
 from initlab.errors import ConfigError, InitLabError, unknown
+from initlab.init.checks import number
 from initlab.studies.spec import Study, parse_layers
 from initlab.studies.store import RunRecord, Store
 
@@ -105,11 +106,8 @@ def expand_range(axis: str, spec: Mapping[str, Any]) -> list[float]:
             raise unknown(f"key of range axis {axis!r}", k, sorted(allowed), ConfigError)
 
     def num(key: str) -> float:
-        v = spec.get(key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ConfigError(f"sweep axis {axis!r}: range {key} must be a finite number; "
-                              f"got {v!r}")
-        return float(v)
+        return number("sweep", key, spec.get(key), bad=lambda v, _: ConfigError(
+            f"sweep axis {axis!r}: range {key} must be a finite number; got {v!r}"))
 
     start, stop = num("start"), num("stop")
     log = spec.get("log", False)

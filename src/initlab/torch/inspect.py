@@ -6,12 +6,16 @@ activation mean/std, dead % (ReLU family; per channel for convs), saturated %, d
 and max cosine, and with a loss ``|dL/dW|``, ``|dL/dz|`` and ``lr * |g| / |W|``; mean-field
 theory's prediction for the leading layers that form a plain chain (an MLP or a plain CNN
 without norm layers; not past a norm layer, a residual sum or a pooling); and the same
-findings. Each finding's recommendation is an :func:`initlab.torch.init_` call the user can
-paste, whose rules name the sick modules, and it says whether it was verified: the call is
-run on a copy of the model and the copy is measured again on the same batch.
+findings. Each init recommendation is checked the way the NumPy engine's are, by the one
+check of :mod:`initlab.diagnose.findings`: this module's :func:`remeasure` is the
+:data:`~initlab.diagnose.findings.Remeasure` hook (``init_`` on a copy of the model, the same
+batch traced again), and a candidate that does not change the std, does not move the
+finding's quantity the right way, or adds an error is dropped. A kept candidate is printed
+as the :func:`initlab.torch.init_` call that was measured, rules per module; with
+``verify=False`` the call is built from the sick modules and marked not verified.
 
-Cost: one traced forward + backward, and with findings one more on the copy (plus the
-``init_`` call): at most 3 forward + backward passes (``benchmarks/torch_inspect.py``).
+Cost: one traced forward + backward, and with findings one more on a copy per candidate
+tried (each with its ``init_`` call; re-measures are shared between findings).
 
 Example:
     >>> import torch
@@ -26,21 +30,21 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from torch import nn
 
-from initlab.diagnose.findings import Finding, recommended_init
+from initlab.diagnose.findings import Finding, fix_inits, recommended_init
 from initlab.diagnose.report import Report, predict_grad, report_from_trace
 from initlab.diagnose.thresholds import Thresholds
 from initlab.errors import ConfigError
+from initlab.init.checks import number
 from initlab.torch.trace import trace_model
 
 __all__ = ["inspect", "Fix", "DEFAULT_LR", "propose_fix", "apply_fix", "module_rules",
-           "remeasure"]
+           "remeasure", "verified_fix"]
 
 _ACTIVATION_TRENDS = ("vanishing_activations", "exploding_activations")
 _TRENDS = _ACTIVATION_TRENDS + ("vanishing_gradients", "exploding_gradients")
@@ -60,13 +64,14 @@ class Fix:
     """A recommended ``init_`` call and what it did on the batch.
 
     Attributes:
-        rules: ``{parameter pattern: scheme}`` naming the sick modules (``"*": "keep"``
-            last), or empty for ``init_(model, "auto")``.
+        rules: ``{parameter pattern: scheme}`` naming the modules it re-initializes
+            (``"*": "keep"`` last), or empty for ``init_(model, "auto")``.
         call: the Python line to paste.
-        verified: True when the re-measured copy has none of the finding codes it targets
-            (at any layer) and no new error; None when it was not run (``verify=False``).
+        verified: True when the re-measured copy no longer trips the finding's rule, False
+            when the quantity moved the right way but still trips it (both from
+            :func:`verified_fix`); None when it was not re-measured (:func:`propose_fix`).
         before: the findings' ``(code, layer)`` it targets.
-        after: the ``(code, layer)`` findings of the re-measured copy.
+        after: kept for compatibility; empty.
         seed: the call's seed.
     """
 
@@ -81,12 +86,9 @@ class Fix:
         """The recommendation text: the call and whether it was verified."""
         if self.verified is None:
             return f"Try: {self.call} (not verified)."
-        if self.verified:
-            left = "no findings" if not self.after else f"{len(self.after)} other finding(s)"
-            return (f"Fix, verified on this batch (re-measured after it: {left}): "
-                    f"{self.call}")
-        left = ", ".join(f"{c} at {n}" for c, n in self.after) or "none"
-        return f"Tried {self.call}; not verified: re-measured after it, {left} remain."
+        lead = "Fix, verified on this batch" if self.verified else (
+            "Better on this batch, not fixed")
+        return f"{lead}: {self.call}."
 
 
 def inspect(
@@ -125,22 +127,45 @@ def inspect(
             not a scalar.
     """
     lr = DEFAULT_LR if lr is None else lr
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (
-            math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"lr must be a positive number; got {lr!r}")
-    rep, tp = _measure(model, x, y, loss_fn, float(lr), thresholds, label)
+    number("inspect", "lr", lr, low=0, strict=True,
+           bad=lambda v, _: ConfigError(f"lr must be a positive number; got {v!r}"))
+    hook = None
+    if verify:
+        hook = _Hook(model, x, y, loss_fn, float(lr), thresholds, seed)
+    rep, tp = _measure(model, x, y, loss_fn, float(lr), thresholds, label, hook)
     if rep.findings:
-        fix = propose_fix(model, rep, seed)
-        if verify:
-            fix = _verified(model, fix, rep, x, y, loss_fn, float(lr), thresholds)
-        rep.findings = [dataclasses.replace(f, recommendation=fix.describe())
-                        for f in rep.findings]
+        modules = _modules(rep)
+        unverified = None if verify else propose_fix(model, rep, seed)
+        rep.findings = [dataclasses.replace(f, recommendation=_recommendation(
+            f, rep, modules, seed, unverified)) for f in rep.findings]
     return rep
 
 
-def _measure(model, x, y, loss_fn, lr, thresholds, label):
+class _Hook:
+    """The Remeasure hook for one inspect call: :func:`remeasure` over the traced layers'
+    modules (known once the first trace has run)."""
+
+    def __init__(self, model, x, y, loss_fn, lr, thresholds, seed) -> None:
+        self.args = (model, x, y, loss_fn, lr, thresholds, seed)
+        self.modules: list[str] = []
+
+    def __call__(self, k: int, inits: Any) -> list:
+        model, x, y, loss_fn, lr, thresholds, seed = self.args
+        return remeasure(model, x, y, modules=self.modules, loss_fn=loss_fn, lr=lr,
+                         thresholds=thresholds, seed=seed)(k, inits)
+
+
+def _modules(rep: Report) -> list[str]:
+    """The module path of each traced layer (a module called twice: its path for each call)."""
+    return [st.name.split("#")[0] for st in rep.stats]
+
+
+def _measure(model, x, y, loss_fn, lr, thresholds, label, hook: _Hook | None = None):
     tp = trace_model(model, x, y, loss_fn)
-    rep = report_from_trace(tp.trace, lr, thresholds, [label or type(model).__name__])
+    if hook is not None:
+        hook.modules = [ly.name.split("#")[0] for ly in tp.trace.layers]
+    rep = report_from_trace(tp.trace, lr, thresholds, [label or type(model).__name__],
+                            remeasure=hook)
     if tp.chain < len(rep.stats):  # theory applies to the plain chain only
         rep.predicted_q[tp.chain:] = np.nan
         rep.predicted_grad = predict_grad(rep.stats, rep.predicted_q)
@@ -150,6 +175,31 @@ def _measure(model, x, y, loss_fn, lr, thresholds, label):
     rep.findings = [_named(f) for f in rep.findings
                     if not (f.code in _ACTIVATION_TRENDS and f.layer > tp.chain)]
     return rep, tp
+
+
+def verified_fix(rep: Report, finding: Finding, seed: int = 0) -> Fix | None:
+    """The ``init_`` call a finding's verified init stands for (None: no init was kept).
+
+    It is the call :func:`remeasure` ran: the finding's ``fix`` in every layer of its
+    activation, every other layer its own activation's scheme
+    (:func:`initlab.diagnose.findings.fix_inits`), zero biases, every other parameter kept.
+    """
+    if finding.fix is None:
+        return None
+    inits = fix_inits(rep.stats, finding.layer - 1, finding.fix)
+    rules = module_rules(dict(zip(_modules(rep), inits, strict=True)))
+    text = ", ".join(f"{k!r}: {v!r}" for k, v in rules.items())
+    return Fix(rules, f"initlab.torch.init_(model, rules={{{text}}}, seed={seed})",
+               finding.fixed, ((finding.code, finding.layer_name),), (), seed)
+
+
+def _recommendation(f: Finding, rep: Report, modules: list[str], seed: int,
+                    unverified: Fix | None) -> str:
+    """The finding's re-measured sentence (or what else to change), with the call to paste."""
+    if unverified is not None:
+        return f"{f.recommendation} {unverified.describe()}".strip()
+    fix = verified_fix(rep, f, seed)
+    return f.recommendation if fix is None else f"{fix.describe()} {f.recommendation}"
 
 
 def _named(f: Finding) -> Finding:
@@ -239,14 +289,3 @@ def remeasure(model: nn.Module, x: Any, y: Any = None, *, modules: list[str],
         return trace_stats(trace_model(twin, x, y, loss_fn).trace, lr, thresholds)
 
     return again
-
-
-def _verified(model, fix: Fix, rep: Report, x, y, loss_fn, lr, thresholds) -> Fix:
-    twin = copy.deepcopy(model)
-    apply_fix(twin, fix)
-    after, _ = _measure(twin, x, y, loss_fn, lr, thresholds, None)
-    got = tuple((f.code, f.layer_name) for f in after.findings)
-    new_errors = [f for f in after.findings if f.severity == "error"
-                  and (f.code, f.layer_name) not in fix.before]
-    ok = not ({c for c, _ in got} & {c for c, _ in fix.before}) and not new_errors
-    return dataclasses.replace(fix, verified=ok, after=got)
