@@ -306,3 +306,47 @@ def test_what_the_compiled_path_cannot_run_is_refused_by_name(what):
         m.fit(MOONS.x_train, MOONS.y_train, **fit)
     assert "engine='numpy'" in str(err.value)
     assert np.array_equal(m.params.flat, before)
+
+
+# ------------------------------------------------------------------ studies and the CLI
+def test_the_study_field_engine_is_validated_and_part_of_the_recipe():
+    from initlab.studies import Study
+
+    base = Study(dataset="moons", layers=(4,), epochs=2, validate_names=False)
+    assert "engine" not in base.to_dict()  # the default leaves old hashes unchanged
+    fast = base.replace(engine="JIT", validate_names=False)
+    assert fast.engine == "jit" and fast.config_hash != base.config_hash
+    assert Study.from_dict(fast.to_dict(), validate_names=False) == fast
+    with pytest.raises(ConfigError, match=r"study field 'engine'.*'jitt'.*jit, numpy"):
+        base.replace(engine="jitt", validate_names=False)
+    with pytest.raises(ConfigError, match="probes run on the NumPy engine only"):
+        base.replace(engine="jit", probes=5, validate_names=False)
+    with pytest.raises(ConfigError, match="residual layers"):
+        Study(layers=("res4",), engine="jit", validate_names=False)
+
+
+def test_compare_engine_flag_bad_value_is_one_line(tmp_path, capsys):
+    from initlab.cli import main
+
+    out = tmp_path / "out"
+    assert main(["compare", "--layers", "4", "--epochs", "2", "--engine", "jitt",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--engine" in err and "'jitt'" in err and "numpy" in err
+    assert not out.exists()
+
+
+@needs_numba
+def test_a_jit_study_matches_the_numpy_study(tmp_path):
+    from initlab.studies import Study
+
+    s = Study(dataset="moons", dataset_options={"n_train": 60, "n_test": 30}, layers=(6, 4),
+              activation="tanh", schemes=("he_normal", "glorot_uniform"), seeds=2, epochs=30,
+              lr=0.1, batch_size=16, dtype="float64")
+    ref = s.run(workers=1, progress=False)
+    fast = s.replace(engine="jit").run(workers=1, progress=False)
+    assert len(ref.runs) == len(fast.runs) == 4
+    for a, b in zip(ref.runs, fast.runs, strict=True):
+        assert (a.scheme, a.seed, a.status) == (b.scheme, b.seed, b.status)
+        np.testing.assert_allclose(b.history["loss"], a.history["loss"], rtol=1e-12)
+        np.testing.assert_allclose(b.final["val_loss"], a.final["val_loss"], rtol=1e-12)
