@@ -231,10 +231,14 @@ def test_minibatch_blas_layers_are_exact_across_k_and_threads():
         ens.fit(x, y, threads=threads, **fit)
         for a, b in zip(ens.params.tensors, one.params.tensors, strict=True):
             assert np.array_equal(a[1], b[0])
+    from threadpoolctl import threadpool_info
+
+    blas_before = [i["num_threads"] for i in threadpool_info()]
     k1 = _digits_net(dtype=np.float32)
     k1.fit(x, y, threads=2, **fit)  # K = 1: BLAS on two threads
     assert np.array_equal(k1.params.flat, one.params.flat)
     assert numba.get_num_threads() == before  # restored
+    assert [i["num_threads"] for i in threadpool_info()] == blas_before
 
 
 # ------------------------------------------------------------------ divergence

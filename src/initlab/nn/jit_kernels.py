@@ -47,6 +47,15 @@ _INV_SQRT_2PI = 0.3989422804014327
 
 
 @njit(cache=True, error_model="numpy")
+def sigmoid(v):  # pragma: no cover - compiled
+    """1 / (1 + e^-v), stably (one exp: libm's tanh costs several times more)."""
+    if v >= 0:
+        return 1.0 / (1.0 + math.exp(-v))
+    e = math.exp(v)
+    return e / (1.0 + e)
+
+
+@njit(cache=True, error_model="numpy")
 def act_forward(code, alpha, z, a):  # pragma: no cover - compiled
     """a = f(z) over (u, nb) arrays, feature-major (softmax: over the units of each sample)."""
     if code == SOFTMAX:
@@ -93,7 +102,7 @@ def act_forward(code, alpha, z, a):  # pragma: no cover - compiled
             af[i] = max(v, 0.0) + math.log1p(math.exp(-abs(v)))
     elif code == SIGMOID:
         for i in range(zf.shape[0]):
-            af[i] = 0.5 + 0.5 * math.tanh(0.5 * zf[i])
+            af[i] = sigmoid(zf[i])
     else:  # TANH
         for i in range(zf.shape[0]):
             af[i] = math.tanh(zf[i])
@@ -138,7 +147,7 @@ def act_backward(code, alpha, z, a, g, out):  # pragma: no cover - compiled
             of[i] = gf[i] * d
     elif code == SOFTPLUS:
         for i in range(zf.shape[0]):
-            of[i] = gf[i] * (0.5 + 0.5 * math.tanh(0.5 * zf[i]))
+            of[i] = gf[i] * sigmoid(zf[i])
     elif code == SIGMOID:
         for i in range(zf.shape[0]):
             of[i] = gf[i] * (af[i] * (1 - af[i]))
@@ -255,7 +264,7 @@ def loss_grad(kind, z, a, t, grad, scale, need_value):  # pragma: no cover - com
                 v = zf[i]
                 acc += max(v, 0.0) + math.log1p(math.exp(-abs(v))) - tf[i] * v
         for i in range(zf.shape[0]):
-            gf[i] = ((0.5 + 0.5 * math.tanh(0.5 * zf[i])) - tf[i]) * c
+            gf[i] = (sigmoid(zf[i]) - tf[i]) * c
         return acc / (nb * d)
     af = a.ravel()  # MSE, on the output activation
     c2 = 2.0 * c
