@@ -134,10 +134,17 @@ def test_the_compiled_path_agrees_with_numpy_in_float64(case):
 
 
 @needs_numba
-def test_the_compiled_path_agrees_with_numpy_in_float32():
-    x, y = MOONS.x_train, MOONS.y_train
-    (a, ha), (b, hb) = _pair(lambda: _moons_tanh(np.float32), x, y, epochs=100,
-                             batch_size=None, optimizer="sgd(lr=0.1)", log_every=10)
+@pytest.mark.parametrize("case", ["moons sgd", "digits adam"])
+def test_the_compiled_path_agrees_with_numpy_in_float32(case):
+    if case == "moons sgd":  # 100 steps
+        x, y = MOONS.x_train, MOONS.y_train
+        make = lambda: _moons_tanh(np.float32)  # noqa: E731
+        fit = dict(epochs=100, batch_size=None, optimizer="sgd(lr=0.1)", log_every=10)
+    else:  # 11 x 9 = 99 steps
+        x, y = _digits(classes=4)
+        make = lambda: _digits_net(dtype=np.float32)  # noqa: E731
+        fit = dict(epochs=11, batch_size=37, optimizer="adam", seed=2)
+    (a, ha), (b, hb) = _pair(make, x, y, **fit)
     assert b.params.flat.dtype == np.float32
     _close(a, b, 1e-4)
     np.testing.assert_allclose(hb.loss, ha.loss, rtol=1e-4)

@@ -194,8 +194,10 @@ class _Packed:
             params.b[li][...] = self.theta[:, self.boff[li]:self.boff[li] + u]
 
 
-def _hyper(clip: Any, last: Any, dtype: np.dtype) -> tuple[int, np.ndarray, int, np.ndarray]:
-    """(optimizer code, hyperparameters, clip code, clip value) for the kernels."""
+def _hyper(clip: Any, last: Any,
+           dtype: np.dtype) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarray]:
+    """(optimizer code, hyperparameters in the dtype and in float64, clip code, clip value)
+    for the kernels."""
     from initlab.nn import jit_kernels as jk
     from initlab.nn import optim
 
@@ -215,7 +217,7 @@ def _hyper(clip: Any, last: Any, dtype: np.dtype) -> tuple[int, np.ndarray, int,
         ckind, cval = jk.CLIP_VALUE, clip.value
     elif isinstance(clip, optim._ClipGlobalNorm):
         ckind, cval = jk.CLIP_GLOBAL_NORM, clip.max_norm
-    return kind, hp.astype(dtype), ckind, np.array([cval], dtype=dtype)
+    return kind, hp.astype(dtype), hp, ckind, np.array([cval], dtype=dtype)
 
 
 def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, history: Any, *,
@@ -240,7 +242,7 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
     dtype = model.dtype
     shapes = model._layout.shapes
     packed = _Packed(model.params)
-    kind, hp, ckind, cval = _hyper(clip, last, dtype)
+    kind, hp, hp64, ckind, cval = _hyper(clip, last, dtype)
     fold = kind == jk.SGD and clip is None
     moments = kind in (jk.MOMENTUM, jk.NESTEROV, jk.ADAM, jk.RMSPROP)
     mom1 = np.zeros_like(packed.theta) if moments else np.zeros((K, 0), dtype=dtype)
@@ -289,8 +291,8 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
             correct_out = np.zeros((len(logged_epochs), K))
             args = (x, tt, labels, has_labels, perms, full, bs, logged, packed.theta, mom1,
                     mom2, step0, fins, units, packed.woff, packed.boff, packed.toff, acts,
-                    alphas, loss_kind, kind, hp, ckind, cval, fold, blas, need_out, loss_out,
-                    correct_out, active, div_epoch, e0)
+                    alphas, loss_kind, kind, hp, hp64, ckind, cval, fold, blas, need_out,
+                    loss_out, correct_out, active, div_epoch, e0)
             if parallel:
                 with _PARALLEL_LOCK:
                     jk.train_parallel(*args)

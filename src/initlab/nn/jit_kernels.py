@@ -303,11 +303,12 @@ def n_correct(p, labels, cut):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy")
-def update(th, g, m1, m2, kind, hp, alpha_buf, step, clip_kind, clip_val, toff, fold):
+def update(th, g, m1, m2, kind, hp, hp64, alpha_buf, step, clip_kind, clip_val, toff, fold):
     """One optimizer step on one model: clipping, then the optimizer, then ``th += step``.
 
-    ``hp`` (the model's dtype): lr, momentum, beta1, 1 - beta1, beta2, 1 - beta2, epsilon,
-    rho, 1 - rho; ``alpha_buf`` a 1-element buffer of the dtype for Adam's step size."""  # noqa: D401
+    ``hp`` (the model's dtype; ``hp64`` the same in float64, for Adam's step size): lr,
+    momentum, beta1, 1 - beta1, beta2, 1 - beta2, epsilon, rho, 1 - rho; ``alpha_buf`` a
+    1-element buffer of the dtype (a float64 value rounded to the dtype, as NumPy does)."""  # noqa: D401
     P = th.shape[0]
     if clip_kind == CLIP_VALUE:
         c = clip_val[0]
@@ -351,8 +352,7 @@ def update(th, g, m1, m2, kind, hp, alpha_buf, step, clip_kind, clip_val, toff, 
     elif kind == ADAM:
         b1, c1, b2, c2, eps = hp[2], hp[3], hp[4], hp[5], hp[6]
         t = step + 1
-        alpha_buf[0] = -(np.float64(lr) * math.sqrt(1.0 - np.float64(b2) ** t)
-                         / (1.0 - np.float64(b1) ** t))
+        alpha_buf[0] = -(hp64[0] * math.sqrt(1.0 - hp64[4] ** t) / (1.0 - hp64[2] ** t))
         na = alpha_buf[0]
         for i in range(P):
             m1[i] = m1[i] * b1 + g[i] * c1
@@ -390,7 +390,7 @@ def view(buf, start, rows, cols):  # pragma: no cover - compiled
 @njit(cache=True, error_model="numpy")
 def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom1, mom2,
                 step0, fins, units, woff, boff, toff, acts, alphas, loss_kind, opt_kind, hp,
-                clip_kind, clip_val, fold, blas, need_out, loss_out, correct_out, active,
+                hp64, clip_kind, clip_val, fold, blas, need_out, loss_out, correct_out, active,
                 div_epoch, e0):  # pragma: no cover - compiled
     """Train model ``k`` of ``theta`` (K, P) for ``len(logged)`` epochs, in place.
 
@@ -488,19 +488,20 @@ def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom
                     ap = view(A, off[li - 1], fi, nb)
                     gzp = view(GZ, off[li - 1], fi, nb)
                     act_backward(acts[li - 1], alphas[li - 1], zp, ap, ga, gzp)
-            update(th, g, m1, m2, opt_kind, hp, cast, step, clip_kind, clip_val, toff, fold)
+            update(th, g, m1, m2, opt_kind, hp, hp64, cast, step, clip_kind, clip_val, toff,
+                   fold)
             step += 1
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def train_parallel(x, t, labels, has_labels, perms, full, bs, logged, theta, mom1, mom2,
                    step0, fins, units, woff, boff, toff, acts, alphas, loss_kind, opt_kind, hp,
-                   clip_kind, clip_val, fold, blas, need_out, loss_out, correct_out, active,
-                   div_epoch, e0):  # pragma: no cover - compiled
+                   hp64, clip_kind, clip_val, fold, blas, need_out, loss_out, correct_out,
+                   active, div_epoch, e0):  # pragma: no cover - compiled
     """:func:`train_model` for every model of ``theta``, spread over numba's threads (one
     model per task)."""
     for k in prange(theta.shape[0]):
         train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom1, mom2,
                     step0, fins, units, woff, boff, toff, acts, alphas, loss_kind, opt_kind, hp,
-                    clip_kind, clip_val, fold, blas, need_out, loss_out, correct_out, active,
-                    div_epoch, e0)
+                    hp64, clip_kind, clip_val, fold, blas, need_out, loss_out, correct_out,
+                    active, div_epoch, e0)
