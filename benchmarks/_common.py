@@ -142,8 +142,9 @@ def initlab_model(w: Workload):
 
 
 def initlab_fit(model, w: Workload, x: np.ndarray, y: np.ndarray, callbacks=None,
-                epochs: int | None = None):
-    """One ``fit`` call as the workload prescribes (SGD 0.01, shuffled minibatches).
+                epochs: int | None = None, engine: str = "numpy"):
+    """One ``fit`` call as the workload prescribes (SGD 0.01, shuffled minibatches), on the
+    NumPy engine or (``engine="jit"``) the compiled path.
 
     The history is logged every 1,000 epochs (and at the last), as seed 002 prints its cost:
     the peers record no history at all, so initlab still does more work than they do.
@@ -152,7 +153,7 @@ def initlab_fit(model, w: Workload, x: np.ndarray, y: np.ndarray, callbacks=None
 
     return model.fit(x, y, epochs=w.epochs if epochs is None else epochs, batch_size=w.batch,
                      optimizer=initlab.optim.sgd(LR), seed=SHUFFLE_SEED, verbose=0,
-                     log_every=1000, callbacks=callbacks)
+                     log_every=1000, callbacks=callbacks, engine=engine)
 
 
 def warmup_slice(w: Workload, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

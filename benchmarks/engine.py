@@ -11,6 +11,13 @@ Workloads (the same float32 data for every framework, fixed seeds):
   3. Seed 002's moons network (2-12-6-1 relu/relu/sigmoid, binary CE), 400 samples, 15,000
      full-batch epochs of GD lr 0.01, K = 1 and K = 100.
 
+``initlab-jit`` is the same ``fit`` with ``engine="jit"`` (the compiled path, extra
+``initlab[jit]``), its own column when numba is installed (``--no-jit`` leaves it out). Its
+first call in the cell's fresh process (numba's import plus loading the machine code from
+numba's on-disk cache, or compiling it) is reported beside JAX's compile time, outside the
+table; ``--jit-cold`` also measures it in a fresh process with an empty cache (a temporary
+``NUMBA_CACHE_DIR`` for that child only).
+
 Each cell is the median wall time of ``--repeats`` timed runs (default 5; a framework whose
 runs on a workload exceed ``--budget`` seconds stops early, the run count is printed beside
 the median). Each cell (workload x framework) runs in a fresh Python process, so no thread
@@ -84,6 +91,43 @@ def bench_initlab(w: Workload, x: np.ndarray, y: np.ndarray, repeats: int,
     return Timing(time_runs(lambda: initlab_fit(model, w, x, y), repeats, budget_s))
 
 
+def bench_initlab_jit(w: Workload, x: np.ndarray, y: np.ndarray, repeats: int,
+                      budget_s: float) -> Timing:
+    """initlab's compiled path: the first fit (on the warm-up slice, so numba's import and
+    its cache load or compilation) is timed as compile_s, then the timed runs."""
+    model = initlab_model(w)
+    xw, yw = warmup_slice(w, x, y)
+    t0 = time.perf_counter()
+    initlab_fit(model, w, xw, yw, epochs=1, engine="jit")
+    first = time.perf_counter() - t0
+    return Timing(time_runs(lambda: initlab_fit(model, w, x, y, engine="jit"), repeats,
+                            budget_s), compile_s=first)
+
+
+def jit_first_call(cold: bool) -> float | None:
+    """Seconds of a fresh process's first ``fit(engine="jit")`` (a 2-3-2 net; numba's import,
+    then its cache load, or with ``cold`` a compile into an empty temporary cache)."""
+    import tempfile
+
+    code = ("import time, numpy as np; t0 = time.perf_counter()\n"
+            "from initlab.nn import Dense, Sequential\n"
+            "m = Sequential([Dense(3, activation='relu'), Dense(10, activation='softmax')], "
+            "input_dim=4)\n"
+            "m.fit(np.zeros((8, 4)), np.arange(8), epochs=1, batch_size=4, optimizer='sgd', "
+            "engine='jit')\n"
+            "print('FIRST', time.perf_counter() - t0)\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
+                                         env.get("PYTHONPATH", "")])
+    with tempfile.TemporaryDirectory() as tmp:
+        if cold:
+            env["NUMBA_CACHE_DIR"] = tmp  # this child only: an empty cache
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=env, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("FIRST ")]
+    return float(lines[-1].split()[1]) if lines else None
+
+
 def matmul_gflops(size: int = 2048, tries: int = 5) -> float:
     """The machine's float32 matmul rate (GFLOP/s): best of ``tries`` ``np.matmul`` of size^2."""
     rng = np.random.default_rng(0)
@@ -148,6 +192,8 @@ def cell_child(args: argparse.Namespace) -> None:
     x, y = make_data(w)
     if name == "initlab":
         fn = bench_initlab
+    elif name == "initlab-jit":
+        fn = bench_initlab_jit
     else:
         import _peers
 
@@ -183,6 +229,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    "w1_b32,w1_b128,w2,w3_k1,w3_k100")
     p.add_argument("--peers", default=",".join(PEERS), help="comma-separated: torch,jax,keras")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess")
+    p.add_argument("--no-jit", action="store_true", help="leave out initlab-jit")
+    p.add_argument("--jit-cold", action="store_true",
+                   help="also time initlab-jit's first call with an empty numba cache")
     p.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--cell", default="", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -216,7 +265,19 @@ def main(argv: list[str] | None = None) -> int:
             peers.append(name)
 
     import initlab
+    from initlab.nn.jit import available as jit_available
+
+    own = ["initlab"]
+    if not args.no_jit:
+        if jit_available():
+            own.append("initlab-jit")
+        else:
+            print("skipping initlab-jit: numba is not installed (pip install 'initlab[jit]')")
     versions = [f"initlab {initlab.__version__}", f"NumPy {np.__version__}"]
+    if "initlab-jit" in own:
+        import numba
+
+        versions.append(f"numba {numba.__version__}")
     for name in peers:
         mod = {"torch": "torch", "jax": "jax", "keras": "keras"}[name]
         versions.append(f"{PEER_NAMES[name]} {sys.modules[mod].__version__}")
@@ -229,14 +290,15 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Timing]] = {}
     for w in wls:
         results[w.key] = {}
-        for name in ["initlab", *peers]:
+        for name in [*own, *peers]:
             t0 = time.perf_counter()
             if args.quick and name == "keras" and w.K > 1:
                 print(f"  {w.key:8s} keras    skipped in --quick (K-wide model build)")
                 continue
             try:
                 if args.quick:
-                    fn = bench_initlab if name == "initlab" else getattr(_peers, f"bench_{name}")
+                    fn = {"initlab": bench_initlab, "initlab-jit": bench_initlab_jit}.get(
+                        name) or getattr(_peers, f"bench_{name}")
                     results[w.key][name] = fn(w, *make_data(w), repeats, budget)
                 else:
                     results[w.key][name] = run_cell(w.key, name, args)
@@ -245,31 +307,32 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             r = results[w.key][name]
             extra = f", compile/warm-up {r.compile_s:.1f} s" if r.compile_s is not None else ""
-            print(f"  {w.key:8s} {name:8s} median {r.median:7.3f} s  runs "
+            print(f"  {w.key:8s} {name:11s} median {r.median:7.3f} s  runs "
                   f"{[round(t, 3) for t in r.times]}{extra}  "
                   f"(cell took {time.perf_counter() - t0:.0f} s)", flush=True)
 
     # ---- main table
-    header = ["Workload", "initlab"] + [PEER_NAMES[p] for p in peers] \
-        + [f"initlab / {PEER_NAMES[p]}" for p in peers]
+    header = ["Workload", *own] + [PEER_NAMES[p] for p in peers] \
+        + [f"{o} / {PEER_NAMES[p]}" for o in own for p in peers]
     rows = []
     verdicts = []
     for w in wls:
         res = results[w.key]
-        il = res.get("initlab")
-        row = [w.title, fmt_s(il)] + [fmt_s(res.get(p)) for p in peers]
-        for p in peers:
-            if il is None or p not in res:
-                row.append("-")
-                continue
-            ratio = il.median / res[p].median
-            target = TARGETS[w.key].get(p)
-            mark = ""
-            if target is not None:
-                ok = ratio <= target
-                mark = f" {'met' if ok else 'MISSED'} (<= {target:g})"
-                verdicts.append((w.key, p, ratio, target, ok))
-            row.append(f"{ratio:.2f}x{mark}")
+        row = [w.title] + [fmt_s(res.get(o)) for o in own] + [fmt_s(res.get(p)) for p in peers]
+        for o in own:
+            il = res.get(o)
+            for p in peers:
+                if il is None or p not in res:
+                    row.append("-")
+                    continue
+                ratio = il.median / res[p].median
+                target = TARGETS[w.key].get(p)
+                mark = ""
+                if target is not None:
+                    ok = ratio <= target
+                    mark = f" {'met' if ok else 'MISSED'} (<= {target:g})"
+                    verdicts.append((w.key, p, ratio, target, ok, o))
+                row.append(f"{ratio:.2f}x{mark}")
         rows.append(row)
     print("\n## Wall time (median s, runs) and ratios\n")
     print(markdown_table(header, rows))
@@ -281,6 +344,16 @@ def main(argv: list[str] | None = None) -> int:
         comp = [f"{w.key}: {results[w.key]['jax'].compile_s:.2f} s" for w in wls
                 if "jax" in results[w.key]]
         print("\nJAX compile time (not in the table): " + ", ".join(comp))
+    if "initlab-jit" in own:
+        comp = [f"{w.key}: {results[w.key]['initlab-jit'].compile_s:.2f} s" for w in wls
+                if "initlab-jit" in results[w.key]]
+        print("initlab-jit first call in each cell's fresh process (numba import + cached "
+              "kernels; not in the table): " + ", ".join(comp))
+        if args.jit_cold:
+            cold, warm = jit_first_call(cold=True), jit_first_call(cold=False)
+            cold_s, warm_s = ("failed" if v is None else f"{v:.2f} s" for v in (cold, warm))
+            print(f"initlab-jit first call, fresh process: empty cache (compiles) {cold_s}, "
+                  f"cache warm {warm_s}")
     if "keras" in peers:
         comp = [f"{w.key}: {results[w.key]['keras'].compile_s:.1f} s" for w in wls
                 if "keras" in results[w.key]]
@@ -302,9 +375,9 @@ def main(argv: list[str] | None = None) -> int:
               f"input gradient for the first layer): {real:.1f} GFLOP/s = "
               f"{100 * real / peak:.0f} % of the matmul rate ({'met' if ok else 'MISSED'}, "
               f"target >= {100 * GFLOPS_TARGET:.0f} %).")
-        for p in peers:
+        for p in [o for o in own if o != "initlab"] + peers:
             if p in results["w2"]:
-                print(f"  {PEER_NAMES[p]}: {w2.flops() / results['w2'][p].median / 1e9:.1f} "
+                print(f"  {PEER_NAMES.get(p, p)}: {w2.flops() / results['w2'][p].median / 1e9:.1f} "
                       "GFLOP/s (same conventional count)")
     if w2 is not None and not args.no_memory:
         mem = measure_memory(args.quick)
@@ -318,8 +391,8 @@ def main(argv: list[str] | None = None) -> int:
 
     missed = [v for v in verdicts if not v[4]]
     print("\n## Targets\n")
-    for key, p, ratio, target, ok in verdicts:
-        print(f"- {key} vs {PEER_NAMES[p]}: {ratio:.2f}x, target <= {target:g}x: "
+    for key, p, ratio, target, ok, o in verdicts:
+        print(f"- {key} {o} vs {PEER_NAMES[p]}: {ratio:.2f}x, target <= {target:g}x: "
               f"{'met' if ok else f'MISSED by {ratio / target:.2f}x'}")
     if not verdicts:
         print("- (no target pairs ran)")

@@ -31,7 +31,7 @@ _FIELDS = {
     "output": "output", "init": "schemes", "seeds": "seeds", "optimizer": "optimizer",
     "lr": "lr", "clip_norm": "clip_norm", "clip_value": "clip_value", "epochs": "epochs",
     "batch_size": "batch_size", "shuffle_seed": "shuffle_seed", "log_every": "log_every",
-    "dtype": "dtype", "recipe": "init_recipe", "bias_init": "bias_init",
+    "dtype": "dtype", "recipe": "init_recipe", "bias_init": "bias_init", "engine": "engine",
 }
 # Parameter names in errors (study fields, dataset options, run() keywords) -> this command's
 # flags; the dests of its own flags are found from the parser (see initlab.cli.flag_speller).
@@ -86,6 +86,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
       "he, fixup, skipinit or rezero")
     a("--no-bias", action="store_true", help="hidden layers without biases")
     a("--bias-init", metavar="SPEC", help='the hidden biases\' init, e.g. "normal(std=0.2236)"')
+    a("--engine", metavar="NAME", help="numpy (the reference, default) or jit: the compiled "
+      "training path (needs initlab[jit]; plain Dense stacks, no probes)")
     a("--out", metavar="DIR", help="folder for study.sqlite, runs.csv, summary.csv, "
       "results.json and study.toml (without it nothing is written)")
     a("--data-dir", metavar="D", help="folder with a downloaded dataset's files")

@@ -432,7 +432,8 @@ class Sequential:
     def fit(self, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
             optimizer: Any = "adam", loss: Any = None, validation_data: Any = None,
             seed: Any = 0, verbose: int = 0, log_every: int = 1,
-            callbacks: Sequence[Any] | None = None, threads: int | None = None) -> Any:
+            callbacks: Sequence[Any] | None = None, threads: int | None = None,
+            engine: str = "numpy") -> Any:
         """Train all K models on the same minibatches; return a :class:`History`.
 
         Args:
@@ -451,6 +452,8 @@ class Sequential:
             threads: BLAS threads for the training steps, for this call only; None: one for
                 small products, else the caller's setting (:func:`initlab.nn.training.
                 blas_threads`). The thread count does not change the results.
+            engine: ``"numpy"`` (the reference) or ``"jit"``: the compiled path
+                (:mod:`initlab.nn.jit`, extra ``initlab[jit]``), for plain Dense stacks.
 
         Returns:
             The History (arrays (n_logged_epochs, K); ``diverged`` per model).
@@ -470,7 +473,7 @@ class Sequential:
         optimizer = wrap_optimizer(self, optimizer)
         return fit(self, x, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    loss=loss, validation_data=validation_data, seed=seed, verbose=verbose,
-                   log_every=log_every, callbacks=callbacks, threads=threads)
+                   log_every=log_every, callbacks=callbacks, threads=threads, engine=engine)
 
     # ---------------------------------------------------------------- reporting
     def summary(self) -> str:

@@ -75,8 +75,12 @@ class _Batch:
 def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int | None = 32,
         optimizer: Any = "adam", loss: Any = None, validation_data: Any = None,
         seed: Any = 0, verbose: int = 0, log_every: int = 1,
-        callbacks: Sequence[Any] | None = None, threads: int | None = None) -> History:
+        callbacks: Sequence[Any] | None = None, threads: int | None = None,
+        engine: str = "numpy") -> History:
     """Train ``model`` in place; see :meth:`initlab.nn.Sequential.fit` for the arguments.
+
+    ``engine="jit"`` trains on the compiled path (:mod:`initlab.nn.jit`, extra ``jit``);
+    ``"numpy"`` (the default) is the reference below.
 
     ``threads`` sets the BLAS threads of the training steps for this call (restored after);
     None applies :func:`blas_threads`' rule, a function of the shapes alone.
@@ -91,6 +95,9 @@ def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int |
         >>> fit(m, np.eye(2), [0, 1], epochs=1, batch_size=None).epochs.tolist()
         [0]
     """
+    from initlab.nn.jit import check_engine
+
+    engine = check_engine(engine)
     epochs = _positive_int("epochs", epochs)
     log_every = _positive_int("log_every", log_every)
     if threads is not None:
@@ -128,6 +135,12 @@ def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int |
     history = History(K)
     active = np.ones(K, dtype=bool)
 
+    if engine == "jit":
+        from initlab.nn.jit import fit_compiled
+
+        return fit_compiled(model, xs, t, lossf, opt, history, epochs=epochs,
+                            batch_size=batch_size, full=full, log_every=log_every, rng=rng,
+                            callbacks=callbacks, val=val, verbose=verbose, threads=threads)
     if full:
         fb = _Batch(model, n, t)
         fb.ws.x_aug[:, :-1] = xs

@@ -196,6 +196,7 @@ def train_ensemble(
         x, y, epochs=study.epochs, batch_size=study.batch_size,
         optimizer=study.make_optimizer(), validation_data=(dataset.x_test, dataset.y_test),
         seed=study.shuffle_seed, log_every=study.effective_log_every, callbacks=callbacks,
+        engine=study.engine,
     )
     seconds = time.perf_counter() - t0
     rows = eval_rows(study, model.output_dim)

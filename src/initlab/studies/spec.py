@@ -84,10 +84,12 @@ _FIELDS: tuple[str, ...] = (
     "init_recipe",
     "use_bias",
     "bias_init",
+    "engine",
 )
 # Fields added after stores existed: left out of files and hashes at their defaults, so the
 # config_hash of every study written before them is unchanged.
-_LATER_DEFAULTS: dict[str, Any] = {"init_recipe": None, "use_bias": True, "bias_init": "auto"}
+_LATER_DEFAULTS: dict[str, Any] = {"init_recipe": None, "use_bias": True, "bias_init": "auto",
+                                   "engine": "numpy"}
 # Fields that define which runs exist rather than how each run is trained.
 _GRID_FIELDS: tuple[str, ...] = ("name", "schemes", "seeds")
 
@@ -300,6 +302,10 @@ class Study:
             the blocks' architecture (fixup: scalar biases, no branch biases); None: none.
         use_bias: False: hidden layers without biases.
         bias_init: the hidden layers' bias initializer spec (``"auto"``: the scheme's rule).
+        engine: ``"numpy"`` (the reference) or ``"jit"``, the compiled path of
+            :mod:`initlab.nn.jit` (extra ``initlab[jit]``; plain Dense stacks, no probes, at
+            most one of clip_norm and clip_value). Part of the recipe: its numbers agree with
+            the NumPy path's to rounding, not bit for bit.
         validate_names: check scheme, activation and dataset names against their registries
             (set False only to build a study before those packages are importable).
 
@@ -335,6 +341,7 @@ class Study:
     init_recipe: str | None = None
     use_bias: bool = True
     bias_init: str = "auto"
+    engine: str = "numpy"
     validate_names: dataclasses.InitVar[bool] = True
 
     def __post_init__(self, validate_names: bool = True) -> None:
@@ -384,8 +391,29 @@ class Study:
         put("bias_init", _name("bias_init", self.bias_init))
         if not self.use_bias and self.bias_init.lower() != "auto":
             raise _bad("bias_init", self.bias_init, "'auto' when use_bias is false")
+        self._check_engine()
         if validate_names:
             self.check_names()
+
+    def _check_engine(self) -> None:
+        """Normalise ``engine`` and refuse what the compiled path does not train."""
+        from initlab.nn.jit import ENGINES
+
+        engine = _name("engine", self.engine).lower()
+        if engine not in ENGINES:
+            raise ConfigError(f"{field_name('engine')}: {unknown('engine', engine, ENGINES)}")
+        object.__setattr__(self, "engine", engine)
+        if engine != "jit":
+            return
+        why = None
+        if any(isinstance(w, str) for w in self.layers) or not self.use_bias:
+            why = "residual layers and bias-free layers run on"
+        elif self.probes is not None:
+            why = "probes run on"
+        elif self.clip_norm is not None and self.clip_value is not None:
+            why = "clip_norm and clip_value together run on"
+        if why:
+            raise _bad("engine", engine, f"'numpy' ({why} the NumPy engine only)")
 
     # ------------------------------------------------------------------ names
     def check_names(self) -> None:
@@ -437,6 +465,12 @@ class Study:
         if self.bias_init.lower() != "auto":
             check("bias_init", init.get, self.bias_init)
         self.make_optimizer()
+        if self.engine == "jit":
+            from initlab.nn.jit import available
+
+            if not available():
+                raise ConfigError(f"{field_name('engine')}: 'jit' needs numba, which is not "
+                                  "installed: pip install 'initlab[jit]' (or engine 'numpy')")
 
     def make_optimizer(self) -> Any:
         """Build the optimizer: clipping (if any) chained before ``optimizer(lr, **options)``.

@@ -1,0 +1,384 @@
+"""The compiled training path: ``fit(..., engine="jit")`` runs whole epochs in numba.
+
+The NumPy path (:mod:`initlab.nn.training`) makes tens of NumPy calls per step; on small
+networks (seed 002's 2-12-6-1 moons net) or small batches that Python dispatch is most of the
+time. Here each model's whole run of epochs is one compiled loop
+(:mod:`initlab.nn.jit_kernels`): forward, loss gradient, backward, optimizer update. The NumPy
+path stays the reference; this one is opt-in, needs the ``jit`` extra (numba), and agrees with
+it to rounding (``tests/nn/test_nn_jit.py``: float64 weights within 1e-12 relative after a
+few hundred steps of a non-chaotic net), not bit for bit.
+
+What it trains: a plain stack of biased Dense layers (no Residual blocks, no bias-free
+layers); activations linear, relu, leaky_relu, elu, selu, gelu, softplus, sigmoid, tanh, and
+softmax as the output; the losses categorical and binary cross-entropy from logits and mse;
+the optimizers sgd (with momentum, Nesterov), adam and rmsprop, alone or after one
+``clip_by_value`` or ``clip_by_global_norm``. Validation data, ``log_every``, ``verbose`` and
+callbacks with ``on_epoch_end`` work as in the NumPy path. Anything else (callbacks with
+``every`` > 0, i.e. probes and traces; ``clip_by_norm``; longer chains; a custom Loss or
+Transform) is refused with a ConfigError that names it: never silently other semantics.
+
+Same as the NumPy path: minibatches (one ``rng.permutation(n)`` per epoch, drawn in Python
+from the same generator), divergence (a model whose output logits are not all finite at a
+step is marked diverged at that epoch and frozen from that step; its loss is still logged),
+the History (training loss and accuracy of logged epochs, summed over the epoch's
+minibatches; validation after the epoch). One difference: ``time`` is read when a compiled
+run of epochs returns, so without validation data, callbacks or ``verbose`` (one run for the
+whole fit) every logged epoch carries the time at the end of training.
+
+Determinism: each model trains in its own loop over its own contiguous parameters and buffers,
+with the same code whatever K is; with ``threads`` > 1 and K > 1 the models are spread over
+numba's threads (one model per task; BLAS then runs one thread per call), else the models run
+one after another and BLAS gets ``threads``. So neither K, the thread count, ``log_every`` nor
+validation changes a number. Weight gradients, and the other products of layers with at least
+``BLAS_MIN`` weights, go to BLAS (``np.dot`` in numba: SciPy's OpenBLAS, which splits a
+product's output among threads, never the sum inside one element); the rest are explicit
+loops. No ``fastmath``.
+
+Compilation: numba compiles on the first call in an environment (see ``benchmarks/engine.py``
+for the measured cold and cached times) and caches the machine code on disk (``cache=True``:
+next to the package, or numba's user cache directory when that is not writable, or
+``NUMBA_CACHE_DIR``); nothing here sets an environment variable.
+
+Example:
+    >>> import numpy as np
+    >>> from initlab.nn import Dense, Sequential
+    >>> m = Sequential([Dense(4, activation="tanh"), Dense(1, activation="sigmoid")],
+    ...                input_dim=2, dtype=np.float64)
+    >>> reason = unsupported(m, "sgd", None, [])
+    >>> reason is None
+    True
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from initlab.errors import ConfigError, unknown
+
+__all__ = ["ENGINES", "BLAS_MIN", "available", "check_engine", "unsupported", "fit_compiled",
+           "warm_up"]
+
+ENGINES: tuple[str, ...] = ("numpy", "jit")
+"""The values of ``fit(engine=...)``: the NumPy reference path, or this compiled one."""
+
+BLAS_MIN = 64
+"""A layer whose per-model weight matrix has at least this many entries (fan_in x units) runs
+its forward and input-gradient products in BLAS, smaller ones as compiled loops (a rule on one
+model's shapes; measured on seed 002's 2-12-6-1 net: loops win for 2 x 12 and 6 x 1, BLAS for
+12 x 6). Weight gradients always go to BLAS."""
+
+_ACTS = {"linear": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "selu": 4, "gelu": 5,
+         "softplus": 6, "sigmoid": 7, "tanh": 8, "softmax": 9}
+_LOSSES = {"categorical_crossentropy": 0, "binary_crossentropy": 1, "mse": 2}
+_PARALLEL_LOCK = threading.Lock()  # numba's workqueue layer must not be entered twice at once
+
+
+def available() -> bool:
+    """True when numba is installed (the ``jit`` extra); does not import it.
+
+    Example:
+        >>> isinstance(available(), bool)
+        True
+    """
+    return importlib.util.find_spec("numba") is not None
+
+
+def check_engine(engine: Any) -> str:
+    """Return ``engine`` when it is one of :data:`ENGINES`, else raise a ConfigError naming it.
+
+    Example:
+        >>> check_engine("jit")
+        'jit'
+    """
+    if not isinstance(engine, str) or engine not in ENGINES:
+        raise unknown("engine", engine, ENGINES, ConfigError)
+    return engine
+
+
+def _kernels() -> Any:
+    if not available():
+        raise ConfigError("engine='jit' needs numba, which is not installed: "
+                          "pip install 'initlab[jit]' (or use engine='numpy')")
+    from initlab.nn import jit_kernels
+
+    return jit_kernels
+
+
+def _optimizer_plan(opt: Any) -> tuple[Any, Any] | str:
+    """(clip transform or None, optimizer transform), or the reason it is not supported."""
+    from initlab.nn import optim
+
+    parts = list(opt.parts) if isinstance(opt, optim._Chain) else [opt]
+    if not parts:
+        return "an empty chain()"
+    *clips, last = parts
+    if not isinstance(last, (optim._SGD, optim._Adam, optim._RMSprop)):
+        return f"optimizer {last} (supported: sgd, adam, rmsprop, after at most one clip)"
+    if len(clips) > 1 or any(not isinstance(c, (optim._ClipValue, optim._ClipGlobalNorm))
+                             for c in clips):
+        return (f"optimizer {opt} (supported: sgd, adam or rmsprop after at most one "
+                "clip_by_value or clip_by_global_norm)")
+    return (clips[0] if clips else None), last
+
+
+def unsupported(model: Any, optimizer: Any, loss: Any, callbacks: Sequence[Any]) -> str | None:
+    """Why ``fit(engine="jit")`` cannot train this, or None when it can.
+
+    Args:
+        model: a Sequential.
+        optimizer: an optimizer name or transform (as ``fit`` takes it).
+        loss: a loss name, a Loss, or None (inferred from the output activation).
+        callbacks: fit's callbacks.
+
+    Returns:
+        A sentence naming the unsupported feature, or None.
+
+    Example:
+        >>> from initlab.nn import Dense, Sequential, optim
+        >>> m = Sequential([Dense(2, activation="softmax")], input_dim=3)
+        >>> unsupported(m, optim.chain(optim.clip_by_norm(1.0), optim.sgd()), None, [])[:25]
+        'optimizer chain(clip_by_n'
+    """
+    from initlab.nn import losses
+    from initlab.nn.optim import get as get_optimizer
+
+    if model._graph is not None:
+        return "a model with Residual blocks or bias-free layers"
+    acts = model.activations
+    for i, act in enumerate(acts):
+        if act.name not in _ACTS:
+            return f"activation {act.name!r}"
+        if act.name == "softmax" and i < len(acts) - 1:
+            return "softmax in a hidden layer"
+    lossf = model._loss(loss)
+    if type(lossf) not in (losses.CategoricalCrossentropy, losses.BinaryCrossentropy,
+                           losses.MeanSquaredError):
+        return f"loss {lossf}"
+    plan = _optimizer_plan(get_optimizer(optimizer))
+    if isinstance(plan, str):
+        return plan
+    for cb in callbacks:
+        if (getattr(cb, "every", 0) or 0) > 0:
+            return f"callback {cb!r} with every > 0 (probes and traces run on engine='numpy')"
+    return None
+
+
+class _Packed:
+    """The K models' parameters in the kernels' layout: per model one contiguous row of
+    ``W0 (fan_in x units, row-major), b0, W1, b1, ...``."""
+
+    def __init__(self, params: Any) -> None:
+        shapes = params.layout.shapes
+        self.shapes = shapes
+        K = params.layout.K
+        sizes = [s for f, u in shapes for s in (f * u, u)]
+        self.toff = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.woff = self.toff[0:-1:2].copy()
+        self.boff = self.toff[1::2].copy()
+        self.theta = np.empty((K, int(self.toff[-1])), dtype=params.layout.dtype)
+        for li, (f, u) in enumerate(shapes):
+            self.theta[:, self.woff[li]:self.woff[li] + f * u] = params.W[li].reshape(K, f * u)
+            self.theta[:, self.boff[li]:self.boff[li] + u] = params.b[li]
+
+    def write(self, params: Any) -> None:
+        """Copy the packed parameters back into ``params``."""
+        K = self.theta.shape[0]
+        for li, (f, u) in enumerate(self.shapes):
+            params.W[li][...] = self.theta[:, self.woff[li]:self.woff[li] + f * u].reshape(K, f, u)
+            params.b[li][...] = self.theta[:, self.boff[li]:self.boff[li] + u]
+
+
+def _hyper(clip: Any, last: Any,
+           dtype: np.dtype) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarray]:
+    """(optimizer code, hyperparameters in the dtype and in float64, clip code, clip value)
+    for the kernels."""
+    from initlab.nn import jit_kernels as jk
+    from initlab.nn import optim
+
+    hp = np.zeros(9)
+    if isinstance(last, optim._SGD):
+        kind = jk.SGD if not last.momentum else (jk.NESTEROV if last.nesterov else jk.MOMENTUM)
+        hp[0], hp[1] = last.lr, last.momentum
+    elif isinstance(last, optim._Adam):
+        kind = jk.ADAM
+        hp[0], hp[2], hp[3], hp[4], hp[5], hp[6] = (last.lr, last.beta1, 1 - last.beta1,
+                                                    last.beta2, 1 - last.beta2, last.epsilon)
+    else:
+        kind = jk.RMSPROP
+        hp[0], hp[6], hp[7], hp[8] = last.lr, last.epsilon, last.rho, 1 - last.rho
+    ckind, cval = jk.NO_CLIP, 0.0
+    if isinstance(clip, optim._ClipValue):
+        ckind, cval = jk.CLIP_VALUE, clip.value
+    elif isinstance(clip, optim._ClipGlobalNorm):
+        ckind, cval = jk.CLIP_GLOBAL_NORM, clip.max_norm
+    return kind, hp.astype(dtype), hp, ckind, np.array([cval], dtype=dtype)
+
+
+def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, history: Any, *,
+                 epochs: int, batch_size: int | None, full: bool, log_every: int, rng: Any,
+                 callbacks: Sequence[Any], val: Any, verbose: int,
+                 threads: int | None) -> Any:
+    """Train ``model`` in place on the compiled path; arguments as :func:`initlab.nn.
+    training.fit` prepared them. Returns ``history``, filled.
+
+    Raises:
+        ConfigError: numba is missing, or the model, loss, optimizer or a callback is not
+            supported (see :func:`unsupported`).
+    """
+    jk = _kernels()
+    reason = unsupported(model, opt, lossf, callbacks)
+    if reason is not None:
+        raise ConfigError(f"engine='jit' does not support {reason}; use engine='numpy'")
+    clip, last = _optimizer_plan(opt)  # type: ignore[misc]
+    from initlab.nn.training import _print_line, blas_threads
+
+    K, n = model.n_models, len(xs)
+    dtype = model.dtype
+    shapes = model._layout.shapes
+    packed = _Packed(model.params)
+    kind, hp, hp64, ckind, cval = _hyper(clip, last, dtype)
+    fold = kind == jk.SGD and clip is None
+    moments = kind in (jk.MOMENTUM, jk.NESTEROV, jk.ADAM, jk.RMSPROP)
+    mom1 = np.zeros_like(packed.theta) if moments else np.zeros((K, 0), dtype=dtype)
+    mom2 = np.zeros_like(packed.theta) if kind in (jk.ADAM, jk.RMSPROP) else mom1
+    x = np.ascontiguousarray(xs)
+    tt = np.ascontiguousarray(t.t)
+    has_labels = t.labels is not None
+    labels = (np.ascontiguousarray(t.labels, dtype=np.intp) if has_labels
+              else np.zeros(n, dtype=np.intp))
+    fins = np.array([f for f, _ in shapes], dtype=np.int64)
+    units = np.array([u for _, u in shapes], dtype=np.int64)
+    acts = np.array([_ACTS[a.name] for a in model.activations], dtype=np.int64)
+    alphas = np.array([float(getattr(a, "alpha", 0.0)) for a in model.activations])
+    blas = np.array([f * u >= BLAS_MIN for f, u in shapes], dtype=np.bool_)
+    loss_kind = _LOSSES[lossf.name]
+    need_out = not lossf.from_logits
+    bs = n if full else int(batch_size)  # type: ignore[arg-type]
+    steps = 1 if full else -(-n // bs)
+    active = np.ones(K, dtype=np.bool_)
+    div_epoch = np.full(K, -1, dtype=np.int64)
+    enders = [cb for cb in callbacks if hasattr(cb, "on_epoch_end")]
+    pause = val is not None or bool(enders) or bool(verbose)  # stop after each logged epoch
+    chunk = epochs if full else max(1, (1 << 22) // n)  # at most ~4M permutation entries
+    if threads is None:
+        threads = blas_threads(shapes, bs)
+    parallel = threads is not None and threads > 1 and K > 1
+    empty_perm = np.zeros((0, 0), dtype=np.int64)
+
+    t0 = time.perf_counter()
+    e0, step0 = 0, 0
+    with _Threads(threads if parallel else None), \
+            _BlasLimit(1 if parallel else threads):
+        while e0 < epochs:
+            e1 = min(epochs, e0 + chunk)
+            if pause:
+                nxt = next(e for e in range(e0, epochs)
+                           if e % log_every == 0 or e == epochs - 1)
+                e1 = min(e1, nxt + 1)
+            logged_epochs = [e for e in range(e0, e1) if e % log_every == 0 or e == epochs - 1]
+            logged = np.full(e1 - e0, -1, dtype=np.int64)
+            for s, e in enumerate(logged_epochs):
+                logged[e - e0] = s
+            perms = (empty_perm if full else
+                     np.stack([rng.permutation(n) for _ in range(e0, e1)]).astype(np.int64))
+            loss_out = np.zeros((len(logged_epochs), K))
+            correct_out = np.zeros((len(logged_epochs), K))
+            args = (x, tt, labels, has_labels, perms, full, bs, logged, packed.theta, mom1,
+                    mom2, step0, fins, units, packed.woff, packed.boff, packed.toff, acts,
+                    alphas, loss_kind, kind, hp, hp64, ckind, cval, fold, blas, need_out,
+                    loss_out, correct_out, active, div_epoch, e0)
+            if parallel:
+                with _PARALLEL_LOCK:
+                    jk.train_parallel(*args)
+            else:
+                for k in range(K):
+                    jk.train_model(k, *args)
+            step0 += (e1 - e0) * steps
+            packed.write(model.params)
+            history.diverged[:] = div_epoch >= 0
+            history.diverged_epoch[:] = div_epoch
+            now = time.perf_counter() - t0
+            for s, e in enumerate(logged_epochs):
+                logs = {"loss": loss_out[s] / n,
+                        "accuracy": correct_out[s] / n if has_labels else np.full(K, np.nan),
+                        "time": now}
+                if val is not None:
+                    r = model._evaluate(val[0], val[1], lossf, 4096)
+                    logs["val_loss"], logs["val_accuracy"] = r["loss"], r["accuracy"]
+                history.record(e, logs)
+                logs["diverged"] = history.diverged.copy()
+                for cb in enders:
+                    cb.on_epoch_end(e, logs)
+                if verbose:
+                    _print_line(e, epochs, logs, K, None)
+            e0 = e1
+    return history
+
+
+class _Threads:
+    """numba's thread count for a ``with`` block, restored after (None: no change)."""
+
+    def __init__(self, threads: int | None) -> None:
+        self.threads = threads
+        self.before: int | None = None
+
+    def __enter__(self) -> _Threads:
+        if self.threads is not None:
+            import numba
+
+            self.before = numba.get_num_threads()
+            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.before is not None:
+            import numba
+
+            numba.set_num_threads(self.before)
+
+
+class _BlasLimit:
+    """Every loaded BLAS (NumPy's and the SciPy one numba calls) at ``threads`` for a
+    ``with`` block, restored after (threadpoolctl; None: no change)."""
+
+    def __init__(self, threads: int | None) -> None:
+        self.threads = threads
+        self.limits: Any = None
+
+    def __enter__(self) -> _BlasLimit:
+        if self.threads is not None:
+            import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS numba calls first
+            from threadpoolctl import threadpool_limits
+
+            self.limits = threadpool_limits(self.threads, user_api="blas")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.limits is not None:
+            self.limits.restore_original_limits()
+
+
+def warm_up(dtype: Any = np.float32) -> float:
+    """Compile (or load from numba's cache) the kernels for ``dtype``; return the seconds.
+
+    A tiny fit on a 2-3-2 net touches every kernel signature a fit of that dtype uses (the
+    minibatch and full-batch paths share one signature).
+
+    Example:
+        >>> warm_up(np.float64) >= 0  # doctest: +SKIP
+        True
+    """
+    from initlab.nn import Dense, Sequential
+
+    t0 = time.perf_counter()
+    m = Sequential([Dense(3, activation="relu"), Dense(2, activation="softmax")], input_dim=2,
+                   dtype=dtype)
+    m.fit(np.zeros((4, 2)), [0, 1, 0, 1], epochs=1, batch_size=2, optimizer="sgd",
+          engine="jit")
+    return time.perf_counter() - t0

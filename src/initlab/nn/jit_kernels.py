@@ -1,0 +1,507 @@
+"""The numba kernels of the compiled training path (imported by :mod:`initlab.nn.jit` only).
+
+One function trains one model for a run of epochs (:func:`train_model`): the same minibatches
+(the permutations are drawn in Python, as the NumPy path draws them), forward, loss gradient,
+backward and the optimizer update, all over that model's own contiguous parameters and
+scratch buffers. :mod:`initlab.nn.jit` calls it once per model, or :func:`train_parallel`
+hands the models to numba's threads (``prange``); a model's arithmetic is the same either
+way, so neither K nor the thread count changes a result.
+
+Buffers are feature-major, (units, samples). Products: every weight gradient (a sum over
+samples) and the forward and input-gradient products of a layer whose per-model matrix has at
+least ``BLAS_MIN`` entries (:mod:`initlab.nn.jit`) go to BLAS through ``np.dot`` (SciPy's
+BLAS, as numba calls it); the others run as explicit loops whose innermost loop runs along a
+row of samples (independent sums, so LLVM vectorizes them without reassociating a sum). No
+``fastmath``: every loop's sum runs in the written order.
+
+Everything here is compiled with ``cache=True``: the first call in a fresh environment
+compiles (seconds), later processes load the machine code from numba's cache.
+
+Example:
+    >>> import numpy as np
+    >>> z = np.array([[-1.0, 2.0]]); a = np.empty_like(z)
+    >>> act_forward(RELU, 0.0, z, a); a.tolist()  # doctest: +SKIP
+    [[0.0, 2.0]]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+# activation codes (initlab.nn.jit maps the names)
+LINEAR, RELU, LEAKY_RELU, ELU, SELU, GELU, SOFTPLUS, SIGMOID, TANH, SOFTMAX = range(10)
+# loss codes
+CCE, BCE, MSE = 0, 1, 2
+# optimizer codes
+SGD, MOMENTUM, NESTEROV, ADAM, RMSPROP = 0, 1, 2, 3, 4
+# clipping codes
+NO_CLIP, CLIP_VALUE, CLIP_GLOBAL_NORM = 0, 1, 2
+
+_SELU_ALPHA = 1.6732632423543772
+_SELU_SCALE = 1.0507009873554805
+_INV_SQRT2 = 0.7071067811865476
+_INV_SQRT_2PI = 0.3989422804014327
+
+
+@njit(cache=True, error_model="numpy")
+def sigmoid(v):  # pragma: no cover - compiled
+    """1 / (1 + e^-v), stably (one exp: libm's tanh costs several times more)."""
+    if v >= 0:
+        return 1.0 / (1.0 + math.exp(-v))
+    e = math.exp(v)
+    return e / (1.0 + e)
+
+
+@njit(cache=True, error_model="numpy")
+def act_forward(code, alpha, z, a):  # pragma: no cover - compiled
+    """a = f(z) over (u, nb) arrays, feature-major (softmax: over the units of each sample)."""
+    if code == SOFTMAX:
+        u, nb = z.shape
+        for i in range(nb):
+            m = z[0, i]
+            for j in range(1, u):
+                if z[j, i] > m:
+                    m = z[j, i]
+            s = 0.0
+            for j in range(u):
+                a[j, i] = math.exp(z[j, i] - m)
+                s += a[j, i]
+            for j in range(u):
+                a[j, i] = a[j, i] / s
+        return
+    zf = z.ravel()
+    af = a.ravel()
+    if code == LINEAR:
+        for i in range(zf.shape[0]):
+            af[i] = zf[i]
+    elif code == RELU:
+        for i in range(zf.shape[0]):
+            af[i] = max(zf[i], 0)
+    elif code == LEAKY_RELU:
+        for i in range(zf.shape[0]):
+            v = zf[i]
+            af[i] = v if v > 0 else alpha * v
+    elif code == ELU:
+        for i in range(zf.shape[0]):
+            v = zf[i]
+            af[i] = v if v > 0 else alpha * math.expm1(v)
+    elif code == SELU:
+        for i in range(zf.shape[0]):
+            v = zf[i]
+            af[i] = _SELU_SCALE * (v if v > 0 else _SELU_ALPHA * math.expm1(v))
+    elif code == GELU:
+        for i in range(zf.shape[0]):
+            v = zf[i]
+            af[i] = v * (0.5 * (1.0 + math.erf(v * _INV_SQRT2)))
+    elif code == SOFTPLUS:
+        for i in range(zf.shape[0]):
+            v = zf[i]
+            af[i] = max(v, 0.0) + math.log1p(math.exp(-abs(v)))
+    elif code == SIGMOID:
+        for i in range(zf.shape[0]):
+            af[i] = sigmoid(zf[i])
+    else:  # TANH
+        for i in range(zf.shape[0]):
+            af[i] = math.tanh(zf[i])
+
+
+@njit(cache=True, error_model="numpy")
+def act_backward(code, alpha, z, a, g, out):  # pragma: no cover - compiled
+    """out = g * f'(z) over (u, nb) arrays (softmax: the Jacobian-vector product)."""
+    if code == SOFTMAX:
+        u, nb = z.shape
+        for i in range(nb):
+            s = 0.0
+            for j in range(u):
+                s += g[j, i] * a[j, i]
+            for j in range(u):
+                out[j, i] = (g[j, i] - s) * a[j, i]
+        return
+    zf = z.ravel()
+    af = a.ravel()
+    gf = g.ravel()
+    of = out.ravel()
+    if code == LINEAR:
+        for i in range(zf.shape[0]):
+            of[i] = gf[i]
+    elif code == RELU:
+        for i in range(zf.shape[0]):
+            of[i] = gf[i] if zf[i] > 0 else 0
+    elif code == LEAKY_RELU:
+        for i in range(zf.shape[0]):
+            of[i] = gf[i] if zf[i] > 0 else gf[i] * alpha
+    elif code == ELU:
+        for i in range(zf.shape[0]):
+            of[i] = gf[i] if zf[i] > 0 else gf[i] * (af[i] + alpha)
+    elif code == SELU:
+        for i in range(zf.shape[0]):
+            d = _SELU_SCALE if zf[i] > 0 else af[i] + _SELU_SCALE * _SELU_ALPHA
+            of[i] = gf[i] * d
+    elif code == GELU:
+        for i in range(zf.shape[0]):
+            v = zf[i]
+            d = 0.5 * (1.0 + math.erf(v * _INV_SQRT2)) + v * _INV_SQRT_2PI * math.exp(-0.5 * v * v)
+            of[i] = gf[i] * d
+    elif code == SOFTPLUS:
+        for i in range(zf.shape[0]):
+            of[i] = gf[i] * sigmoid(zf[i])
+    elif code == SIGMOID:
+        for i in range(zf.shape[0]):
+            of[i] = gf[i] * (af[i] * (1 - af[i]))
+    else:  # TANH
+        for i in range(zf.shape[0]):
+            of[i] = gf[i] * (1 - af[i] * af[i])
+
+
+@njit(cache=True, error_model="numpy")
+def affine(W, b, inp, out, blas):  # pragma: no cover - compiled
+    """out = W^T inp + b, feature-major: (f, u) weights, (f, nb) input, (u, nb) output; each
+    output row is a sum over the fan-in in order, the bias added last."""
+    f, u = W.shape
+    nb = inp.shape[1]
+    if blas:
+        np.dot(W.T, inp, out)
+    else:
+        for j in range(u):
+            w = W[0, j]
+            for i in range(nb):
+                out[j, i] = w * inp[0, i]
+            for kk in range(1, f):
+                w = W[kk, j]
+                for i in range(nb):
+                    out[j, i] += w * inp[kk, i]
+    for j in range(u):
+        bj = b[j]
+        for i in range(nb):
+            out[j, i] += bj
+
+
+@njit(cache=True, error_model="numpy")
+def total(a):  # pragma: no cover - compiled
+    """sum_i a[i] in a fixed order: eight running sums over i mod 8, added pairwise, then the
+    remainder (independent chains the compiler can keep in one vector)."""
+    n = a.shape[0]
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = a[0] * 0
+    m = n - n % 8
+    for i in range(0, m, 8):
+        s0 += a[i]
+        s1 += a[i + 1]
+        s2 += a[i + 2]
+        s3 += a[i + 3]
+        s4 += a[i + 4]
+        s5 += a[i + 5]
+        s6 += a[i + 6]
+        s7 += a[i + 7]
+    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    for i in range(m, n):
+        s += a[i]
+    return s
+
+
+@njit(cache=True, error_model="numpy")
+def weight_grad(inp, gz, gW, gb):  # pragma: no cover - compiled
+    """gW = inp gz^T ((f, nb) x (u, nb) -> (f, u)) by BLAS, whatever the size (a sum over
+    samples: BLAS's vector kernels beat any loop that keeps the written order); gb = the row
+    sums of gz."""
+    np.dot(inp, gz.T, gW)
+    for j in range(gz.shape[0]):
+        gb[j] = total(gz[j])
+
+
+@njit(cache=True, error_model="numpy")
+def input_grad(W, gz, ga, blas):  # pragma: no cover - compiled
+    """ga = W gz: (f, u) x (u, nb) -> (f, nb), each entry a sum over the units in order."""
+    f, u = W.shape
+    nb = gz.shape[1]
+    if blas:
+        np.dot(W, gz, ga)
+        return
+    for kk in range(f):
+        w = W[kk, 0]
+        for i in range(nb):
+            ga[kk, i] = w * gz[0, i]
+        for j in range(1, u):
+            w = W[kk, j]
+            for i in range(nb):
+                ga[kk, i] += w * gz[j, i]
+
+
+@njit(cache=True, error_model="numpy")
+def loss_grad(kind, z, a, t, grad, scale, need_value):  # pragma: no cover - compiled
+    """``scale`` * dL/dz (CCE, BCE) or dL/da (MSE) into ``grad`` ((d, nb) arrays, targets
+    likewise); return the mean loss (float64 sums; 0.0 unless ``need_value``)."""
+    d, nb = z.shape
+    acc = 0.0
+    if kind == CCE:
+        c = scale / nb
+        for i in range(nb):
+            m = z[0, i]
+            for j in range(1, d):
+                if z[j, i] > m:
+                    m = z[j, i]
+            s = 0.0
+            for j in range(d):
+                grad[j, i] = math.exp(z[j, i] - m)
+                s += grad[j, i]
+            if need_value:
+                zt = 0.0
+                for j in range(d):
+                    zt += z[j, i] * t[j, i]
+                acc += math.log(s) + m - zt
+            for j in range(d):
+                grad[j, i] = grad[j, i] / s * c - t[j, i] * c
+        return acc / nb
+    c = scale / (nb * d)
+    zf = z.ravel()
+    tf = t.ravel()
+    gf = grad.ravel()
+    if kind == BCE:
+        if need_value:
+            for i in range(zf.shape[0]):
+                v = zf[i]
+                acc += max(v, 0.0) + math.log1p(math.exp(-abs(v))) - tf[i] * v
+        for i in range(zf.shape[0]):
+            gf[i] = (sigmoid(zf[i]) - tf[i]) * c
+        return acc / (nb * d)
+    af = a.ravel()  # MSE, on the output activation
+    c2 = 2.0 * c
+    for i in range(zf.shape[0]):
+        diff = af[i] - tf[i]
+        if need_value:
+            acc += diff * diff
+        gf[i] = diff * c2
+    return acc / (nb * d)
+
+
+@njit(cache=True, error_model="numpy")
+def n_correct(p, labels, cut):  # pragma: no cover - compiled
+    """Correct predictions of (d, nb) outputs: argmax (first maximum; a NaN wins, as NumPy's
+    argmax) for d > 1, ``p > cut`` for one unit."""
+    d, nb = p.shape
+    c = 0
+    for i in range(nb):
+        if d == 1:
+            pred = 1 if p[0, i] > cut else 0
+        else:
+            pred = 0
+            best = p[0, i]
+            if best == best:
+                for j in range(1, d):
+                    v = p[j, i]
+                    if v != v:
+                        pred = j
+                        break
+                    if v > best:
+                        best = v
+                        pred = j
+        if pred == labels[i]:
+            c += 1
+    return c
+
+
+@njit(cache=True, error_model="numpy")
+def update(th, g, m1, m2, kind, hp, hp64, alpha_buf, step, clip_kind, clip_val, toff, fold):
+    """One optimizer step on one model: clipping, then the optimizer, then ``th += step``.
+
+    ``hp`` (the model's dtype; ``hp64`` the same in float64, for Adam's step size): lr,
+    momentum, beta1, 1 - beta1, beta2, 1 - beta2, epsilon, rho, 1 - rho; ``alpha_buf`` a
+    1-element buffer of the dtype (a float64 value rounded to the dtype, as NumPy does)."""  # noqa: D401
+    P = th.shape[0]
+    if clip_kind == CLIP_VALUE:
+        c = clip_val[0]
+        for i in range(P):
+            if g[i] > c:
+                g[i] = c
+            elif g[i] < -c:
+                g[i] = -c
+    elif clip_kind == CLIP_GLOBAL_NORM:
+        total = 0.0
+        for ti in range(toff.shape[0] - 1):  # tensor by tensor (W0, b0, W1, ...)
+            part = 0.0
+            for i in range(toff[ti], toff[ti + 1]):
+                gi = np.float64(g[i])
+                part += gi * gi
+            total += part
+        norm = math.sqrt(total)
+        mx = np.float64(clip_val[0])
+        if norm > mx:
+            alpha_buf[0] = min(1.0, mx / max(norm, 1e-38))
+            s = alpha_buf[0]
+            for i in range(P):
+                g[i] *= s
+    if fold:  # plain SGD: -lr is already in the gradient
+        for i in range(P):
+            th[i] += g[i]
+        return
+    lr = hp[0]
+    if kind == SGD:
+        for i in range(P):
+            th[i] += g[i] * -lr
+    elif kind == MOMENTUM or kind == NESTEROV:
+        mom = hp[1]
+        for i in range(P):
+            gi = g[i] * -lr
+            m1[i] = m1[i] * mom + gi
+            if kind == NESTEROV:
+                th[i] += gi + mom * m1[i]
+            else:
+                th[i] += m1[i]
+    elif kind == ADAM:
+        b1, c1, b2, c2, eps = hp[2], hp[3], hp[4], hp[5], hp[6]
+        t = step + 1
+        alpha_buf[0] = -(hp64[0] * math.sqrt(1.0 - hp64[4] ** t) / (1.0 - hp64[2] ** t))
+        na = alpha_buf[0]
+        for i in range(P):
+            m1[i] = m1[i] * b1 + g[i] * c1
+            m2[i] = m2[i] * b2 + (g[i] * g[i]) * c2
+            th[i] += (m1[i] / (math.sqrt(m2[i]) + eps)) * na
+    else:  # RMSPROP
+        rho, c, eps = hp[7], hp[8], hp[6]
+        for i in range(P):
+            m2[i] = m2[i] * rho + (g[i] * g[i]) * c
+            th[i] += (g[i] / (math.sqrt(m2[i]) + eps)) * -lr
+
+
+@njit(cache=True, error_model="numpy")
+def gather(x, t, labels, rows, xb, tb, lb):  # pragma: no cover - compiled
+    """The samples ``rows`` of sample-major x (n, f) and t (n, d), feature-major into the
+    flat buffers ``xb`` (f * nb) and ``tb`` (d * nb); their labels into ``lb``."""
+    nb = rows.shape[0]
+    f = x.shape[1]
+    d = t.shape[1]
+    for i in range(nb):
+        r = rows[i]
+        for c in range(f):
+            xb[c * nb + i] = x[r, c]
+        for c in range(d):
+            tb[c * nb + i] = t[r, c]
+        lb[i] = labels[r]
+
+
+@njit(cache=True, error_model="numpy")
+def view(buf, start, rows, cols):  # pragma: no cover - compiled
+    """The (rows, cols) C-ordered view of ``buf[start : start + rows * cols]``."""
+    return buf[start : start + rows * cols].reshape(rows, cols)
+
+
+@njit(cache=True, error_model="numpy")
+def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom1, mom2,
+                step0, fins, units, woff, boff, toff, acts, alphas, loss_kind, opt_kind, hp,
+                hp64, clip_kind, clip_val, fold, blas, need_out, loss_out, correct_out, active,
+                div_epoch, e0):  # pragma: no cover - compiled
+    """Train model ``k`` of ``theta`` (K, P) for ``len(logged)`` epochs, in place.
+
+    ``logged[e]`` is the row of ``loss_out`` / ``correct_out`` epoch ``e`` adds to, or -1;
+    ``perms`` (epochs, n) the minibatch orders; ``active`` and ``div_epoch`` the divergence
+    state, updated in place, as are ``theta`` and the optimizer moments. Buffers are
+    feature-major, (units, samples), so element-wise work and the small products run along
+    contiguous rows of samples."""
+    n, f0 = x.shape
+    L = units.shape[0]
+    d = units[L - 1]
+    nbmax = n if full else bs
+    off = np.zeros(L + 1, dtype=np.int64)
+    for li in range(L):
+        off[li + 1] = off[li] + nbmax * units[li]
+    Z = np.empty(off[L], dtype=theta.dtype)
+    A = np.empty(off[L], dtype=theta.dtype)
+    GZ = np.empty(off[L], dtype=theta.dtype)
+    GA = np.empty(off[L], dtype=theta.dtype)
+    xb = np.empty(nbmax * f0, dtype=x.dtype)
+    tb = np.empty(nbmax * d, dtype=t.dtype)
+    lb = np.empty(nbmax, dtype=labels.dtype)
+    cast = np.empty(1, dtype=theta.dtype)
+    th = theta[k]
+    g = np.empty_like(th)
+    m1 = mom1[k]
+    m2 = mom2[k]
+    from_logits = loss_kind != MSE
+    scale = np.float64(hp[0]) * -1.0 if fold else 1.0
+    cut = 0.0 if from_logits else 0.5
+    steps = 1 if full else (n + bs - 1) // bs
+    if full:
+        gather(x, t, labels, np.arange(n), xb, tb, lb)
+    step = step0
+    for e in range(logged.shape[0]):
+        slot = logged[e]
+        if not active[k] and slot < 0:
+            step += steps
+            continue
+        for bi in range(steps):
+            nb = n
+            if not full:
+                start = bi * bs
+                nb = min(bs, n - start)
+                gather(x, t, labels, perms[e, start : start + nb], xb, tb, lb)
+            inp0 = xb[: f0 * nb].reshape(f0, nb)
+            tt = tb[: d * nb].reshape(d, nb)
+            ll = lb[:nb]
+            # forward
+            for li in range(L):
+                fi, u = fins[li], units[li]
+                W = view(th, woff[li], fi, u)
+                b = th[boff[li] : boff[li] + u]
+                inp = inp0 if li == 0 else view(A, off[li - 1], fi, nb)
+                z = view(Z, off[li], u, nb)
+                affine(W, b, inp, z, blas[li])
+                if li < L - 1 or need_out:
+                    act_forward(acts[li], alphas[li], z, view(A, off[li], u, nb))
+            zL = view(Z, off[L - 1], d, nb)
+            aL = view(A, off[L - 1], d, nb)
+            gzL = view(GZ, off[L - 1], d, nb)
+            gL = gzL if from_logits else view(GA, off[L - 1], d, nb)
+            value = loss_grad(loss_kind, zL, aL, tt, gL, scale, slot >= 0)
+            if not from_logits:  # dL/da, then through the output activation
+                act_backward(acts[L - 1], alphas[L - 1], zL, aL, gL, gzL)
+            finite = True
+            zf = Z[off[L - 1] : off[L - 1] + d * nb]
+            for i in range(d * nb):
+                if not math.isfinite(zf[i]):
+                    finite = False
+                    break
+            if not finite and active[k]:
+                active[k] = False
+                div_epoch[k] = e0 + e
+            if slot >= 0:
+                cast[0] = value  # the loss in the model's precision (as the NumPy path)
+                loss_out[slot, k] += np.float64(cast[0]) * nb
+                if has_labels:
+                    correct_out[slot, k] += n_correct(zL if from_logits else aL, ll, cut)
+            if not active[k]:
+                step += 1
+                continue
+            # backward
+            for li in range(L - 1, -1, -1):
+                fi, u = fins[li], units[li]
+                inp = inp0 if li == 0 else view(A, off[li - 1], fi, nb)
+                gz = view(GZ, off[li], u, nb)
+                gW = view(g, woff[li], fi, u)
+                weight_grad(inp, gz, gW, g[boff[li] : boff[li] + u])
+                if li > 0:
+                    W = view(th, woff[li], fi, u)
+                    ga = view(GA, off[li - 1], fi, nb)
+                    input_grad(W, gz, ga, blas[li])
+                    zp = view(Z, off[li - 1], fi, nb)
+                    ap = view(A, off[li - 1], fi, nb)
+                    gzp = view(GZ, off[li - 1], fi, nb)
+                    act_backward(acts[li - 1], alphas[li - 1], zp, ap, ga, gzp)
+            update(th, g, m1, m2, opt_kind, hp, hp64, cast, step, clip_kind, clip_val, toff,
+                   fold)
+            step += 1
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def train_parallel(x, t, labels, has_labels, perms, full, bs, logged, theta, mom1, mom2,
+                   step0, fins, units, woff, boff, toff, acts, alphas, loss_kind, opt_kind, hp,
+                   hp64, clip_kind, clip_val, fold, blas, need_out, loss_out, correct_out,
+                   active, div_epoch, e0):  # pragma: no cover - compiled
+    """:func:`train_model` for every model of ``theta``, spread over numba's threads (one
+    model per task)."""
+    for k in prange(theta.shape[0]):
+        train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom1, mom2,
+                    step0, fins, units, woff, boff, toff, acts, alphas, loss_kind, opt_kind, hp,
+                    hp64, clip_kind, clip_val, fold, blas, need_out, loss_out, correct_out,
+                    active, div_epoch, e0)

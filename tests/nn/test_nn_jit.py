@@ -1,0 +1,363 @@
+"""The compiled training path (``fit(engine="jit")``): it agrees with the NumPy reference to
+rounding, keeps the determinism contract exactly, freezes diverged models, refuses what it
+does not support, and stays out of ``import initlab``.
+
+Tolerances: each step of the two paths rounds differently (other summation orders, FMA in
+BLAS), a few ulps per operation. On a non-chaotic net the differences add up at most about
+linearly in the steps, so after N steps the weights agree to about N * 10 * eps relative to
+their scale: float64 (eps 1.1e-16), 300 steps -> 3.3e-13, asserted as 1e-12; float32
+(eps 6e-8), 100 steps -> 6e-5, asserted as 1e-4. Determinism clauses use exact equality, on
+seed 002's chaotic normal(std=10) moons net where one ulp ends visibly elsewhere.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from initlab.data import load
+from initlab.errors import ConfigError
+from initlab.nn import Dense, Residual, Sequential, jit, optim
+
+needs_numba = pytest.mark.skipif(not jit.available(), reason="numba (initlab[jit]) not installed")
+MOONS = load("moons")
+
+
+def _digits(n=300, classes=4):
+    d = load("digits")
+    keep = d.y_train < classes
+    return d.x_train[keep][:n], d.y_train[keep][:n]
+
+
+def _pair(make, x, y, **fit):
+    """The same model trained on both paths: (numpy model, history), (jit model, history)."""
+    a, b = make(), make()
+    ha = a.fit(x, y, **fit)
+    hb = b.fit(x, y, engine="jit", **fit)
+    return (a, ha), (b, hb)
+
+
+def _close(a, b, rtol):
+    for ta, tb in zip(a.params.tensors, b.params.tensors, strict=True):
+        scale = max(np.abs(ta).max(), 1e-30)
+        err = np.abs(ta - tb).max() / scale
+        assert err <= rtol, (err, rtol)
+
+
+# ------------------------------------------------------------------ without numba as well
+def test_a_bad_engine_names_the_value_and_the_allowed_ones():
+    m = Sequential([Dense(1, activation="sigmoid")], input_dim=2)
+    with pytest.raises(ConfigError, match=r"unknown engine 'jitt'.*Allowed: jit, numpy"):
+        m.fit(np.eye(2), [0, 1], engine="jitt")
+    with pytest.raises(ConfigError, match="unknown engine 3"):
+        m.fit(np.eye(2), [0, 1], engine=3)
+
+
+def test_without_numba_the_jit_engine_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(jit, "available", lambda: False)
+    m = Sequential([Dense(1, activation="sigmoid")], input_dim=2)
+    before = m.params.flat.copy()
+    with pytest.raises(ConfigError, match=r"initlab\[jit\]"):
+        m.fit(np.eye(2), [0, 1], engine="jit")
+    assert np.array_equal(m.params.flat, before)
+
+
+def test_import_initlab_and_a_numpy_fit_do_not_import_numba():
+    code = ("import sys, numpy as np, initlab\n"
+            "m = initlab.Sequential([initlab.Dense(1, activation='sigmoid')], input_dim=2)\n"
+            "m.fit(np.eye(2), [0, 1], epochs=2)\n"
+            "print('numba' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------------------------ agreement with NumPy
+def _moons_tanh(dtype=np.float64):
+    return Sequential([Dense(12, activation="tanh"), Dense(6, activation="relu"),
+                       Dense(1, activation="sigmoid")], input_dim=2, dtype=dtype, seeds=[4])
+
+
+def _digits_net(acts=("relu", "elu"), out="softmax", dtype=np.float64, K=1):
+    return Sequential([Dense(32, activation=acts[0]), Dense(16, activation=acts[1]),
+                       Dense(4 if out == "softmax" else 1, activation=out)], input_dim=64,
+                      dtype=dtype, n_models=K, seeds=list(range(K)))
+
+
+CASES = {
+    "full-batch sgd, bce": (lambda: _moons_tanh(), "moons",
+                            dict(epochs=300, batch_size=None, optimizer="sgd(lr=0.1)")),
+    "minibatch adam, softmax ce, ragged batch": (
+        lambda: _digits_net(), "digits",
+        dict(epochs=6, batch_size=37, optimizer="adam", seed=5)),  # 6 x 9 = 54 steps
+    "nesterov + global-norm clip, mse, linear out": (
+        lambda: _digits_net(("leaky_relu", "gelu"), "linear"), "digits",
+        dict(epochs=5, batch_size=50, loss="mse",
+             optimizer=optim.chain(optim.clip_by_global_norm(0.5),
+                                   optim.sgd(0.02, momentum=0.9, nesterov=True)))),
+    "rmsprop + value clip, selu/softplus": (
+        lambda: _digits_net(("selu", "softplus"), "sigmoid"), "digits01",
+        dict(epochs=5, batch_size=25,
+             optimizer=optim.chain(optim.clip_by_value(0.01), optim.rmsprop(0.003)))),
+    "momentum, sigmoid hidden, softmax + mse": (
+        lambda: _digits_net(("sigmoid", "tanh"), "softmax"), "digits1hot",
+        dict(epochs=4, batch_size=40, loss="mse", optimizer=optim.sgd(0.5, momentum=0.5))),
+}
+
+
+def _data(name):
+    if name == "moons":
+        return MOONS.x_train, MOONS.y_train
+    x, y = _digits(classes=4)
+    if name == "digits01":
+        return x, (y % 2).astype(float)
+    if name == "digits1hot":
+        return x, np.eye(4)[y]
+    return x, y
+
+
+@needs_numba
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_compiled_path_agrees_with_numpy_in_float64(case):
+    make, data, fit = CASES[case]
+    x, y = _data(data)
+    (a, ha), (b, hb) = _pair(make, x, y, **fit)
+    _close(a, b, 1e-12)
+    np.testing.assert_allclose(hb.loss, ha.loss, rtol=1e-12)
+    np.testing.assert_array_equal(hb.accuracy, ha.accuracy)
+    np.testing.assert_array_equal(hb.epochs, ha.epochs)
+    assert not hb.diverged.any()
+    assert np.isfinite(hb.loss).all() and hb.loss[-1, 0] < hb.loss[0, 0]  # it trained
+
+
+@needs_numba
+@pytest.mark.parametrize("case", ["moons sgd", "digits adam"])
+def test_the_compiled_path_agrees_with_numpy_in_float32(case):
+    if case == "moons sgd":  # 100 steps
+        x, y = MOONS.x_train, MOONS.y_train
+        make = lambda: _moons_tanh(np.float32)  # noqa: E731
+        fit = dict(epochs=100, batch_size=None, optimizer="sgd(lr=0.1)", log_every=10)
+    else:  # 11 x 9 = 99 steps
+        x, y = _digits(classes=4)
+        make = lambda: _digits_net(dtype=np.float32)  # noqa: E731
+        fit = dict(epochs=11, batch_size=37, optimizer="adam", seed=2)
+    (a, ha), (b, hb) = _pair(make, x, y, **fit)
+    assert b.params.flat.dtype == np.float32
+    _close(a, b, 1e-4)
+    np.testing.assert_allclose(hb.loss, ha.loss, rtol=1e-4)
+
+
+# ------------------------------------------------------------------ determinism (exact)
+BIG = "normal(std=10)"
+
+
+def _chaotic(runs):
+    return Sequential([Dense(12, activation="relu"), Dense(6, activation="relu"),
+                       Dense(1, activation="sigmoid")], input_dim=2, n_models=len(runs),
+                      inits=[s for s, _ in runs], seeds=[k for _, k in runs])
+
+
+def _jit_moons(runs, epochs=1500, **kw):
+    m = _chaotic(runs)
+    h = m.fit(MOONS.x_train, MOONS.y_train, epochs=epochs, batch_size=None,
+              optimizer="sgd(lr=0.01)", engine="jit", **kw)
+    return m, h
+
+
+def _same(m1, h1, k1, m2, h2, k2, epochs=None):
+    for a, b in zip(m1.params.tensors, m2.params.tensors, strict=True):
+        assert np.array_equal(a[k1], b[k2])
+    r1 = slice(None) if epochs is None else np.isin(h1.epochs, epochs)
+    r2 = slice(None) if epochs is None else np.isin(h2.epochs, epochs)
+    for key in ("loss", "accuracy"):
+        assert np.array_equal(h1[key][r1, k1], h2[key][r2, k2], equal_nan=True), key
+    assert h1.diverged[k1] == h2.diverged[k2]
+
+
+@pytest.fixture(scope="module")
+def alone():
+    """Seed 002's chaotic run trained alone on the compiled path, every epoch logged."""
+    if not jit.available():
+        pytest.skip("numba (initlab[jit]) not installed")
+    return _jit_moons([(BIG, 3)])
+
+
+@needs_numba
+def test_the_chaotic_run_is_sensitive_so_equality_means_something(alone):
+    m = _chaotic([(BIG, 3)])
+    w = m.params.W[0]
+    w[0, 0, 0] = np.nextafter(w[0, 0, 0], np.float32(np.inf))
+    m.fit(MOONS.x_train, MOONS.y_train, epochs=1500, batch_size=None,
+          optimizer="sgd(lr=0.01)", engine="jit")
+    assert not np.array_equal(m.params.W[0], alone[0].params.W[0])
+
+
+@needs_numba
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_model_in_an_ensemble_equals_it_alone(alone, threads):
+    # threads=2 spreads the models over numba's threads (prange); 1 runs them in turn
+    runs = [("he_normal", 0), ("zeros", 1), (BIG, 3), ("glorot_uniform", 3), (BIG, 7),
+            (BIG, 0)]
+    m, h = _jit_moons(runs, threads=threads)
+    _same(m, h, 2, *alone, 0)
+
+
+@needs_numba
+def test_log_every_validation_and_epoch_callbacks_change_nothing(alone):
+    seen = []
+
+    class Ender:
+        def on_epoch_end(self, epoch, logs):
+            seen.append(epoch)
+
+    m, h = _jit_moons([(BIG, 3)], log_every=50, callbacks=[Ender()],
+                      validation_data=(MOONS.x_test, MOONS.y_test))
+    _same(m, h, 0, *alone, 0, epochs=h.epochs)
+    assert seen == h.epochs.tolist() and seen[-1] == 1499 and len(seen) == 31
+    assert np.isfinite(h.val_loss).all()
+
+
+@needs_numba
+def test_minibatch_blas_layers_are_exact_across_k_and_threads():
+    # 64-32-16-4 on digits, Adam, batch 37: every layer has a BLAS product; the model alone,
+    # in a K = 3 ensemble on BLAS threads, and on numba threads, ends bit-identical
+    import numba
+
+    x, y = _digits(classes=4)
+    fit = dict(epochs=3, batch_size=37, optimizer="adam", seed=1, engine="jit")
+    one = _digits_net(dtype=np.float32)
+    one.fit(x, y, threads=1, **fit)
+    before = numba.get_num_threads()
+    for threads in (1, 2):
+        ens = Sequential([Dense(32, activation="relu"), Dense(16, activation="elu"),
+                          Dense(4, activation="softmax")], input_dim=64, n_models=3,
+                         seeds=[5, 0, 9])
+        ens.fit(x, y, threads=threads, **fit)
+        for a, b in zip(ens.params.tensors, one.params.tensors, strict=True):
+            assert np.array_equal(a[1], b[0])
+    from threadpoolctl import threadpool_info
+
+    blas_before = [i["num_threads"] for i in threadpool_info()]
+    k1 = _digits_net(dtype=np.float32)
+    k1.fit(x, y, threads=2, **fit)  # K = 1: BLAS on two threads
+    assert np.array_equal(k1.params.flat, one.params.flat)
+    assert numba.get_num_threads() == before  # restored
+    assert [i["num_threads"] for i in threadpool_info()] == blas_before
+
+
+# ------------------------------------------------------------------ divergence
+def _linear3(dtype=np.float32):
+    return Sequential([Dense(1, activation="linear")], input_dim=3, n_models=3,
+                      inits=["zeros", "normal(std=1)", "normal(std=0.5)"], seeds=[0, 1, 2],
+                      dtype=dtype)
+
+
+@needs_numba
+def test_a_diverging_model_is_frozen_at_the_numpy_paths_epoch_and_the_others_go_on():
+    # the NumPy path's own divergence test: mse on zero targets, sgd(20) blows two models up
+    x = np.random.default_rng(0).normal(size=(32, 3))
+    y = np.zeros((32, 1))
+    fit = dict(batch_size=None, optimizer=optim.sgd(20.0))
+    ref, m = _linear3(), _linear3()
+    hn = ref.fit(x, y, epochs=200, log_every=7, **fit)
+    h = m.fit(x, y, epochs=200, log_every=7, engine="jit", **fit)
+    assert h.diverged.tolist() == hn.diverged.tolist() == [False, True, True]
+    assert np.array_equal(h.diverged_epoch, hn.diverged_epoch)
+    assert (h.loss[:, 0] == 0).all() and not np.isfinite(h.loss[-1, 1:]).any()
+    for k in (1, 2):  # frozen: the parameters after diverged_epoch steps, on this path
+        e = int(h.diverged_epoch[k])
+        short = _linear3()
+        short.fit(x, y, epochs=e, engine="jit", **fit)
+        assert np.array_equal(m.params.W[0][k], short.params.W[0][k])
+
+
+@needs_numba
+def test_a_healthy_model_does_not_feel_a_diverged_neighbour():
+    x, y = MOONS.x_train, MOONS.y_train
+    fit = dict(epochs=30, batch_size=50, optimizer="adam", seed=3, engine="jit")
+    pair = Sequential([Dense(8, activation="relu"), Dense(1, activation="sigmoid")],
+                      input_dim=2, n_models=2, seeds=[0, 1])
+    pair.params.W[0][0] = np.nan  # model 0 is broken before it starts
+    h = pair.fit(x, y, **fit)
+    one = Sequential([Dense(8, activation="relu"), Dense(1, activation="sigmoid")],
+                     input_dim=2, seeds=[1])
+    h1 = one.fit(x, y, **fit)
+    assert h.diverged.tolist() == [True, False] and h.diverged_epoch[0] == 0
+    assert np.isnan(h.loss[:, 0]).all() and np.isnan(pair.params.W[0][0]).all()
+    for a, b in zip(pair.params.tensors, one.params.tensors, strict=True):
+        assert np.array_equal(a[1], b[0])
+    assert np.array_equal(h.loss[:, 1], h1.loss[:, 0])
+
+
+# ------------------------------------------------------------------ refusals
+@needs_numba
+@pytest.mark.parametrize("what", ["probe", "residual", "clip_by_norm", "hidden softmax"])
+def test_what_the_compiled_path_cannot_run_is_refused_by_name(what):
+    from initlab.diagnose import Probe
+
+    layers = [Dense(4, activation="relu"), Dense(1, activation="sigmoid")]
+    fit = dict(epochs=1, batch_size=None, optimizer="sgd", engine="jit")
+    match = {"probe": "every > 0", "residual": "Residual", "clip_by_norm": "clip_by_norm",
+             "hidden softmax": "softmax in a hidden layer"}[what]
+    if what == "probe":
+        fit["callbacks"] = [Probe(every=5)]
+    elif what == "residual":
+        layers = [Dense(4, activation="relu"), Residual([Dense(4, activation="relu")]),
+                  Dense(1, activation="sigmoid")]
+    elif what == "clip_by_norm":
+        fit["optimizer"] = optim.chain(optim.clip_by_norm(1.0), optim.sgd())
+    else:
+        layers = [Dense(4, activation="softmax"), Dense(1, activation="sigmoid")]
+    m = Sequential(layers, input_dim=2)
+    before = m.params.flat.copy()
+    with pytest.raises(ConfigError, match=match) as err:
+        m.fit(MOONS.x_train, MOONS.y_train, **fit)
+    assert "engine='numpy'" in str(err.value)
+    assert np.array_equal(m.params.flat, before)
+
+
+# ------------------------------------------------------------------ studies and the CLI
+def test_the_study_field_engine_is_validated_and_part_of_the_recipe():
+    from initlab.studies import Study
+
+    base = Study(dataset="moons", layers=(4,), epochs=2, validate_names=False)
+    assert "engine" not in base.to_dict()  # the default leaves old hashes unchanged
+    fast = base.replace(engine="JIT", validate_names=False)
+    assert fast.engine == "jit" and fast.config_hash != base.config_hash
+    assert Study.from_dict(fast.to_dict(), validate_names=False) == fast
+    with pytest.raises(ConfigError, match=r"study field 'engine'.*'jitt'.*jit, numpy"):
+        base.replace(engine="jitt", validate_names=False)
+    with pytest.raises(ConfigError, match="probes run on the NumPy engine only"):
+        base.replace(engine="jit", probes=5, validate_names=False)
+    with pytest.raises(ConfigError, match="residual layers"):
+        Study(layers=("res4",), engine="jit", validate_names=False)
+
+
+def test_compare_engine_flag_bad_value_is_one_line(tmp_path, capsys):
+    from initlab.cli import main
+
+    out = tmp_path / "out"
+    assert main(["compare", "--layers", "4", "--epochs", "2", "--engine", "jitt",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--engine" in err and "'jitt'" in err and "numpy" in err
+    assert not out.exists()
+
+
+@needs_numba
+def test_a_jit_study_matches_the_numpy_study(tmp_path):
+    from initlab.studies import Study
+
+    s = Study(dataset="moons", dataset_options={"n_train": 60, "n_test": 30}, layers=(6, 4),
+              activation="tanh", schemes=("he_normal", "glorot_uniform"), seeds=2, epochs=30,
+              lr=0.1, batch_size=16, dtype="float64")
+    ref = s.run(workers=1, progress=False)
+    fast = s.replace(engine="jit").run(workers=1, progress=False)
+    assert len(ref.runs) == len(fast.runs) == 4
+    for a, b in zip(ref.runs, fast.runs, strict=True):
+        assert (a.scheme, a.seed, a.status) == (b.scheme, b.seed, b.status)
+        np.testing.assert_allclose(b.history["loss"], a.history["loss"], rtol=1e-12)
+        np.testing.assert_allclose(b.final["val_loss"], a.final["val_loss"], rtol=1e-12)
