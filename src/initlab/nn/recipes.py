@@ -284,8 +284,8 @@ def design(model: Sequential, grad_pre: Sequence[np.ndarray] | None
         >>> from initlab.nn import Dense, Sequential
         >>> m = Sequential([Dense(4, activation="relu"), *[residual_block(4, "relu", "fixup")],
         ...                 Dense(1, activation="sigmoid")], input_dim=2, recipe="fixup")
-        >>> [z[0][:30] for z in design(m, None)[0]]
-        ['', '', "zero by Fixup's rule (Zhang e", "zero by Fixup's rule (Zhang e"]
+        >>> [z[0][:20] for z in design(m, None)[0]]
+        ['', '', "zero by Fixup's rule", "zero by Fixup's rule"]
     """
     g = model._graph
     if g is None:
