@@ -224,11 +224,12 @@ def test_residual_fixup_skipinit_rezero_train_he_diverges(tmp_path):
 
 @pytest.mark.slow
 def test_residual_at_200_blocks_fixup_and_rezero_train_over_the_experiments_seeds():
-    # the full run's deepest row (3 seeds; skipinit is rezero's arithmetic)
+    # the full run's deepest row (skipinit is rezero's arithmetic): rezero over the
+    # experiment's 3 seeds, fixup (whose failure mode diverged every seed) over one
     from initlab.experiments.residual import EPOCHS, measure
 
-    for scheme in ("fixup", "rezero"):
-        r = measure(200, scheme, seeds=3, epochs=EPOCHS)
+    for scheme, seeds in (("fixup", 1), ("rezero", 3)):
+        r = measure(200, scheme, seeds=seeds, epochs=EPOCHS)
         assert not r.diverged.any() and (r.val_accuracy[-1] >= 0.93).all(), scheme
     he = measure(200, "he", seeds=3, epochs=1)
     assert he.diverged.all() and not np.isfinite(he.loss).any()
