@@ -73,14 +73,14 @@ def initial_params() -> tuple[list, list, list]:
 
 
 # --------------------------------------------------------------------------- the cells
-def bench_initlab(x, y, repeats: int, budget: float) -> Timing:
+def bench_initlab(x, y, repeats: int, budget: float, threads: int | None = None) -> Timing:
     import initlab
 
     m = initlab_model()
 
     def fit(xa, ya):
         m.fit(xa, ya, epochs=1, batch_size=BATCH, optimizer=initlab.optim.sgd(LR),
-              seed=SHUFFLE_SEED, log_every=1000)
+              seed=SHUFFLE_SEED, log_every=1000, threads=threads)
 
     fit(x[:2 * BATCH + 7], y[:2 * BATCH + 7])
     return Timing(time_runs(lambda: fit(x, y), repeats, budget))
@@ -193,21 +193,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--torch-threads", type=int, default=2,
                    help="PyTorch's intra-op threads (default 2, as benchmarks/engine.py; on a "
                    "loaded machine OpenMP's spinning threads can make 2 far slower than 1)")
+    p.add_argument("--initlab-threads", type=int, default=0,
+                   help="BLAS threads for initlab's fit (default 0: fit's own rule, one thread "
+                   "for these products)")
     p.add_argument("--cell", default="", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 5)
     budget = 10.0 if args.quick else 60.0
     if args.cell:
         x, y = make_data(args.quick)
-        kw = {"threads": args.torch_threads} if args.cell == "torch" else {}
+        kw = ({"threads": args.torch_threads} if args.cell == "torch" else
+              {"threads": args.initlab_threads or None} if args.cell == "initlab" else {})
         t = CELLS[args.cell](x, y, repeats, budget, **kw)
         print(json.dumps({"times": t.times, "compile_s": t.compile_s}))
         return 0
     names = ["initlab"] + [s for s in args.peers.split(",") if s]
+    load_before = os.getloadavg()
     out: dict[str, Timing] = {}
     for name in names:
         cmd = [sys.executable, __file__, "--cell", name, "--repeats", str(repeats),
-               "--torch-threads", str(args.torch_threads)]
+               "--torch-threads", str(args.torch_threads),
+               "--initlab-threads", str(args.initlab_threads)]
         if args.quick:
             cmd.append("--quick")
         r = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -220,10 +226,16 @@ def main(argv: list[str] | None = None) -> int:
 
     blas = "; ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
                      for i in threadpool_info() if i.get("user_api") == "blas")
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text()
+                .splitlines() if ln.startswith("model name")), "unknown CPU") \
+        if Path("/proc/cpuinfo").exists() else "unknown CPU"
+    print(f"# CPU: {cpu} ({os.cpu_count()} logical); load average before "
+          f"{load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}")
     print(f"# residual MLP benchmark ({'quick' if args.quick else 'full'}): "
           f"{BLOCKS} blocks x width {WIDTH}, K={K}, batch {BATCH}, one epoch of "
           f"{len(make_data(args.quick)[0]):,} samples; PyTorch threads "
-          f"{args.torch_threads}; BLAS: {blas}")
+          f"{args.torch_threads}; initlab BLAS threads "
+          f"{args.initlab_threads or 'fit rule (1)'}; BLAS: {blas}")
     base = out.get("initlab")
     rows = []
     for name, t in out.items():

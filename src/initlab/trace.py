@@ -22,7 +22,13 @@ b           (K, units) | None            the biases used in this pass (None: no 
 grad_W      (K, fan_in, units) | None    dL/dW, filled by the backward pass
 grad_b      (K, units) | None            dL/db
 grad_pre    (K, n, [...,] units) | None  dL/dz, the back-propagated signal at this layer
+zero_by     K strings | None             per model, why W is exactly 0 by design ("")
+gated_by    K strings | None             per model, why dL/dz is exactly 0 by design ("")
 ==========  ===========================  ============================================
+
+``zero_by`` and ``gated_by`` are set by the engine only where the arrays are exactly zero in
+this pass because an init recipe made them so (Fixup's zero layers, a trainable multiplier
+that starts at 0); the diagnostics report such a layer as by design, not as a problem.
 
 Example:
     >>> import numpy as np
@@ -53,6 +59,8 @@ class LayerTrace:
     grad_W: np.ndarray | None = None
     grad_b: np.ndarray | None = None
     grad_pre: np.ndarray | None = None
+    zero_by: tuple[str, ...] | None = None
+    gated_by: tuple[str, ...] | None = None
 
 
 @dataclass

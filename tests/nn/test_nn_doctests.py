@@ -7,7 +7,8 @@ import importlib
 
 import pytest
 
-MODULES = ["initlab.nn.residual", "initlab.nn.graph", "initlab.nn.recipes", "initlab.nn.layers"]
+MODULES = ["initlab.nn.residual", "initlab.nn.graph", "initlab.nn.recipes", "initlab.nn.layers",
+           "initlab.nn.schedules", "initlab.experiments.residual"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -306,3 +306,65 @@ def test_diagnostics_read_bias_free_layers_in_blocks():
     no_bias = names.index("residual_1/dense_1")
     assert (rep.stats[no_bias].sigma_b2 == 0).all()  # no bias: sigma_b^2 = 0
     assert (rep.stats[0].sigma_b2 == 0).all()  # zero-initialized bias, the same
+
+
+def _moons_batch(n=128):
+    x = np.random.default_rng(3).normal(size=(n, 2))
+    return x, (x[:, 0] * x[:, 1] > 0).astype(int)
+
+
+def test_inspect_states_fixups_zero_layers_as_by_design_not_as_findings():
+    import initlab
+    from initlab.nn.recipes import residual_block
+
+    x, y = _moons_batch()
+    m = Sequential([Dense(16, activation="relu"),
+                    *[residual_block(16, "relu", "fixup") for _ in range(3)],
+                    Dense(1, activation="sigmoid")], input_dim=2, n_models=2, recipe="fixup")
+    rep = initlab.inspect(m, x, y, lr=0.1)
+    assert rep.findings == []
+    zero = [n for n in rep.design if n.kind == "zero" and n.model == 0]
+    assert [n.names for n in zero] == [("residual_1/dense_2",), ("residual_2/dense_2",),
+                                       ("residual_3/dense_2",), ("dense_2",)]
+    assert all(n.reason.startswith("zero by Fixup's rule (Zhang et al. 2019)") for n in zero)
+    gated = [n for n in rep.design if n.kind == "gated" and n.model == 0]
+    assert len(gated) == 1 and gated[0].layers == (1, 7)  # everything below the classifier
+    assert "zero by Fixup's rule (Zhang et al. 2019)" in str(rep)
+    assert rep.to_dict()["models"][1]["by_design"]
+    # the same net with a real problem: a dead stem is still found, by-design layers are not
+    m.params.b[0][:] = -10.0
+    rep = initlab.inspect(m, x, y, lr=0.1)
+    codes = {(f.code, f.layer_name) for f in rep.findings if f.model == 0}
+    assert ("dead_units", "dense_1") in codes
+    assert not any(f.layer_name.endswith("dense_2") and f.code == "symmetry"
+                   for f in rep.findings)
+    # trained away from its zeros, a Fixup net has no by-design layers left
+    m.params.b[0][:] = 0.0
+    m.fit(x, y, epochs=2, optimizer="sgd")
+    assert initlab.inspect(m, x, y).design == []
+
+
+def test_inspect_states_a_zero_multiplier_as_gating_and_still_finds_real_problems():
+    import initlab
+    from initlab.nn.recipes import residual_block
+
+    x, y = _moons_batch()
+
+    def build(stem_init="auto"):
+        return Sequential([Dense(16, activation="relu", init=stem_init),
+                           *[residual_block(16, "relu", "rezero") for _ in range(3)],
+                           Dense(1, activation="sigmoid")], input_dim=2, recipe="rezero")
+
+    plain = Sequential([Dense(16, activation="relu"),
+                        *[Residual([Dense(16, activation="relu"), Dense(16)], alpha=0.0)
+                          for _ in range(3)],
+                        Dense(1, activation="sigmoid")], input_dim=2)
+    # a fixed alpha of 0 never trains: its exactly-zero gradients are a finding
+    assert "vanishing_gradients" in {f.code for f in initlab.inspect(plain, x, y).findings}
+    rep = initlab.inspect(build(), x, y)
+    assert rep.findings == []
+    assert [n.layers for n in rep.design] == [(2, 3), (4, 5), (6, 7)]
+    assert all("alpha starts at 0 (ReZero, Bachlechner et al. 2020)" in n.reason
+               for n in rep.design)
+    rep = initlab.inspect(build("normal(std=1e-4)"), x, y)
+    assert "vanishing_activations" in {f.code for f in rep.findings}

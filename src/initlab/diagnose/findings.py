@@ -18,6 +18,13 @@ code                          condition                                         
                               or ||lr * grad W|| / ||W|| > ``update_ratio_high``
 ============================  =====================================================  =========
 
+**By design.** A layer the engine marks as zero by an init recipe's rule (``zero_by``:
+Fixup's zero classifier and last branch layers) is not judged by the per-layer rules nor by
+the activation trend, and a layer whose dL/dz is exactly zero because of such a rule
+(``gated_by``: below Fixup's zero classifier, inside a branch whose trainable multiplier
+starts at 0) is left out of the gradient trend; :func:`design_notes` says so instead. Every
+other layer of the same model is judged as usual.
+
 Gradient ratios compare per-sample norms (``sqrt(units * positions) * rms``), which an init that
 preserves the signal keeps near 1 whatever the widths. A trend finding is an error when the
 ratio is past the square of its threshold. **Where**: ``Finding.layer`` is the layer the
@@ -60,7 +67,7 @@ from initlab.diagnose.stats import LayerStats
 from initlab.diagnose.thresholds import Thresholds, as_thresholds
 
 __all__ = ["Finding", "CODES", "find", "recommended_init", "Remeasure", "candidate_inits",
-           "fix_inits"]
+           "fix_inits", "DesignNote", "design_notes"]
 
 CODES = (
     "non_finite",
@@ -247,6 +254,64 @@ def find(
     return out
 
 
+@dataclass(frozen=True)
+class DesignNote:
+    """Layers that are exactly zero (or get exactly zero gradient) by an init recipe's design.
+
+    Attributes:
+        model: the model's index.
+        layers: ``(first, last)`` 1-based range of the layers.
+        names: their names.
+        kind: ``"zero"`` (the weights are 0) or ``"gated"`` (dL/dz is exactly 0).
+        reason: why, with the source (e.g. "zero by Fixup's rule (Zhang et al. 2019): ...").
+    """
+
+    model: int
+    layers: tuple[int, int]
+    names: tuple[str, ...]
+    kind: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the note as a JSON-friendly dict."""
+        d = asdict(self)
+        d["layers"], d["names"] = list(self.layers), list(self.names)
+        return d
+
+    def __str__(self) -> str:
+        a, b = self.layers
+        where = f"layer {a}" if a == b else f"layers {a}-{b}"
+        what = "" if self.kind == "zero" else "gradient exactly 0, not judged: "
+        return f"{where} ({', '.join(self.names[:3])}{', ...' if len(self.names) > 3 else ''})" \
+               f": {what}{self.reason}"
+
+
+def design_notes(stats: Sequence[LayerStats]) -> list[DesignNote]:
+    """The by-design zero layers of each model, consecutive layers with one reason merged.
+
+    Example:
+        >>> design_notes([])
+        []
+    """
+    if not stats:
+        return []
+    out: list[DesignNote] = []
+    for k in range(stats[0].pre_rms.shape[0]):
+        for kind, j in (("zero", 0), ("gated", 1)):
+            run: list[int] = []
+            for i, st in enumerate([*stats, None]):
+                reason = st.design(k)[j] if st is not None else ""
+                if run and (reason != stats[run[0]].design(k)[j] or i != run[-1] + 1):
+                    out.append(DesignNote(k, (run[0] + 1, run[-1] + 1),
+                                          tuple(stats[r].name for r in run), kind,
+                                          stats[run[0]].design(k)[j]))
+                    run = []
+                if reason:
+                    run.append(i)
+    out.sort(key=lambda n: (n.model, n.layers[0], n.kind))
+    return out
+
+
 # ----------------------------------------------------------------------------- the rules
 @dataclass
 class _Draft:
@@ -275,6 +340,8 @@ def _model_findings(stats: Sequence[LayerStats], k: int, x_rms: float,
                               "rate."))
             break
     for i, st in enumerate(stats):
+        if st.design(k)[0]:
+            continue  # zero by an init recipe's rule: a note of the report, not a problem
         distinct, cos = int(st.distinct_units[k]), float(st.max_cosine[k])
         near = st.fan_in >= th.symmetry_min_fan_in and cos > th.symmetry_cosine
         if st.units > 1 and (distinct < st.units or near):
@@ -311,7 +378,9 @@ def _model_findings(stats: Sequence[LayerStats], k: int, x_rms: float,
 
 
 def _activation_ratios(stats: Sequence[LayerStats], k: int, x_rms: float) -> np.ndarray:
-    return np.array([float(st.pre_rms[k]) / x_rms for st in stats])
+    """rms(z_l) / rms(x); NaN (not judged) where the layer is zero by design."""
+    return np.array([math.nan if st.design(k)[0] else float(st.pre_rms[k]) / x_rms
+                     for st in stats])
 
 
 def _gradient_ratios(stats: Sequence[LayerStats], k: int) -> np.ndarray | None:
@@ -321,6 +390,7 @@ def _gradient_ratios(stats: Sequence[LayerStats], k: int) -> np.ndarray | None:
         return None
     ratios = norms / ref
     ratios[-1] = 1.0
+    ratios[[bool(st.design(k)[1]) for st in stats]] = math.nan  # exactly 0 by design
     return ratios
 
 

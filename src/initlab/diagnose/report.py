@@ -36,7 +36,7 @@ import numpy as np
 
 from initlab.activations import lookup
 from initlab.diagnose import theory
-from initlab.diagnose.findings import Finding, Remeasure, find
+from initlab.diagnose.findings import DesignNote, Finding, Remeasure, design_notes, find
 from initlab.diagnose.stats import LayerStats, input_rms, trace_stats
 from initlab.diagnose.thresholds import Thresholds, as_thresholds
 from initlab.errors import ConfigError
@@ -74,6 +74,8 @@ class Report:
         at_init: per model, True when its weights are the ones its init drew, False when
             they changed (trained: no theory is shown for it), None when unknown.
         mean_field_notes: per model, a sentence qualifying its mean-field line ("" if none).
+        design: layers that are zero (or get exactly zero gradient) by an init recipe's
+            design, e.g. Fixup's zero classifier: stated, not judged as findings.
     """
 
     stats: list[LayerStats]
@@ -87,6 +89,7 @@ class Report:
     thresholds: Thresholds = field(default_factory=Thresholds)
     at_init: list[bool | None] | None = None
     mean_field_notes: list[str] | None = None
+    design: list[DesignNote] = field(default_factory=list)
 
     def theory_applies(self, k: int) -> bool:
         """False when model ``k``'s weights are known to be trained (not i.i.d. at init)."""
@@ -130,6 +133,7 @@ class Report:
                 "mean_field": None if mf is None else mf.to_dict(),
                 "mean_field_note": self._note(k),
                 "findings": [f.to_dict() for f in self.findings if f.model == k],
+                "by_design": [n.to_dict() for n in self.design if n.model == k],
             })
         return _clean({"n_samples": self.n_samples, "models": models,
                        "thresholds": self.thresholds.__dict__})
@@ -188,6 +192,10 @@ class Report:
                 parts.append(f"mean field (hidden layers; {IID_NOTE}): {mf}")
             if note:
                 parts.append(f"  {note}" if self.theory_applies(k) else note)
+            notes = [n for n in self.design if n.model == k]
+            if notes:
+                parts.append("by design (not problems):")
+                parts += [f"  {n}" for n in notes]
             found = [f for f in self.findings if f.model == k]
             if not found:
                 parts.append("findings: none (healthy)")
@@ -371,6 +379,7 @@ def report_from_trace(
         labels=labels,
         at_init=at_init,
         mean_field_notes=notes,
+        design=design_notes(stats),
         loss=None if trace.loss is None else np.asarray(trace.loss, dtype=np.float64),
         n_samples=int(np.asarray(trace.x).shape[-2]),
         thresholds=th,

@@ -82,6 +82,15 @@ class LayerStats:
     update_ratio: np.ndarray | None = None
     positions: int = 1
     """Positions per sample (1 for a dense layer; H * W for a Conv2d's output)."""
+    zero_by: tuple[str, ...] | None = None
+    """Per model, why W is exactly 0 by design ("" none; see :mod:`initlab.trace`)."""
+    gated_by: tuple[str, ...] | None = None
+    """Per model, why dL/dz is exactly 0 by design ("" none)."""
+
+    def design(self, k: int) -> tuple[str, str]:
+        """Model ``k``'s ``(zero_by, gated_by)`` reasons ("" where none)."""
+        return ((self.zero_by[k] if self.zero_by else ""),
+                (self.gated_by[k] if self.gated_by else ""))
 
     @property
     def size(self) -> int:
@@ -98,7 +107,11 @@ class LayerStats:
         out: dict[str, Any] = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            out[f.name] = v.item(k) if isinstance(v, np.ndarray) else v
+            if isinstance(v, np.ndarray):
+                v = v.item(k)
+            elif f.name in ("zero_by", "gated_by"):
+                v = (v[k] or None) if v else None
+            out[f.name] = v
         return out
 
 
@@ -231,6 +244,8 @@ def layer_stats(
         max_cosine=_max_cosine(lt.W, max_cosine_units),
         nonfinite=_nonfinite(lt.pre, lt.post, lt.grad_W, lt.grad_b, lt.grad_pre),
         positions=int(np.prod(lt.pre.shape[2:-1], dtype=np.int64)),
+        zero_by=lt.zero_by,
+        gated_by=lt.gated_by,
     )
     if lt.grad_W is not None:
         st.grad_W_norm = _norm(lt.grad_W)

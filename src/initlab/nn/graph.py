@@ -120,22 +120,25 @@ class _DenseOp:
         if self.c_out is not None:
             z += p.tensors[self.c_out][:, :, None]
         if self.post != self.z and (need_output or not self.output):
-            self.act.forward(z, out=ws.V[self.post])
+            for call in ws.act_forward[self.z]:
+                call()
 
     def backward(self, ws: GraphWorkspace, p: TensorParams, g: TensorParams) -> None:
+        a = ws.S[self, "in"] if self.c_in is not None else ws.V[self.src]
+        W = p.tensors[self.w]
         gz = ws.G[self.z]
         if not self.output and self.post != self.z:
-            self.act.backward(ws.V[self.z], ws.V[self.post], ws.G[self.post], out=gz)
-        a = ws.S[self, "in"] if self.c_in is not None else ws.V[self.src]
+            for call in ws.act_backward[self.z]:  # no allocation (a planned mask)
+                call()
         np.matmul(np.swapaxes(a, -1, -2), gz, out=g.tensors[self.w])
         if self.b is not None:
-            np.sum(gz, axis=1, out=g.tensors[self.b])
+            np.add.reduce(gz, axis=1, out=g.tensors[self.b])
         if self.c_out is not None:
             g.tensors[self.c_out][:, 0] += gz.sum(axis=(1, 2))
         if self.src == 0 and self.c_in is None:
             return  # nobody needs dL/dx of the input
         into = ws.S[self, "ga"] if (self.add_src or self.src == 0) else ws.G[self.src]
-        np.matmul(gz, np.swapaxes(p.tensors[self.w], 1, 2), out=into)
+        np.matmul(gz, np.swapaxes(W, 1, 2), out=into)
         if self.c_in is not None:
             g.tensors[self.c_in][:, 0] += into.sum(axis=(1, 2))
         if self.add_src and self.src != 0:
@@ -369,6 +372,9 @@ class GraphWorkspace:
             for tag, vid in op.scratch(with_grads):
                 self.S[op, tag] = np.empty((K, n, graph.widths[vid]), dtype=dt)
         dense_ops = [op for op in graph.ops if isinstance(op, _DenseOp)]
+        self.act_forward: dict[int, list[Callable[[], Any]]] = {
+            op.z: op.act.plan_forward(self.V[op.z], self.V[op.post])
+            for op in dense_ops if op.post != op.z}
         self.z = [self.V[op.z] for op in dense_ops]
         self.post = [self.V[op.post] for op in dense_ops]
         self.zbuf = self.z
@@ -380,6 +386,10 @@ class GraphWorkspace:
             self.ga = [self.G[op.post] for op in dense_ops]
             self.gzbuf = self.gz
             self.grads = layout.alloc()
+            self.act_backward: dict[int, list[Callable[[], Any]]] = {
+                op.z: op.act.plan_backward(self.V[op.z], self.V[op.post], self.G[op.post],
+                                           self.G[op.z])
+                for op in dense_ops if op.post != op.z and not op.output}
 
 
 class GraphPlan:

@@ -353,9 +353,13 @@ class Sequential:
         return lv
 
     def _make_trace(self, xs: np.ndarray, ws: Workspace, loss: Any) -> Trace:
+        from initlab.nn.recipes import design
+
         layers = []
+        grads = ws.with_grads and loss is not None
+        by = design(self, ws.gz if grads else None)
         for i, ly in enumerate(self.dense_layers):
-            g = ws.with_grads and loss is not None
+            g = grads
             layers.append(LayerTrace(
                 name=ly.name or f"dense_{i + 1}",
                 activation=ly.activation.name,
@@ -364,6 +368,8 @@ class Sequential:
                 grad_W=ws.grads.W[i] if g else None,
                 grad_b=ws.grads.b[i] if g and ly.use_bias else None,
                 grad_pre=ws.gz[i] if g else None,
+                zero_by=None if by is None else by[0][i],
+                gated_by=None if by is None or not g else by[1][i],
             ))
         return Trace(x=xs, layers=tuple(layers), loss=None if loss is None else np.asarray(loss))
 

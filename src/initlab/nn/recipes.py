@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from initlab.nn.model import Sequential
 
 __all__ = ["Recipe", "RECIPES", "resolve", "apply", "scale_updates", "wrap_optimizer", "names",
-           "residual_block"]
+           "residual_block", "design"]
 
 
 @dataclass(frozen=True)
@@ -263,3 +263,72 @@ def wrap_optimizer(model: Sequential, optimizer: Any) -> Any:
     from initlab.nn.optim import chain
 
     return chain(get_optimizer(optimizer), scale_updates(factors))
+
+
+_FIXUP = "zero by Fixup's rule (Zhang et al. 2019): "
+
+
+def design(model: Sequential, grad_pre: Sequence[np.ndarray] | None
+           ) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]] | None:
+    """Per Dense layer, per model: why its W is exactly 0, and why its dL/dz is exactly 0, by
+    the model's init recipe ("" where not); None for a model without blocks.
+
+    A reason is given only where the array is exactly zero now (a trained Fixup net has none):
+    ``zero``: Fixup's classifier and the last layer of each branch (model k's recipe is
+    ``fixup`` and the weights are all 0); ``gated`` (from ``grad_pre``, the traced dL/dz per
+    layer): every layer below a Fixup classifier that is 0, a branch layer behind its
+    branch's zero last layer, or inside a block whose trainable alpha is exactly 0 (ReZero,
+    SkipInit). The diagnostics state these instead of judging them.
+
+    Example:
+        >>> from initlab.nn import Dense, Sequential
+        >>> m = Sequential([Dense(4, activation="relu"), *[residual_block(4, "relu", "fixup")],
+        ...                 Dense(1, activation="sigmoid")], input_dim=2, recipe="fixup")
+        >>> [z[0][:20] for z in design(m, None)[0]]
+        ['', '', "zero by Fixup's rule", "zero by Fixup's rule"]
+    """
+    g = model._graph
+    if g is None:
+        return None
+    n, K = len(model.dense_layers), model.n_models
+    T, W = model.params.tensors, model.params.W
+    zero = [[""] * K for _ in range(n)]
+    gated = [[""] * K for _ in range(n)]
+    out_i = n - 1
+    for k, rec in enumerate(model.recipes):
+        head_zero = False
+        last_of: dict[int, int] = {}  # branch Dense index -> the branch's last Dense index
+        if rec is not None and rec.fixup:
+            for blk in g.blocks:
+                dense = [ly.index or 0 for ly in blk.layers if isinstance(ly, Dense)]
+                for i in dense:
+                    last_of[i] = dense[-1]
+                if dense and not W[dense[-1]][k].any():
+                    zero[dense[-1]][k] = _FIXUP + "the last layer of each residual branch " \
+                                                  "starts at 0"
+            if not W[out_i][k].any():
+                zero[out_i][k] = _FIXUP + "the classifier starts at 0"
+                head_zero = True
+        if grad_pre is None:
+            continue
+        alpha0: dict[int, str] = {}  # Dense index -> reason its block's alpha gates it
+        for blk in g.blocks:
+            i_alpha = g.block_scalars[blk.name or ""].get("alpha")
+            if i_alpha is None or T[i_alpha][k, 0] != 0:
+                continue
+            who = {"rezero": " (ReZero, Bachlechner et al. 2020)",
+                   "skipinit": " (SkipInit, De & Smith 2020)"}.get(rec.name if rec else "", "")
+            for ly in blk.walk():
+                if isinstance(ly, Dense) and ly is not blk.projection:
+                    alpha0.setdefault(ly.index or 0, f"its block {blk.name}'s trainable alpha "
+                                                     f"starts at 0{who}")
+        for i in range(n):
+            if grad_pre[i][k].any():
+                continue
+            if head_zero and i < out_i:
+                gated[i][k] = "below Fixup's zero classifier (Zhang et al. 2019)"
+            elif i in alpha0:
+                gated[i][k] = alpha0[i]
+            elif i in last_of and last_of[i] != i and zero[last_of[i]][k]:
+                gated[i][k] = "behind its branch's zero last layer (Fixup, Zhang et al. 2019)"
+    return [tuple(z) for z in zero], [tuple(r) for r in gated]
