@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from initlab.errors import ConfigError, DataError, ShapeError, StoreError
-from initlab.nn.engine import StepPlan, Workspace, backward, forward
+from initlab.nn.engine import StepPlan, Workspace, backward, forward, input_buffer
 from initlab.nn.graph import Graph, GraphPlan, GraphWorkspace
 from initlab.nn.layers import Dense
 from initlab.nn.losses import Loss, Targets
@@ -246,11 +246,12 @@ class Sequential:
         else:
             forward(self.params, ws, need_output=need_output)
 
-    def _plan(self, ws: Any, lossf: Loss, t: Targets, scale: float) -> Any:
-        """The training step's calls on ``ws`` (a StepPlan, or a GraphPlan)."""
+    def _plan(self, ws: Any, lossf: Loss, t: Targets, scale: float, parts: int = 1) -> Any:
+        """The training step's calls on ``ws`` (a StepPlan over ``parts`` ranges of models, or
+        a GraphPlan)."""
         if self._graph is not None:
             return GraphPlan(self._graph, self.params, ws, lossf, t, scale)  # type: ignore[arg-type]
-        return StepPlan(self.params, ws, lossf, t, scale)
+        return StepPlan(self.params, ws, lossf, t, scale, parts)
 
     # ---------------------------------------------------------------- passes
     def forward(self, x: Any, trace: bool = False) -> Any:
@@ -273,7 +274,7 @@ class Sequential:
         """
         xs = self._check_x(x)
         ws = self._workspace(len(xs), with_grads=False)
-        ws.x_aug[:, :-1] = xs
+        input_buffer(ws)[...] = xs
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             self._forward(ws, need_output=True)
         if not trace:
@@ -294,7 +295,7 @@ class Sequential:
         if self._graph is None:
             return {}
         ws = self._workspace(len(xs), with_grads=False)
-        ws.x_aug[:, :-1] = xs
+        input_buffer(ws)[...] = xs
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             self._forward(ws, need_output=False)
         return {b.name or "": ws.V[v] for b, v in
@@ -323,7 +324,7 @@ class Sequential:
         lossf = self._loss(loss)
         t = self._targets(lossf, y, len(xs))
         ws = self._workspace(len(xs), with_grads=True)
-        ws.x_aug[:, :-1] = xs
+        input_buffer(ws)[...] = xs
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             lv = self._step_grads(ws, lossf, t, need_output=True)
         return self._make_trace(xs, ws, lv)
@@ -393,7 +394,7 @@ class Sequential:
                 stop = min(start + bs, n)
                 if stop - start != ws.n:
                     ws = self._workspace(stop - start, with_grads=False)
-                ws.x_aug[:, :-1] = xs[start:stop]
+                input_buffer(ws)[...] = xs[start:stop]
                 self._forward(ws, need_output=need_output)
                 yield start, ws
 
