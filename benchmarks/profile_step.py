@@ -6,8 +6,10 @@ Run by hand from the repository root (not a test)::
                                       [--threads 1]
 
 For each workload of ``benchmarks/engine.py`` it times one plain ``fit`` (nothing attached),
-then the same ``fit`` with every call of the step plan (``StepPlan.forward`` / ``grad`` /
-``backward``), the logged loss value and accuracy, and the batch gathering wrapped in a timer.
+then the same ``fit`` with every call of the step plan (``StepPlan``'s forward, loss gradient
+and backward calls, and on logged epochs the loss value and accuracy calls) and the batch
+gathering wrapped in a timer (where the models run in several ranges on threads, each range's
+calls are labelled ``r0``, ``r1``, ... and overlap in time).
 It prints each call's share of the instrumented run, grouped by phase; "loop and update" is the
 rest (the Python step loop, the finiteness check, the optimizer update, the parameter add).
 The timers add about 0.3 us per call, so shares of very short steps are indicative.
@@ -84,29 +86,42 @@ def profile(w, threads: int | None, scale: float) -> None:
     plain = min(fit(initlab_model(w)) for _ in range(2))
 
     timers = Timers()
-    orig_plan = Sequential._plan
+    orig_init = training._Steps.__init__
     orig_fill = training._Batch.fill
+    orig_plan = Sequential._plan
+    phases: list = []
 
-    def plan(self, ws, lossf, t, sc):
-        p = orig_plan(self, ws, lossf, t, sc)
-        for phase in ("forward", "grad", "backward"):
-            calls = getattr(p, phase)
-            setattr(p, phase, [timers.wrap(phase, f"{i:2d} {_label(c)}", c)
-                               for i, c in enumerate(calls)])
+    def plan(self, ws, lossf, t, sc, parts=1):
+        p = orig_plan(self, ws, lossf, t, sc, parts)
+        phases[:] = ([("forward", len(p.forward)), ("grad", len(p.grad)),
+                      ("backward", len(p.backward))] if parts == 1 else [])
         return p
 
+    def phase_of(i: int) -> str:
+        for name, count in phases:
+            if i < count:
+                return name
+            i -= count
+        return "step" if not phases else "logged"
+
+    def init(self, *a, **k):
+        orig_init(self, *a, **k)
+        n_plain = [len(c) for c in self.plain]
+        self.logged = [[timers.wrap(phase_of(i) if i < n else "logged",
+                                    f"r{r} {i:2d} {_label(c)}", c) for i, c in enumerate(calls)]
+                       for r, (calls, n) in enumerate(zip(self.logged, n_plain, strict=True))]
+        self.plain = [calls[:n] for calls, n in zip(self.logged, n_plain, strict=True)]
+
+    training._Steps.__init__ = init
     Sequential._plan = plan
     training._Batch.fill = timers.wrap("data", "fill (take x, t, labels)", orig_fill)
     model = initlab_model(w)
-    lossf = model._loss(None)
-    for meth in ("value_and_grad", "correct"):
-        setattr(lossf, meth, timers.wrap("logged", meth, getattr(lossf, meth)))
-    model._loss = lambda loss=None: lossf
     try:
         total = fit(model)
     finally:
-        Sequential._plan = orig_plan
+        training._Steps.__init__ = orig_init
         training._Batch.fill = orig_fill
+        Sequential._plan = orig_plan
     steps = max(timers.n.values())
     print(f"\n## {w.title}  (n={w.n}, epochs={w.epochs}, threads={threads})")
     print(f"plain fit {plain:.3f} s; instrumented {total:.3f} s, {steps} steps, "

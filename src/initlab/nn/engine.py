@@ -7,13 +7,12 @@ A :class:`Workspace` holds every buffer one batch size needs; :func:`forward` an
 * every per-layer buffer is model-major, (K, n, units [+ 1]): model k's block is one
   contiguous (n, cols) matrix, exactly as it is when K = 1, and so is every block of a
   contiguous range of models (:class:`StepPlan` may run ranges of models on several threads);
-* the input ``x`` (n, fan_in) is shared by the K models; the first layer's product is
-  ``x @ W0`` per model followed by adding its bias row, and its gradient ``x^T @ dL/dz`` plus
-  ``1^T @ dL/dz`` for the bias (a product with a vector of ones);
-* a hidden layer's buffers carry a column of ones (the first layer's weights carry the
-  constant column (0, ..., 0, 1), so its product writes it), so ``[a, 1] @ W_aug`` adds the
-  next layer's bias inside the product and ``[a, 1]^T @ dL/dz`` yields the gradients of weight
-  and bias together;
+* the input, shared by the K models, is augmented with a column of ones, ``x_aug``
+  (n, fan_in + 1); a hidden layer's buffers carry a column of ones too (the first layer's
+  weights carry the constant column (0, ..., 0, 1), so its product writes it), so
+  ``[a, 1] @ W_aug`` adds the bias inside the product and ``[a, 1]^T @ dL/dz`` yields the
+  gradients of weight and bias together (adding a broadcast bias row after the product would
+  cost more than the product itself for narrow layers and many models);
 * activations with f(1) = 1 (relu, leaky_relu, elu, linear) run over the whole buffer, the
   column of ones included (it stays 1, and its gradient stays 0).
 
@@ -32,7 +31,7 @@ Example:
     >>> lay = ParamLayout(2, [(3, 4), (4, 1)], np.float64)
     >>> p = lay.alloc()
     >>> ws = Workspace(lay, [get("relu"), get("sigmoid")], n=5)
-    >>> ws.x[:] = 1.0
+    >>> ws.x_aug[:, :-1] = 1.0
     >>> forward(p, ws, need_output=True)[-1].shape
     (2, 5, 1)
 """
@@ -57,7 +56,7 @@ class Workspace:
     """Buffers for a batch of ``n`` samples through K models.
 
     Attributes:
-        x: (n, fan_in) input, shared by the K models (fill it in place).
+        x_aug: (n, fan_in + 1) input with its column of ones (fill ``x_aug[:, :-1]``).
         zbuf, abuf: per layer, pre-activations and activations, (K, n, cols) C-contiguous
             (cols = units + 1 for a hidden layer: its column of ones; units for the output).
         z, post: per layer, the (K, n, units) views of those buffers.
@@ -77,8 +76,8 @@ class Workspace:
         L = len(shapes)
         self.n, self.K, self.layout = n, K, layout
         self.activations = list(activations)
-        self.x = np.empty((n, shapes[0][0]), dtype=dt)
-        self.ones = np.ones((1, n), dtype=dt)
+        self.x_aug = np.empty((n, shapes[0][0] + 1), dtype=dt)
+        self.x_aug[:, -1] = 1
         self.zbuf: list[np.ndarray] = []
         self.abuf: list[np.ndarray] = []
         for li, (_, units) in enumerate(shapes):
@@ -107,8 +106,7 @@ class Workspace:
 
 def input_buffer(ws: Any) -> np.ndarray:
     """The (n, input_dim) input buffer of a workspace (this engine's or the graph's)."""
-    x = getattr(ws, "x", None)
-    return x if x is not None else ws.x_aug[:, :-1]
+    return ws.x_aug[:, :-1]
 
 
 def _forward_calls(params: Params, ws: Workspace, need_output: bool,
@@ -117,14 +115,11 @@ def _forward_calls(params: Params, ws: Workspace, need_output: bool,
     schedule)."""
     L = len(ws.z)
     acts = ws.activations
-    f = ws.x.shape[1]
     calls: Calls = []
     for li in range(L):
         w = params.aug[li][ks]  # (k, fan_in + 1, cols)
-        if li == 0:  # x @ W0, then the bias row: (n, f) @ (k, f, cols) -> (k, n, cols)
-            z0 = ws.zbuf[0][ks]
-            calls += [partial(np.matmul, ws.x, w[:, :f], out=z0),
-                      partial(np.add, z0, w[:, f:], out=z0)]
+        if li == 0:  # (n, f + 1) @ (k, f + 1, cols) -> (k, n, cols)
+            calls.append(partial(np.matmul, ws.x_aug, w, out=ws.zbuf[0][ks]))
         else:  # [a, 1] @ W_aug
             calls.append(partial(np.matmul, ws.abuf[li - 1][ks], w, out=ws.z[li][ks]))
         if li < L - 1 or need_output:
@@ -141,14 +136,11 @@ def _backward_calls(params: Params, ws: Workspace, ks: slice = slice(None)) -> C
     L = len(ws.z)
     acts = ws.activations
     grads = ws.grads
-    f = ws.x.shape[1]
     calls: Calls = []
     for li in range(L - 1, -1, -1):
         gw = grads.aug[li][ks]
-        if li == 0:  # x^T @ dL/dz and 1^T @ dL/dz: (f, n) @ (k, n, cols) -> (k, f, cols)
-            g0 = ws.gzbuf[0][ks]
-            calls += [partial(np.matmul, ws.x.T, g0, out=gw[:, :f]),
-                      partial(np.matmul, ws.ones, g0, out=gw[:, f:])]
+        if li == 0:  # (f + 1, n) @ (k, n, cols) -> (k, f + 1, cols)
+            calls.append(partial(np.matmul, ws.x_aug.T, ws.gzbuf[0][ks], out=gw))
             break
         calls.append(partial(np.matmul, ws.abuf[li - 1][ks].transpose(0, 2, 1), ws.gz[li][ks],
                              out=gw))
@@ -165,11 +157,11 @@ def _backward_calls(params: Params, ws: Workspace, ks: slice = slice(None)) -> C
 
 
 def forward(params: Params, ws: Workspace, need_output: bool = True) -> list[np.ndarray]:
-    """Run the forward pass of all K models on ``ws.x``; return ``ws.post``.
+    """Run the forward pass of all K models on ``ws.x_aug``; return ``ws.post``.
 
     Args:
         params: the K models' parameters.
-        ws: the workspace, its ``x`` filled.
+        ws: the workspace, its ``x_aug`` filled.
         need_output: compute the output layer's activation (the cross-entropy losses work
             from the logits and skip it during training).
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from initlab.errors import ConfigError, DataError, ShapeError, StoreError
-from initlab.nn.engine import StepPlan, Workspace, backward, forward, input_buffer
+from initlab.nn.engine import StepPlan, Workspace, backward, forward
 from initlab.nn.graph import Graph, GraphPlan, GraphWorkspace
 from initlab.nn.layers import Dense
 from initlab.nn.losses import Loss, Targets
@@ -274,7 +274,7 @@ class Sequential:
         """
         xs = self._check_x(x)
         ws = self._workspace(len(xs), with_grads=False)
-        input_buffer(ws)[...] = xs
+        ws.x_aug[:, :-1] = xs
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             self._forward(ws, need_output=True)
         if not trace:
@@ -295,7 +295,7 @@ class Sequential:
         if self._graph is None:
             return {}
         ws = self._workspace(len(xs), with_grads=False)
-        input_buffer(ws)[...] = xs
+        ws.x_aug[:, :-1] = xs
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             self._forward(ws, need_output=False)
         return {b.name or "": ws.V[v] for b, v in
@@ -324,7 +324,7 @@ class Sequential:
         lossf = self._loss(loss)
         t = self._targets(lossf, y, len(xs))
         ws = self._workspace(len(xs), with_grads=True)
-        input_buffer(ws)[...] = xs
+        ws.x_aug[:, :-1] = xs
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             lv = self._step_grads(ws, lossf, t, need_output=True)
         return self._make_trace(xs, ws, lv)
@@ -394,7 +394,7 @@ class Sequential:
                 stop = min(start + bs, n)
                 if stop - start != ws.n:
                     ws = self._workspace(stop - start, with_grads=False)
-                input_buffer(ws)[...] = xs[start:stop]
+                ws.x_aug[:, :-1] = xs[start:stop]
                 self._forward(ws, need_output=need_output)
                 yield start, ws
 

@@ -1,9 +1,10 @@
 """fit: train K models on the same minibatches with one optimizer, in place.
 
 Minibatches: one seeded permutation per epoch; each batch is gathered with ``np.take`` into
-the workspace's preallocated input buffer (the column of ones stays in place). Full-batch
-training (``batch_size=None``) builds the augmented input once. Loss (and, on logged epochs,
-accuracy) comes out of the training forward pass itself; nothing is recomputed.
+preallocated rows and copied into the workspace's input buffer (the column of ones stays in
+place). Full-batch training (``batch_size=None``) builds the augmented input once. On logged
+epochs the loss and accuracy come out of the training forward pass itself (planned calls that
+read its buffers); nothing is recomputed, and other epochs do not compute them at all.
 
 A model whose output logits stop being finite is marked diverged at that epoch and frozen
 (its updates are zeroed from that step on); the others go on and fit never raises for it.
@@ -62,12 +63,19 @@ class _Batch:
     def __init__(self, model: Sequential, n: int, t: Targets) -> None:
         self.ws = model._workspace(n, with_grads=True)
         self.steps: _Steps | None = None
+        self.rows: np.ndarray | None = None  # minibatches only
         self.t = Targets(np.empty((n, t.t.shape[1]), dtype=t.t.dtype),
                          None if t.labels is None else np.empty(n, dtype=t.labels.dtype))
 
     def fill(self, xs: np.ndarray, t: Targets, idx: np.ndarray) -> None:
         ws = self.ws
-        np.take(xs, idx, axis=0, out=input_buffer(ws), mode="clip")
+        # gathered into contiguous rows, then copied beside the column of ones: about 1.5x
+        # faster than a gather into the strided buffer
+        x = input_buffer(ws)
+        if self.rows is None:
+            self.rows = np.empty(x.shape, dtype=x.dtype)
+        np.take(xs, idx, axis=0, out=self.rows, mode="clip")
+        np.copyto(x, self.rows)
         np.take(t.t, idx, axis=0, out=self.t.t, mode="clip")
         if t.labels is not None:
             np.take(t.labels, idx, out=self.t.labels, mode="clip")
