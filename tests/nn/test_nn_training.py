@@ -294,11 +294,17 @@ class _Saboteur:
             trace.layers[0].W[1] = np.nan  # W is a live view of the parameters
 
 
-def test_divergence_between_logged_epochs_is_caught_at_its_step():
+@pytest.mark.parametrize("threads, optimizer", [(None, "sgd"), (2, "sgd"), (2, "adam")])
+def test_divergence_between_logged_epochs_is_caught_at_its_step(threads, optimizer):
+    # threads=2: the two models run on two threads (under SGD each thread adds its own step)
     x, y = _moons_like(40)
     m = _net(2, ["he_normal"] * 2, [0, 1], dtype=np.float32)
-    h = m.fit(x, y, epochs=8, batch_size=None, optimizer="sgd", log_every=10,
-              callbacks=[_Saboteur()])
+    h = m.fit(x, y, epochs=8, batch_size=None, optimizer=optimizer, log_every=10,
+              callbacks=[_Saboteur()], threads=threads)
+    one = _net(1, ["he_normal"], [0], dtype=np.float32)
+    one.fit(x, y, epochs=8, batch_size=None, optimizer=optimizer, threads=1)
+    for a, b in zip(one.params.tensors, m.params.tensors, strict=True):
+        assert np.array_equal(a[0], b[0])  # the healthy model trained as it does alone
     assert h.epochs.tolist() == [0, 7]
     assert h.diverged.tolist() == [False, True]
     assert h.diverged_epoch.tolist() == [-1, 3]  # step 3's own forward pass sees the NaN

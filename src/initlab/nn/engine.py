@@ -145,8 +145,11 @@ def _backward_calls(params: Params, ws: Workspace, ks: slice = slice(None)) -> C
         calls.append(partial(np.matmul, ws.abuf[li - 1][ks].transpose(0, 2, 1), ws.gz[li][ks],
                              out=gw))
         ga = ws.ga[li - 1][ks]
-        calls.append(partial(np.matmul, ws.gz[li][ks], params.W[li][ks].transpose(0, 2, 1),
-                             out=ga))
+        wt = params.W[li][ks].transpose(0, 2, 1)
+        if wt.shape[1] == 1:  # a one-unit layer: g w^T, one exact product per element
+            calls.append(partial(np.einsum, "kni,kij->knj", ws.gz[li][ks], wt, out=ga))
+        else:
+            calls.append(partial(np.matmul, ws.gz[li][ks], wt, out=ga))
         if ws.whole[li - 1]:
             calls += acts[li - 1].plan_backward(ws.zbuf[li - 1][ks], ws.abuf[li - 1][ks],
                                                 ws.gabuf[li - 1][ks], ws.gzbuf[li - 1][ks])
@@ -218,6 +221,7 @@ class StepPlan:
 
     Attributes:
         forward, grad, backward: the whole step for all models (one range), as for GraphPlan.
+        ranges: the ranges of models (slices).
         parts: per range of models, ``(step calls, log calls)``.
         loss_acc: (K,) float64, the logged loss summed over samples (the loop resets it).
         correct_acc: (K,) float64, the number of correct predictions likewise.
@@ -229,7 +233,8 @@ class StepPlan:
         self.loss_acc = np.zeros(K)
         self.correct_acc = np.zeros(K)
         self.parts: list[tuple[Calls, Calls]] = []
-        for ks in split_models(K, parts):
+        self.ranges = split_models(K, parts)
+        for ks in self.ranges:
             fwd = _forward_calls(params, ws, not loss.from_logits, ks)
             grad, value = _loss_calls(ws, loss, t, scale, ks, self.loss_acc[ks])
             bwd = _backward_calls(params, ws, ks)

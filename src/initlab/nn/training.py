@@ -12,9 +12,10 @@ One sum over the output logits per step finds that step (a cross-entropy from lo
 exactly when the logits are); only when it is not finite are the models checked one by one.
 
 Determinism: a model's weights and metrics depend on its data, init, seed and these arguments,
-never on the machine's load, the BLAS thread count, ``log_every``, validation data, callbacks,
-or the other models of its ensemble: every step runs the same calls, and the engine gives each
-model the arithmetic it would have alone (see :mod:`initlab.nn.engine`).
+never on the machine's load, the BLAS thread count, how the models are split over threads,
+``log_every``, validation data, callbacks, or the other models of its ensemble: every step
+runs the same calls, and the engine gives each model the arithmetic it would have alone (see
+:mod:`initlab.nn.engine`).
 
 Example:
     >>> import numpy as np
@@ -32,6 +33,7 @@ import numbers
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -289,10 +291,14 @@ def _openblas_threads() -> tuple[Any, Any] | None:
 
 class _Steps:
     """A batch's step as call lists per range of models: ``plain`` and ``logged`` (the same
-    calls, then the loss value and accuracy into ``loss_acc`` and ``correct_acc``)."""
+    calls, then the loss value and accuracy into ``loss_acc`` and ``correct_acc``).
+
+    With plain SGD (``fold``) and several ranges, ``guarded`` and ``guarded_logged`` end each
+    range with a :class:`_Guard` that adds the range's step to its parameters on its own
+    thread when its logits are finite (the loop uses them while every model is active)."""
 
     def __init__(self, model: Sequential, b: _Batch, lossf: Loss, scale: float,
-                 workers: int) -> None:
+                 workers: int, fold: bool) -> None:
         ws = b.ws
         plan = model._plan(ws, lossf, b.t, scale, workers)
         parts = getattr(plan, "parts", None)
@@ -302,15 +308,48 @@ class _Steps:
             log = (lossf.plan_value(z, a, b.t, self.loss_acc)
                    + lossf.plan_correct(z, a, b.t, self.correct_acc))
             parts = [(plan.forward + plan.grad + plan.backward, log)]
+            ranges = [slice(None)]
         else:
             self.loss_acc, self.correct_acc = plan.loss_acc, plan.correct_acc
+            ranges = plan.ranges
         self.plain = [step for step, _ in parts]
         self.logged = [step + log for step, log in parts]
+        self.guards: list[_Guard] = []
+        if fold and len(parts) > 1:
+            self.guards = [_Guard(ws, model.params, ks) for ks in ranges]
+            self.guarded = [c + [g] for c, g in zip(self.plain, self.guards, strict=True)]
+            self.guarded_logged = [c + [g] for c, g in zip(self.logged, self.guards,
+                                                          strict=True)]
+
+
+class _Guard:
+    """The end of one range's step under plain SGD: params += grads for models ``ks`` when
+    their output logits are finite (``done``); else nothing, and the loop decides."""
+
+    def __init__(self, ws: Any, params: Any, ks: slice) -> None:
+        self.z = ws.zbuf[-1][ks]
+        self.adds = [partial(np.add, p[ks], g[ks], out=p[ks])
+                     for p, g in zip(params.aug, ws.grads.aug, strict=True)]
+        self.done = False
+
+    def __call__(self) -> None:
+        self.done = math.isfinite(_add(self.z, None))
+        if self.done:
+            for add in self.adds:
+                add()
+
+    def finish(self) -> None:
+        """Add the step where ``__call__`` did not (after the loop zeroed frozen models)."""
+        if not self.done:
+            for add in self.adds:
+                add()
 
 
 def _run(calls: list) -> None:
-    for call in calls:
-        call()
+    """Run a range's calls on a pool thread (NumPy's error state is per thread: set it here)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for call in calls:
+            call()
 
 
 def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch_size,
@@ -321,7 +360,8 @@ def _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch
     update), logged or not, traced or not, whatever the other models did: the loss value,
     accuracy and traces are extra work beside the step that reads its buffers and never
     writes what the step uses. With ``workers`` > 1 the ranges of models of the plan run on
-    that many threads (a pool that lives for this call); the update follows on this thread.
+    that many threads (a pool that lives for this call); the update follows on this thread,
+    or for plain SGD on each range's thread once its logits are checked (:class:`_Guard`).
     A model is marked diverged at the first step whose output logits are not all finite (the
     one criterion on every step), and frozen from that step.
     """
@@ -372,16 +412,24 @@ def _epochs(model, xs, t, lossf, opt, state, history, active, batches, full, bat
                     _trace(model, ws, lossf, b, step, tracers)
                 steps = b.steps
                 if steps is None:
-                    steps = b.steps = _Steps(model, b, lossf, scale, workers)
-                parts = steps.logged if logged else steps.plain
+                    steps = b.steps = _Steps(model, b, lossf, scale, workers, fold is not None)
+                guarded = all_active and steps.guards
+                if guarded:
+                    parts = steps.guarded_logged if logged else steps.guarded
+                else:
+                    parts = steps.logged if logged else steps.plain
                 if submit is None or len(parts) == 1:
                     for call in parts[0]:
                         call()
                 else:
                     futures = [submit(_run, p) for p in parts[1:]]
-                    _run(parts[0])
+                    for call in parts[0]:
+                        call()
                     for fu in futures:
                         fu.result()
+                if guarded and all(g.done for g in steps.guards):
+                    step += 1  # every range checked its logits and stepped on its thread
+                    continue
                 if not math.isfinite(_add(ws.zbuf[-1], None)):  # a logit is not finite (or the
                     bad = ~np.isfinite(ws.z[-1]).all(axis=(1, 2))  # sum overflowed): per model
                     newly = bad & active
@@ -395,7 +443,11 @@ def _epochs(model, xs, t, lossf, opt, state, history, active, batches, full, bat
                     opt.update(grads, state, params)
                 if not all_active:
                     grads.zero_models(~active)
-                pflat += grads.flat
+                if guarded:
+                    for g in steps.guards:
+                        g.finish()
+                else:
+                    pflat += grads.flat
                 step += 1
             if logged:
                 loss_sum, correct = np.zeros(K), np.zeros(K)
