@@ -340,11 +340,11 @@ def test_fit_sets_blas_threads_by_rule_or_argument_and_restores_them():
                           input_dim=100, n_models=K)
 
     big, small = [(100, 128), (128, 4)], [(2, 12), (12, 6), (6, 1)]
-    assert 2.0 * 200 * 101 * 128 >= SMALL_FLOP and blas_threads(big, 200) is None
+    assert 2.0 * 400 * 101 * 128 >= SMALL_FLOP and blas_threads(big, 400) is None
     assert blas_threads(small, 400) == 1 and blas_threads(big, 8) == 1
     for threads, want in ((1, 1), (2, 2), (None, before)):  # one model: BLAS threads
         rec = _Threads(ctl)
-        net().fit(x, y, epochs=2, batch_size=200, optimizer="sgd", threads=threads,
+        net().fit(x, y, epochs=2, batch_size=400, optimizer="sgd", threads=threads,
                   callbacks=[rec])
         assert rec.seen == [want, want] and ctl[0]() == before
         assert rec.workers == [0, 0]
