@@ -449,9 +449,11 @@ class Sequential:
             verbose: 0 silent, 1 a line per logged epoch (and a progress bar for long runs).
             log_every: record the history every this many epochs (and at the last).
             callbacks: objects with optional ``every``, ``on_trace`` and ``on_epoch_end``.
-            threads: BLAS threads for the training steps, for this call only; None: one for
-                small products, else the caller's setting (:func:`initlab.nn.training.
-                blas_threads`). The thread count does not change the results.
+            threads: threads for the training steps, for this call only: with K >= 2 models,
+                that many ranges of models run side by side on one BLAS thread each; with one
+                model, BLAS threads. None: the caller's BLAS setting, split over the models
+                for large ensembles, one thread for small products (:func:`initlab.nn.
+                training.step_threads`). The thread count does not change the results.
 
         Returns:
             The History (arrays (n_logged_epochs, K); ``diverged`` per model).
