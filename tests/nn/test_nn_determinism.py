@@ -106,21 +106,68 @@ def _at(ref, epochs):
 
 
 def test_the_blas_thread_count_changes_nothing():
-    """On a net whose products are large enough for OpenBLAS to split them over threads."""
+    """On a net whose products are large enough for OpenBLAS to split them over threads: one
+    model on 1 and 2 BLAS threads, and 3 models on one thread and split over 2 threads."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1024, 300)).astype(np.float32)
     y = rng.integers(0, 10, 1024)
-    runs = []
-    for threads in (1, 2):
-        m = Sequential([Dense(256, activation="tanh"), Dense(128, activation="relu"),
-                        Dense(10, activation="softmax")], input_dim=300, n_models=3,
-                       seeds=[0, 1, 2], inits=["he_normal", "normal(std=1)", "orthogonal"])
-        h = m.fit(x, y, epochs=3, batch_size=512, seed=5, threads=threads,
-                  optimizer=optim.chain(optim.clip_by_global_norm(1.0), optim.adam(0.01)))
-        runs.append((m.params.flat.copy(), h.loss.copy(), h.accuracy.copy()))
-    for a, b in zip(runs[0], runs[1], strict=True):
-        assert np.array_equal(a, b)
-    assert (runs[0][1][-1] < runs[0][1][0]).all()  # it trained
+    inits = ["he_normal", "normal(std=1)", "orthogonal"]
+    for K in (1, 3):
+        runs = []
+        for threads in (1, 2):
+            m = Sequential([Dense(256, activation="tanh"), Dense(128, activation="relu"),
+                            Dense(10, activation="softmax")], input_dim=300, n_models=K,
+                           seeds=[0, 1, 2][:K], inits=inits[:K])
+            h = m.fit(x, y, epochs=3, batch_size=512, seed=5, threads=threads,
+                      optimizer=optim.chain(optim.clip_by_global_norm(1.0), optim.adam(0.01)))
+            runs.append((m.params.flat.copy(), h.loss.copy(), h.accuracy.copy()))
+        for a, b in zip(runs[0], runs[1], strict=True):
+            assert np.array_equal(a, b)
+        assert (runs[0][1][-1] < runs[0][1][0]).all()  # it trained
+
+
+def test_models_split_over_threads_are_the_lone_run():
+    """fit(threads=N) runs N ranges of models on N threads: any split gives each model the
+    run it has alone (the one-unit output layer included)."""
+    runs = [RUN] + OTHERS
+    for threads in (2, 4):
+        m, h, final = _train(runs, 300, threads=threads)
+        ref = _model(*_train([RUN], 300), 0)
+        _assert_same(_model(m, h, final, 0), ref)
+        last = _model(*_train([runs[-1]], 300), 0)
+        _assert_same(_model(m, h, final, len(runs) - 1), last)
+
+
+def test_wide_minibatch_nets_are_per_model_in_any_ensemble_and_split():
+    """An MNIST-shaped net (gemm-sized products, a tanh layer on strided views, softmax over
+    10 classes, a short last batch), SGD and momentum: K = 1 against K = 5 on one thread and
+    K = 5 split over 2 and 3 threads."""
+    rng = np.random.default_rng(3)
+    x = rng.random((600, 60), dtype=np.float32)
+    y = rng.integers(0, 10, 600)
+    runs = [("he_normal", 0), ("glorot_uniform", 1), ("normal(std=1)", 2), ("lecun_normal", 3),
+            ("he_uniform", 4)]
+
+    def net(rs):
+        return Sequential([Dense(48, activation="relu"), Dense(24, activation="tanh"),
+                           Dense(10, activation="softmax")], input_dim=60, n_models=len(rs),
+                          inits=[s for s, _ in rs], seeds=[k for _, k in rs])
+
+    for opt in ("sgd(lr=0.05)", optim.sgd(0.05, momentum=0.9)):
+        ens = []
+        for threads in (1, 2, 3):
+            m = net(runs)
+            h = m.fit(x, y, epochs=3, batch_size=64, optimizer=opt, seed=4, threads=threads)
+            ens.append((m, h))
+        for k in (0, 2, 4):
+            one = net([runs[k]])
+            h1 = one.fit(x, y, epochs=3, batch_size=64, optimizer=opt, seed=4, threads=1)
+            for m, h in ens:
+                for a, b in zip(one.params.tensors, m.params.tensors, strict=True):
+                    assert np.array_equal(a[0], b[k])
+                assert np.array_equal(h1.loss[:, 0], h.loss[:, k])
+                assert np.array_equal(h1.accuracy[:, 0], h.accuracy[:, k])
+        assert (ens[0][1].loss[-1] < ens[0][1].loss[0]).all()  # it trained
 
 
 def test_a_busy_machine_changes_nothing(alone):

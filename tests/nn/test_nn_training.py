@@ -294,11 +294,17 @@ class _Saboteur:
             trace.layers[0].W[1] = np.nan  # W is a live view of the parameters
 
 
-def test_divergence_between_logged_epochs_is_caught_at_its_step():
+@pytest.mark.parametrize("threads, optimizer", [(None, "sgd"), (2, "sgd"), (2, "adam")])
+def test_divergence_between_logged_epochs_is_caught_at_its_step(threads, optimizer):
+    # threads=2: the two models run on two threads (under SGD each thread adds its own step)
     x, y = _moons_like(40)
     m = _net(2, ["he_normal"] * 2, [0, 1], dtype=np.float32)
-    h = m.fit(x, y, epochs=8, batch_size=None, optimizer="sgd", log_every=10,
-              callbacks=[_Saboteur()])
+    h = m.fit(x, y, epochs=8, batch_size=None, optimizer=optimizer, log_every=10,
+              callbacks=[_Saboteur()], threads=threads)
+    one = _net(1, ["he_normal"], [0], dtype=np.float32)
+    one.fit(x, y, epochs=8, batch_size=None, optimizer=optimizer, threads=1)
+    for a, b in zip(one.params.tensors, m.params.tensors, strict=True):
+        assert np.array_equal(a[0], b[0])  # the healthy model trained as it does alone
     assert h.epochs.tolist() == [0, 7]
     assert h.diverged.tolist() == [False, True]
     assert h.diverged_epoch.tolist() == [-1, 3]  # step 3's own forward pass sees the NaN
@@ -307,17 +313,20 @@ def test_divergence_between_logged_epochs_is_caught_at_its_step():
 
 
 class _Threads:
-    """Records NumPy's BLAS thread count at each epoch end (inside fit)."""
+    """Records NumPy's BLAS thread count and fit's worker threads at each epoch end."""
 
     def __init__(self, ctl):
-        self.ctl, self.seen = ctl, []
+        self.ctl, self.seen, self.workers = ctl, [], []
 
     def on_epoch_end(self, epoch, logs):
+        import threading
+
         self.seen.append(self.ctl[0]())
+        self.workers.append(sum(t.name.startswith("initlab-fit") for t in threading.enumerate()))
 
 
 def test_fit_sets_blas_threads_by_rule_or_argument_and_restores_them():
-    from initlab.nn.training import SMALL_FLOP, _openblas_threads, blas_threads
+    from initlab.nn.training import SMALL_FLOP, _openblas_threads, blas_threads, step_threads
 
     ctl = _openblas_threads()
     if ctl is None:
@@ -326,18 +335,28 @@ def test_fit_sets_blas_threads_by_rule_or_argument_and_restores_them():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(600, 100)).astype(np.float32), rng.integers(0, 4, 600)
 
-    def net():
+    def net(K=1):
         return Sequential([Dense(128, activation="relu"), Dense(4, activation="softmax")],
-                          input_dim=100, n_models=2)
+                          input_dim=100, n_models=K)
 
     big, small = [(100, 128), (128, 4)], [(2, 12), (12, 6), (6, 1)]
-    assert 2.0 * 200 * 101 * 128 >= SMALL_FLOP and blas_threads(big, 200) is None
+    assert 2.0 * 400 * 101 * 128 >= SMALL_FLOP and blas_threads(big, 400) is None
     assert blas_threads(small, 400) == 1 and blas_threads(big, 8) == 1
-    for threads, want in ((1, 1), (2, 2), (None, before)):
+    for threads, want in ((1, 1), (2, 2), (None, before)):  # one model: BLAS threads
         rec = _Threads(ctl)
-        net().fit(x, y, epochs=2, batch_size=200, optimizer="sgd", threads=threads,
+        net().fit(x, y, epochs=2, batch_size=400, optimizer="sgd", threads=threads,
                   callbacks=[rec])
         assert rec.seen == [want, want] and ctl[0]() == before
+        assert rec.workers == [0, 0]
+    # K models and two threads: two ranges of models on two threads, one BLAS thread each
+    assert step_threads(big, 200, 2, 2) == (1, 2) and step_threads(big, 200, 3, 1) == (1, 1)
+    assert step_threads(big, 200, 5, 8) == (1, 5) and step_threads(small, 400, 6, None)[1] == 1
+    rec = _Threads(ctl)
+    net(3).fit(x, y, epochs=2, batch_size=200, optimizer="sgd", threads=2, callbacks=[rec])
+    assert rec.seen == [1, 1] and rec.workers == [1, 1] and ctl[0]() == before
+    import threading
+
+    assert not any(t.name.startswith("initlab-fit") for t in threading.enumerate())
     rec = _Threads(ctl)
     net().fit(x, y, epochs=1, batch_size=8, optimizer="sgd", callbacks=[rec])  # small products
     assert rec.seen == [1] and ctl[0]() == before

@@ -1,27 +1,28 @@
 """The hot path: forward and backward passes of K models over preallocated buffers.
 
 A :class:`Workspace` holds every buffer one batch size needs; :func:`forward` and
-:func:`backward` fill them in place (``out=``), so a training step allocates (almost)
-nothing. Layout (see :mod:`initlab.nn.params`):
+:func:`backward` fill them in place (``out=``), so a training step allocates nothing. Layout
+(see :mod:`initlab.nn.params`):
 
-* every per-layer buffer is sample-major, (n, K, units [+ 1]), and is handed out as a
-  (K, n, units) view; BLAS reads and writes such views directly (leading dimension K * cols),
-  and element-wise work runs over whole contiguous buffers;
-* the input is augmented with a column of ones, ``x_aug`` (n, fan_in + 1); a hidden layer's
-  buffers carry a column of ones too, so ``[a, 1] @ W_aug`` adds the bias inside the product
-  and ``[a, 1]^T @ dL/dz`` yields the gradients of weight and bias together;
-* every layer, the first included, is a batched product over the model axis: the K models
-  share ``x_aug`` but each gets its own product of the very shapes it would have alone;
+* every per-layer buffer is model-major, (K, n, units [+ 1]): model k's block is one
+  contiguous (n, cols) matrix, exactly as it is when K = 1, and so is every block of a
+  contiguous range of models (:class:`StepPlan` may run ranges of models on several threads);
+* the input, shared by the K models, is augmented with a column of ones, ``x_aug``
+  (n, fan_in + 1); a hidden layer's buffers carry a column of ones too (the first layer's
+  weights carry the constant column (0, ..., 0, 1), so its product writes it), so
+  ``[a, 1] @ W_aug`` adds the bias inside the product and ``[a, 1]^T @ dL/dz`` yields the
+  gradients of weight and bias together (adding a broadcast bias row after the product would
+  cost more than the product itself for narrow layers and many models);
 * activations with f(1) = 1 (relu, leaky_relu, elu, linear) run over the whole buffer, the
   column of ones included (it stays 1, and its gradient stays 0).
 
-Determinism: model k's arithmetic does not depend on K or on the other models. A single
-(n, fan_in + 1) @ (fan_in + 1, K (units + 1)) product for layer 0 would be faster for large K,
-but BLAS picks its kernels and blocking from the whole product's shape, so a model's first
-layer could round differently in a K = 30 ensemble than alone; the backward product
-(fan_in + 1, n) @ (n, K (units + 1)) likewise. Element-wise work is exact per element, and
-every reduction over samples happens inside one model's product or per model (see
-:mod:`initlab.nn.losses`).
+Determinism: model k's arithmetic does not depend on K, on the other models or on how the
+models are split over threads. Every product is NumPy's batched ``matmul``, which hands each
+model's matrices to BLAS one model at a time (gemm, or gemv for a one-column product) with the
+shapes, strides and leading dimensions that model has alone; one product over all K models at
+once would let BLAS pick kernels and blocking from the whole shape. Element-wise work is exact
+per element, and every reduction over samples happens inside one model's product or per model
+(see :mod:`initlab.nn.losses`).
 
 Example:
     >>> import numpy as np
@@ -30,7 +31,7 @@ Example:
     >>> lay = ParamLayout(2, [(3, 4), (4, 1)], np.float64)
     >>> p = lay.alloc()
     >>> ws = Workspace(lay, [get("relu"), get("sigmoid")], n=5)
-    >>> ws.x_aug[:, :3] = 1.0
+    >>> ws.x_aug[:, :-1] = 1.0
     >>> forward(p, ws, need_output=True)[-1].shape
     (2, 5, 1)
 """
@@ -46,7 +47,9 @@ import numpy as np
 from initlab.nn.activations import Activation
 from initlab.nn.params import ParamLayout, Params
 
-__all__ = ["Workspace", "forward", "backward", "StepPlan"]
+__all__ = ["Workspace", "forward", "backward", "StepPlan", "input_buffer"]
+
+Calls = list[Callable[[], Any]]
 
 
 class Workspace:
@@ -54,10 +57,10 @@ class Workspace:
 
     Attributes:
         x_aug: (n, fan_in + 1) input with its column of ones (fill ``x_aug[:, :-1]``).
-        z: per layer, pre-activations, (K, n, units) views of (n, K, units [+ 1]) buffers.
-        post: per layer, activations, the same kind of views.
-        a_aug: per layer ``l >= 1``, its augmented input (K, n, units_prev + 1).
-        gz: per layer, dL/dz (K, n, units) views; ``ga``: dL/da likewise.
+        zbuf, abuf: per layer, pre-activations and activations, (K, n, cols) C-contiguous
+            (cols = units + 1 for a hidden layer: its column of ones; units for the output).
+        z, post: per layer, the (K, n, units) views of those buffers.
+        gzbuf, gabuf, gz, ga: dL/dz and dL/da likewise.
         grads: the gradient Params.
     """
 
@@ -79,18 +82,15 @@ class Workspace:
         self.abuf: list[np.ndarray] = []
         for li, (_, units) in enumerate(shapes):
             cols = units + (1 if li < L - 1 else 0)
-            z = np.empty((n, K, cols), dtype=dt)
-            a = np.empty((n, K, cols), dtype=dt)
+            z = np.empty((K, n, cols), dtype=dt)
+            a = np.empty((K, n, cols), dtype=dt)
             if cols > units:
                 z[:, :, units] = 1
                 a[:, :, units] = 1
             self.zbuf.append(z)
             self.abuf.append(a)
-        self.z = [_view(b, u) for b, (_, u) in zip(self.zbuf, shapes, strict=True)]
-        self.post = [_view(b, u) for b, (_, u) in zip(self.abuf, shapes, strict=True)]
-        self.a_aug: list[np.ndarray | None] = [None] + [
-            b.transpose(1, 0, 2) for b in self.abuf[:-1]
-        ]
+        self.z = [b[:, :, :u] for b, (_, u) in zip(self.zbuf, shapes, strict=True)]
+        self.post = [b[:, :, :u] for b, (_, u) in zip(self.abuf, shapes, strict=True)]
         self.whole = [
             li < L - 1 and act.keeps_one for li, act in enumerate(self.activations)
         ]
@@ -99,104 +99,63 @@ class Workspace:
             # zero-filled, so the extra columns of dL/da and dL/dz stay 0
             self.gzbuf = [np.zeros_like(b) for b in self.zbuf]
             self.gabuf = [np.zeros_like(b) for b in self.zbuf]
-            self.gz = [_view(b, u) for b, (_, u) in zip(self.gzbuf, shapes, strict=True)]
-            self.ga = [_view(b, u) for b, (_, u) in zip(self.gabuf, shapes, strict=True)]
+            self.gz = [b[:, :, :u] for b, (_, u) in zip(self.gzbuf, shapes, strict=True)]
+            self.ga = [b[:, :, :u] for b, (_, u) in zip(self.gabuf, shapes, strict=True)]
             self.grads: Params = layout.alloc()
 
 
-def _view(buf: np.ndarray, units: int) -> np.ndarray:
-    """The (K, n, units) view of an (n, K, cols) buffer."""
-    return buf[:, :, :units].transpose(1, 0, 2)
+def input_buffer(ws: Any) -> np.ndarray:
+    """The (n, input_dim) input buffer of a workspace (this engine's or the graph's)."""
+    return ws.x_aug[:, :-1]
 
 
-def _inputs(ws: Workspace, li: int) -> np.ndarray:
-    """Layer ``li``'s augmented input, sample-major: (n, 1, fan_in + 1) for layer 0 (shared by
-    the K models), else (n, K, fan_in + 1)."""
-    return ws.x_aug[:, None, :] if li == 0 else ws.abuf[li - 1]
-
-
-def _column_calls(a: np.ndarray, w: np.ndarray, out: np.ndarray) -> list[Callable[[], Any]]:
-    """``out = sum_j a[:, :, j] * w[:, j]``: a one-column product, (n, K | 1, f + 1) and
-    (K, f + 1) into (n, K), in a fixed order for every model whatever K is.
-
-    Up to 32 terms as sequential column multiply-adds (measured on seed 002's 2-12-6-1 net:
-    a reduction over a 7-long last axis costs several times more per step); beyond, one
-    broadcast multiply and a sum over the last axis (per row, so K-independent as well).
-    """
-    terms = a.shape[2]
-    if terms > 32:
-        tmp = np.empty(out.shape + (terms,), dtype=out.dtype)
-        return [partial(np.multiply, a, w, out=tmp),
-                partial(np.add.reduce, tmp, axis=2, out=out)]
-    tmp = np.empty(out.shape, dtype=out.dtype)
-    calls = [partial(np.multiply, a[:, :, 0], w[:, 0], out=out)]
-    for j in range(1, terms):
-        calls += [partial(np.multiply, a[:, :, j], w[:, j], out=tmp),
-                  partial(np.add, out, tmp, out=out)]
-    return calls
-
-
-def _forward_calls(params: Params, ws: Workspace, need_output: bool) -> list[Callable[[], Any]]:
-    """The forward pass as bound NumPy calls on fixed buffers (the one layer schedule)."""
+def _forward_calls(params: Params, ws: Workspace, need_output: bool,
+                   ks: slice = slice(None)) -> Calls:
+    """The forward pass of models ``ks`` as bound NumPy calls on fixed buffers (the one layer
+    schedule)."""
     L = len(ws.z)
     acts = ws.activations
-    calls: list[Callable[[], Any]] = []
+    calls: Calls = []
     for li in range(L):
-        w = params.aug[li]  # (K, fan_in + 1, cols)
-        if w.shape[2] == 1:  # one output column: see _backward_calls
-            calls += _column_calls(_inputs(ws, li), w[:, :, 0], ws.zbuf[li][:, :, 0])
-        elif li == 0:  # (n, f + 1) @ (K, f + 1, units + 1) -> (K, n, units + 1)
-            calls.append(partial(np.matmul, ws.x_aug, w, out=ws.zbuf[0].transpose(1, 0, 2)))
-        else:
-            calls.append(partial(np.matmul, ws.a_aug[li], w, out=ws.z[li]))
+        w = params.aug[li][ks]  # (k, fan_in + 1, cols)
+        if li == 0:  # (n, f + 1) @ (k, f + 1, cols) -> (k, n, cols)
+            calls.append(partial(np.matmul, ws.x_aug, w, out=ws.zbuf[0][ks]))
+        else:  # [a, 1] @ W_aug
+            calls.append(partial(np.matmul, ws.abuf[li - 1][ks], w, out=ws.z[li][ks]))
         if li < L - 1 or need_output:
             if ws.whole[li]:
-                calls += acts[li].plan_forward(ws.zbuf[li], ws.abuf[li])
+                calls += acts[li].plan_forward(ws.zbuf[li][ks], ws.abuf[li][ks])
             else:
-                calls += acts[li].plan_forward(ws.z[li], ws.post[li])
+                calls += acts[li].plan_forward(ws.z[li][ks], ws.post[li][ks])
     return calls
 
 
-def _backward_calls(params: Params, ws: Workspace) -> list[Callable[[], Any]]:
-    """The backward pass from ``ws.gz[-1]`` into ``ws.grads``, as bound NumPy calls.
-
-    A product with one output column (a one-unit layer) is not left to BLAS: NumPy hands it
-    to gemv, whose rounding depends on the row stride of the model's slice, i.e. on K. There
-    the forward product is one element-wise multiply and a sum over the short last axis,
-    its weight gradient a multiply and a sum over samples (sequential, per element), and
-    dL/da = g w^T one broadcast multiply: the same operations for a model whatever K is.
-    """
+def _backward_calls(params: Params, ws: Workspace, ks: slice = slice(None)) -> Calls:
+    """The backward pass of models ``ks`` from ``ws.gz[-1]`` into ``ws.grads``, as bound
+    NumPy calls."""
     L = len(ws.z)
     acts = ws.activations
     grads = ws.grads
-    calls: list[Callable[[], Any]] = []
+    calls: Calls = []
     for li in range(L - 1, -1, -1):
-        w = params.aug[li]
-        if w.shape[2] == 1:
-            tmp = np.empty((ws.n, ws.K, w.shape[1]), dtype=w.dtype)
-            calls += [partial(np.multiply, _inputs(ws, li), ws.gzbuf[li][:, :, :1], out=tmp),
-                      partial(np.add.reduce, tmp, axis=0, out=grads.aug[li][:, :, 0])]
-        elif li == 0:  # (f + 1, n) @ (K, n, units + 1) -> (K, f + 1, units + 1)
-            calls.append(partial(np.matmul, ws.x_aug.T, ws.gzbuf[0].transpose(1, 0, 2),
-                                 out=grads.aug[0]))
-        else:
-            calls.append(partial(np.matmul, ws.a_aug[li].transpose(0, 2, 1), ws.gz[li],
-                                 out=grads.aug[li]))
-        if li == 0:
+        gw = grads.aug[li][ks]
+        if li == 0:  # (f + 1, n) @ (k, n, cols) -> (k, f + 1, cols)
+            calls.append(partial(np.matmul, ws.x_aug.T, ws.gzbuf[0][ks], out=gw))
             break
-        ga = ws.ga[li - 1]
-        fan_in = ga.shape[2]
-        if ws.gz[li].shape[2] == 1:  # dL/da = g w^T: one product per element
-            calls.append(partial(np.multiply, ws.gzbuf[li][:, :, :1], params.W[li][:, :, 0],
-                                 out=ws.gabuf[li - 1][:, :, :fan_in]))
+        calls.append(partial(np.matmul, ws.abuf[li - 1][ks].transpose(0, 2, 1), ws.gz[li][ks],
+                             out=gw))
+        ga = ws.ga[li - 1][ks]
+        wt = params.W[li][ks].transpose(0, 2, 1)
+        if wt.shape[1] == 1:  # a one-unit layer: g w^T, one exact product per element
+            calls.append(partial(np.einsum, "kni,kij->knj", ws.gz[li][ks], wt, out=ga))
         else:
-            calls.append(partial(np.matmul, ws.gz[li], params.W[li].transpose(0, 2, 1), out=ga))
+            calls.append(partial(np.matmul, ws.gz[li][ks], wt, out=ga))
         if ws.whole[li - 1]:
-            calls += acts[li - 1].plan_backward(ws.zbuf[li - 1], ws.abuf[li - 1],
-                                                ws.gabuf[li - 1], ws.gzbuf[li - 1])
+            calls += acts[li - 1].plan_backward(ws.zbuf[li - 1][ks], ws.abuf[li - 1][ks],
+                                                ws.gabuf[li - 1][ks], ws.gzbuf[li - 1][ks])
         else:
-            calls += acts[li - 1].plan_backward(ws.z[li - 1], ws.post[li - 1], ga,
-                                                ws.gz[li - 1])
+            calls += acts[li - 1].plan_backward(ws.z[li - 1][ks], ws.post[li - 1][ks], ga,
+                                                ws.gz[li - 1][ks])
     return calls
 
 
@@ -232,37 +191,80 @@ def backward(params: Params, ws: Workspace) -> Params:
     return ws.grads
 
 
+def split_models(K: int, parts: int) -> list[slice]:
+    """``parts`` contiguous ranges of the K models, as even as possible (first ones larger).
+
+    Example:
+        >>> split_models(5, 2)
+        [slice(0, 3, None), slice(3, 5, None)]
+    """
+    parts = max(1, min(int(parts), K))
+    q, r = divmod(K, parts)
+    bounds = [0]
+    for i in range(parts):
+        bounds.append(bounds[-1] + q + (1 if i < r else 0))
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 class StepPlan:
     """One training step on a workspace's fixed buffers, as lists of bound NumPy calls.
 
     Running the lists does what :func:`forward`, the loss gradient and :func:`backward` do
-    (they are built from the same schedule), minus the Python bookkeeping (for seed 002's
-    2-12-6-1 network that bookkeeping is a large part of a step). Every training step runs
-    exactly these calls, logged or not: the loss value, accuracy, traces and validation are
-    computed beside them, never instead of them.
+    (they are built from the same schedule), minus the Python bookkeeping. Every training step
+    runs exactly these calls, logged or not: the loss value and accuracy of logged epochs are
+    computed beside them (``log``: they read the step's buffers and write only ``loss_acc``
+    and ``correct_acc``), never instead of them.
+
+    The models may be split into ``parts`` contiguous ranges (:func:`split_models`), each with
+    its own call lists, so that the ranges can run on different threads: a model's calls are
+    the same, on the same per-model blocks, however the models are split.
 
     Attributes:
-        forward: the forward pass (the output activation only where the loss needs it).
-        grad: ``scale`` * dL/dz of the output layer into ``ws.gz[-1]`` (value not computed).
-        backward: the backward pass into ``ws.grads``.
+        forward, grad, backward: the whole step for all models (one range), as for GraphPlan.
+        ranges: the ranges of models (slices).
+        parts: per range of models, ``(step calls, log calls)``.
+        loss_acc: (K,) float64, the logged loss summed over samples (the loop resets it).
+        correct_acc: (K,) float64, the number of correct predictions likewise.
     """
 
-    def __init__(self, params: Params, ws: Workspace, loss: Any, t: Any, scale: float) -> None:
-        self.forward = _forward_calls(params, ws, need_output=not loss.from_logits)
-        self.grad = grad_calls(ws, loss, t, scale)
-        self.backward = _backward_calls(params, ws)
+    def __init__(self, params: Params, ws: Workspace, loss: Any, t: Any, scale: float,
+                 parts: int = 1) -> None:
+        K = ws.K
+        self.loss_acc = np.zeros(K)
+        self.correct_acc = np.zeros(K)
+        self.parts: list[tuple[Calls, Calls]] = []
+        self.ranges = split_models(K, parts)
+        for ks in self.ranges:
+            fwd = _forward_calls(params, ws, not loss.from_logits, ks)
+            grad, value = _loss_calls(ws, loss, t, scale, ks, self.loss_acc[ks])
+            bwd = _backward_calls(params, ws, ks)
+            log = value + loss.plan_correct(ws.z[-1][ks], ws.post[-1][ks], t,
+                                            self.correct_acc[ks])
+            self.parts.append((fwd + grad + bwd, log))
+            if len(self.parts) == 1:
+                self.forward, self.grad, self.backward = fwd, grad, bwd
+        if len(self.parts) > 1:
+            self.forward = [c for step, _ in self.parts for c in step]
+            self.grad, self.backward = [], []
 
 
-def grad_calls(ws: Any, loss: Any, t: Any, scale: float) -> list[Callable[[], Any]]:
+def _loss_calls(ws: Any, loss: Any, t: Any, scale: float, ks: slice,
+                acc: np.ndarray | None) -> tuple[Calls, Calls]:
+    """(gradient calls, value calls) of the loss for models ``ks``: ``scale`` * dL/dz of the
+    output layer into ``ws.gz[-1]``, and the summed loss into ``acc``."""
+    z, a = ws.z[-1][ks], ws.post[-1][ks]
+    if loss.from_logits:
+        return loss.plan_step(z, a, t, ws.gz[-1][ks], scale, acc)
+    # dL/da, then through the output activation
+    calls, value = loss.plan_step(z, a, t, ws.ga[-1][ks], scale, acc)
+    return calls + ws.activations[-1].plan_backward(z, a, ws.ga[-1][ks], ws.gz[-1][ks]), value
+
+
+def grad_calls(ws: Any, loss: Any, t: Any, scale: float) -> Calls:
     """``scale`` * dL/dz of the output layer into ``ws.gz[-1]``, as calls on fixed buffers
     (any workspace with ``z``, ``post``, ``gz``, ``ga`` and ``activations``; value not
     computed)."""
-    if loss.from_logits:
-        return loss.plan_grad(ws.z[-1], ws.post[-1], t, ws.gz[-1], scale)
-    # dL/da, then through the output activation
-    calls = loss.plan_grad(ws.z[-1], ws.post[-1], t, ws.ga[-1], scale)
-    return calls + ws.activations[-1].plan_backward(ws.z[-1], ws.post[-1], ws.ga[-1],
-                                                    ws.gz[-1])
+    return _loss_calls(ws, loss, t, scale, slice(None), None)[0]
 
 
 _LIB: Any = False

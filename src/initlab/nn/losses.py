@@ -13,10 +13,16 @@ derivative).
   Loss ``softplus(z) - t z``, averaged over the output units as Keras does.
 * ``mse``: any output; ``mean((a - t)^2)`` over samples and output units.
 
-Determinism: model k's loss and gradient do not depend on K or on the other models. Every
-reduction runs per model over a contiguous float64 copy of that model's values (so NumPy's
-pairwise summation sees the same row whatever K is), row sums over classes are taken per row,
-and choices between formulas depend on one model's size (n * d), never on K * n * d.
+Determinism: model k's loss and gradient do not depend on K or on the other models. The
+engine's buffers are model-major, (K, n, d) with each model's block contiguous; sums over the
+units of a sample are products with a vector of ones (one gemv per model, of the shapes and
+strides the model has alone) or unit-by-unit additions, sums over samples run per model over a
+contiguous float64 row, and choices between formulas depend on one model's size (n * d),
+never on K.
+
+The training loop runs the planned forms (:meth:`Loss.plan_step`): bound NumPy calls on fixed
+buffers, the gradient every step, the value (per-sample losses summed per model in float64)
+and the accuracy on logged epochs only. :meth:`Loss.value_and_grad` runs the same calls once.
 
 Example:
     >>> import numpy as np
@@ -37,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from initlab.errors import DataError, SpecError, unknown
-from initlab.nn.activations import Activation, sigmoid
+from initlab.nn.activations import Activation
 
 __all__ = ["Loss", "Targets", "get", "infer", "names"]
 
@@ -68,7 +74,13 @@ class Targets:
 
 
 class Loss:
-    """Base class. ``from_logits``: the gradient is taken with respect to z, not a."""
+    """Base class. ``from_logits``: the gradient is taken with respect to z, not a.
+
+    A subclass implements :meth:`targets` and :meth:`value_and_grad`; the planned forms
+    (:meth:`plan_grad`, :meth:`plan_value`, :meth:`plan_correct`, used by the training loop on
+    fixed buffers) default to calling them, and the built-in losses override them with fewer,
+    allocation-free calls.
+    """
 
     name: str = ""
     from_logits: bool = True
@@ -97,8 +109,29 @@ class Loss:
         scale: float = 1.0,
     ) -> np.ndarray | None:
         """Return the mean loss per model (K,) (None unless ``need_value``); write
-        ``scale`` * dL/dz (or dL/da for losses not from logits) into ``grad`` when given."""
-        raise NotImplementedError
+        ``scale`` * dL/dz (or dL/da for losses not from logits) into ``grad`` when given.
+
+        The built-in losses run their planned calls once (one implementation of each
+        formula): the value is the float64 sum over samples of the per-sample losses
+        (:meth:`plan_value`) divided by n, in the model's precision."""
+        if not self._planned():
+            raise NotImplementedError
+        if grad is None and not need_value:
+            return None
+        g = np.empty_like(z if self.from_logits else a) if grad is None else grad
+        acc = np.zeros(z.shape[0]) if need_value else None
+        gcalls, vcalls = self.plan_step(z, a, t, g, scale, acc)
+        _run(gcalls + vcalls)
+        return None if acc is None else _in(z, acc / z.shape[1])
+
+    def plan_step(
+        self, z: np.ndarray, a: np.ndarray, t: Targets, grad: np.ndarray, scale: float,
+        acc: np.ndarray | None,
+    ) -> tuple[list[Callable[[], Any]], list[Callable[[], Any]]]:
+        """:meth:`plan_grad`'s calls, and :meth:`plan_value`'s into ``acc`` (none when None);
+        the value's calls run after the gradient's and may read its scratch buffers."""
+        value = [] if acc is None else self.plan_value(z, a, t, acc)
+        return self.plan_grad(z, a, t, grad, scale), value
 
     def plan_grad(
         self, z: np.ndarray, a: np.ndarray, t: Targets, grad: np.ndarray, scale: float
@@ -106,20 +139,59 @@ class Loss:
         """Return calls that write ``scale`` * the gradient into ``grad`` on fixed buffers."""
         return [partial(self.value_and_grad, z, a, t, grad, False, scale)]
 
+    def plan_value(
+        self, z: np.ndarray, a: np.ndarray, t: Targets, acc: np.ndarray
+    ) -> list[Callable[[], Any]]:
+        """Return calls that add, per model, the sum over the batch's samples of the loss into
+        ``acc`` (K,) float64 (the mean times n; run after :meth:`plan_grad`'s calls)."""
+        return [partial(_add_mean_times_n, self, z, a, t, acc)]
+
+    def plan_correct(
+        self, z: np.ndarray, a: np.ndarray, t: Targets, acc: np.ndarray
+    ) -> list[Callable[[], Any]]:
+        """Return calls that add the number of correct predictions per model into ``acc``
+        (K,) float64 (NaN where the targets are not classes)."""
+        if t.labels is None:
+            return [partial(np.add, acc, np.nan, out=acc)]
+        K, n, d = z.shape
+        x = z if self.from_logits else a
+        pred = np.empty((K, n), dtype=np.intp if d > 1 else bool)
+        hit = np.empty((K, n), dtype=bool)
+        if d > 1:
+            calls = [partial(np.argmax, x, axis=-1, out=pred)]
+        else:
+            calls = [partial(np.greater, x[..., 0], 0.0 if self.from_logits else 0.5, out=pred)]
+        return calls + [partial(np.equal, pred, t.labels, out=hit),
+                        partial(_add_count, hit, acc)]
+
     def correct(self, z: np.ndarray, a: np.ndarray, t: Targets) -> np.ndarray:
         """Return the number of correct predictions per model (K,) (NaN if undefined)."""
-        if t.labels is None:
-            return np.full(z.shape[0], np.nan)
-        d = z.shape[-1]
-        if d == 1:
-            cut = 0.0 if self.from_logits else 0.5
-            pred = (z if self.from_logits else a)[..., 0] > cut
-        else:
-            pred = (z if self.from_logits else a).argmax(axis=-1)
-        return np.count_nonzero(pred == t.labels, axis=-1).astype(np.float64)
+        acc = np.zeros(z.shape[0])
+        _run(self.plan_correct(z, a, t, acc))
+        return acc
+
+    def _planned(self) -> bool:
+        """True when this class's value_and_grad is the one its planned calls implement (a
+        subclass that overrides value_and_grad, as seed 002's article cost does, gets the
+        generic planned forms, which call it)."""
+        return type(self).value_and_grad is Loss.value_and_grad
 
     def __str__(self) -> str:
         return self.name
+
+
+def _run(calls: list[Callable[[], Any]]) -> None:
+    for call in calls:
+        call()
+
+
+def _add_mean_times_n(loss: Loss, z: np.ndarray, a: np.ndarray, t: Targets,
+                      acc: np.ndarray) -> None:
+    acc += loss.value_and_grad(z, a, t, None) * z.shape[1]
+
+
+def _add_count(hit: np.ndarray, acc: np.ndarray) -> None:
+    acc += np.count_nonzero(hit, axis=1)
 
 
 def _as_array(y: Any, what: str = "y") -> np.ndarray:
@@ -175,25 +247,49 @@ class CategoricalCrossentropy(Loss):
             raise DataError("one-hot / probability targets must be >= 0 with rows summing to 1")
         return Targets(y.astype(dtype), y.argmax(axis=1))
 
-    def value_and_grad(self, z, a, t, grad, need_value=True, scale=1.0):
-        n = z.shape[1]
-        # work sample-major, (n, K, d): the engine's buffers are contiguous that way
-        zs, tt = z.transpose(1, 0, 2), t.t[:, None, :]
-        m = _row_max(zs)
-        e = grad.transpose(1, 0, 2) if grad is not None else np.empty_like(zs)
-        np.subtract(zs, m, out=e)
-        np.exp(e, out=e)
-        s = _row_sum(e)
-        loss = None
-        if need_value:
-            lse = np.log(s)
-            lse += m
-            loss = _in(z, (_per_model_sum(lse.transpose(1, 0, 2)) - _dot(z, t.t)) / n)
-        if grad is not None:
-            s *= n / scale  # grad = scale * (softmax - t) / n
-            np.divide(e, s, out=e)
-            e -= tt * (scale / n)
-        return loss
+    def plan_grad(self, z, a, t, grad, scale):
+        return self._plan(z, t, grad, scale)[0]
+
+    def plan_value(self, z, a, t, acc):
+        if not self._planned():
+            return Loss.plan_value(self, z, a, t, acc)
+        calls, value = self._plan(z, t, None, 1.0, acc)
+        return calls + value
+
+    def plan_step(self, z, a, t, grad, scale, acc):
+        if not self._planned():
+            return Loss.plan_step(self, z, a, t, grad, scale, acc)
+        return self._plan(z, t, grad, scale, acc)
+
+    def _plan(self, z, t, grad, scale, acc=None):
+        """grad = scale (softmax(z) - t) / n; per sample, loss = ln sum_j e^(z_j - m) + m - t.z
+        with m the row's max. Sums over classes are products with a vector of ones (one
+        model's gemv: the same for a model whatever K is)."""
+        if not self._planned():
+            return Loss.plan_grad(self, z, z, t, grad, scale), []
+        K, n, d = z.shape
+        dt = z.dtype
+        g = np.empty_like(z) if grad is None else grad
+        m, s, r = (np.empty((K, n, 1), dtype=dt) for _ in range(3))
+        ones = np.ones((d, 1), dtype=dt)
+        c = scale / n
+        tc = np.empty_like(t.t)
+        calls = _plan_row_max(z, m) + [
+            partial(np.subtract, z, m, out=g), partial(np.exp, g, out=g),
+            partial(np.matmul, g, ones, out=s), partial(np.divide, c, s, out=r),
+            partial(np.multiply, g, r, out=g), partial(np.multiply, t.t, c, out=tc),
+            partial(np.subtract, g, tc, out=g)]
+        value: list[Callable[[], Any]] = []
+        if acc is not None:  # after the gradient's calls: reads m and s
+            zt = np.empty((K, n, 1), dtype=dt)
+            prod = np.empty_like(z)
+            rows = np.empty((K, n), dtype=np.float64)
+            value = [partial(np.log, s, out=s), partial(np.add, s, m, out=s),
+                     partial(np.multiply, z, t.t, out=prod), partial(np.matmul, prod, ones, out=zt),
+                     partial(np.copyto, rows, s[..., 0]),
+                     partial(np.subtract, rows, zt[..., 0], out=rows),
+                     partial(_add_rows, rows, acc)]
+        return calls, value
 
 
 class BinaryCrossentropy(Loss):
@@ -215,41 +311,36 @@ class BinaryCrossentropy(Loss):
         labels = y[:, 0].astype(np.intp) if n_out == 1 and np.isin(y, (0, 1)).all() else None
         return Targets(y.astype(dtype), labels)
 
-    def value_and_grad(self, z, a, t, grad, need_value=True, scale=1.0):
-        _, n, d = z.shape
-        zs = z.transpose(1, 0, 2)  # sample-major, as the buffers are
-        loss = None
-        if need_value:
-            sp = _softplus(zs, small=n * d < 4096)
-            loss = _in(z, (_per_model_sum(sp.transpose(1, 0, 2)) - _dot(z, t.t)) / (n * d))
-        if grad is not None:
-            g = grad.transpose(1, 0, 2)
-            if n * d < 4096:
-                from initlab.nn.activations import _special
-
-                _special().expit(zs, out=g)
-            else:
-                sigmoid(zs, out=g)
-            g -= t.t[:, None, :]
-            g *= scale / (n * d)
-        return loss
-
     def plan_grad(self, z, a, t, grad, scale):
         # scale * (sigmoid(z) - t) / (n d) = c tanh(z / 2) + 2 c (0.5 - t), c = scale / (2 n d)
+        if not self._planned():
+            return Loss.plan_grad(self, z, a, t, grad, scale)
         _, n, d = z.shape
-        zs, g, tt = z.transpose(1, 0, 2), grad.transpose(1, 0, 2), t.t[:, None, :]
-        if n * d < 4096:  # small: three calls (scipy's expit) beat six cheaper ones
+        tt = t.t
+        if n * d < 4096:  # small (one model's size): three calls (scipy's expit)
             from initlab.nn.activations import _special
 
-            return [partial(_special().expit, zs, out=g), partial(np.subtract, g, tt, out=g),
-                    partial(np.multiply, g, scale / (n * d), out=g)]
+            return [partial(_special().expit, z, out=grad),
+                    partial(np.subtract, grad, tt, out=grad),
+                    partial(np.multiply, grad, scale / (n * d), out=grad)]
         c = scale / (2 * n * d)
         shift = np.empty_like(tt)
-        return [partial(np.multiply, zs, 0.5, out=g), partial(np.tanh, g, out=g),
-                partial(np.multiply, g, c, out=g),
-                partial(np.subtract, 0.5, tt, out=shift), partial(np.multiply, shift, 2 * c,
-                                                                   out=shift),
-                partial(np.add, g, shift, out=g)]
+        return [partial(np.multiply, z, 0.5, out=grad), partial(np.tanh, grad, out=grad),
+                partial(np.multiply, grad, c, out=grad),
+                partial(np.subtract, 0.5, tt, out=shift),
+                partial(np.multiply, shift, 2 * c, out=shift),
+                partial(np.add, grad, shift, out=grad)]
+
+    def plan_value(self, z, a, t, acc):
+        """Per sample, mean over units of softplus(z) - t z."""
+        if not self._planned():
+            return Loss.plan_value(self, z, a, t, acc)
+        K, n, d = z.shape
+        sp, tz = np.empty_like(z), np.empty_like(z)
+        rows, part = (np.empty((K, n), dtype=np.float64) for _ in range(2))
+        return (_plan_softplus(z, sp, small=n * d < 4096)
+                + [partial(np.multiply, z, t.t, out=tz), partial(np.subtract, sp, tz, out=sp)]
+                + _plan_unit_mean(sp, rows, part) + [partial(_add_rows, rows, acc)])
 
 
 class MeanSquaredError(Loss):
@@ -271,63 +362,64 @@ class MeanSquaredError(Loss):
             labels = y.argmax(axis=1)
         return Targets(y.astype(dtype), labels)
 
-    def value_and_grad(self, z, a, t, grad, need_value=True, scale=1.0):
+    def plan_grad(self, z, a, t, grad, scale):
+        if not self._planned():
+            return Loss.plan_grad(self, z, a, t, grad, scale)
         _, n, d = a.shape
-        diff = np.subtract(a, t.t, out=grad)
-        loss = None
-        if need_value:
-            loss = _in(a, _per_model_sum(np.square(diff)) / (n * d))
-        if grad is not None:
-            grad *= 2.0 * scale / (n * d)
-        return loss
+        return [partial(np.subtract, a, t.t, out=grad),
+                partial(np.multiply, grad, 2.0 * scale / (n * d), out=grad)]
+
+    def plan_value(self, z, a, t, acc):
+        """Per sample, mean over units of (a - t)^2."""
+        if not self._planned():
+            return Loss.plan_value(self, z, a, t, acc)
+        K, n, d = a.shape
+        sq = np.empty_like(a)
+        rows, part = (np.empty((K, n), dtype=np.float64) for _ in range(2))
+        return ([partial(np.subtract, a, t.t, out=sq), partial(np.square, sq, out=sq)]
+                + _plan_unit_mean(sq, rows, part) + [partial(_add_rows, rows, acc)])
 
 
-def _softplus(z: np.ndarray, small: bool) -> np.ndarray:
-    """ln(1 + e^z), stably. For large arrays (``small`` False: decided per model, so a model
-    gets the same formula whatever K is) as max(z, 0) + log1p(exp(-|z|)): six SIMD passes
-    beat np.logaddexp's scalar loop about fourfold."""
+
+def _plan_softplus(z: np.ndarray, out: np.ndarray, small: bool) -> list[Callable[[], Any]]:
+    """ln(1 + e^z) into ``out``, stably. For large arrays (``small`` False: decided per model,
+    so a model gets the same formula whatever K is) as max(z, 0) + log1p(exp(-|z|)): five SIMD
+    passes beat np.logaddexp's scalar loop about fourfold."""
     if small:
-        return np.logaddexp(z, 0)
-    e = np.abs(z)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    np.log1p(e, out=e)
-    e += np.maximum(z, 0)
-    return e
+        return [partial(np.logaddexp, z, 0, out=out)]
+    pos = np.empty_like(z)
+    return [partial(np.abs, z, out=out), partial(np.negative, out, out=out),
+            partial(np.exp, out, out=out), partial(np.log1p, out, out=out),
+            partial(np.maximum, z, 0, out=pos), partial(np.add, out, pos, out=out)]
 
 
-def _row_max(z: np.ndarray) -> np.ndarray:
-    """Max over the last axis, keepdims. For a few classes, column by column: NumPy's
-    reduction over a short last axis costs far more per row than d - 1 element-wise maxima."""
+def _plan_row_max(z: np.ndarray, out: np.ndarray) -> list[Callable[[], Any]]:
+    """Max over the last axis into ``out`` (K, n, 1). A max is exact in any order; for many
+    rows column by column (NumPy's reduction over a short last axis costs far more per row
+    than d - 1 element-wise maxima)."""
     d = z.shape[-1]
-    if d > 16 or z.size < 4096:
-        return z.max(axis=-1, keepdims=True)
-    m = z[..., :1].copy()
+    if d > 16 or z.size < 2048:
+        return [partial(np.maximum.reduce, z, axis=-1, keepdims=True, out=out)]
+    return [partial(np.copyto, out, z[..., :1])] + [
+        partial(np.maximum, out, z[..., j : j + 1], out=out) for j in range(1, d)]
+
+
+def _plan_unit_mean(x: np.ndarray, rows: np.ndarray, part: np.ndarray) -> list[Callable[[], Any]]:
+    """Per sample, the float64 mean over the last axis of x (K, n, d) into ``rows`` (K, n):
+    unit by unit in order (the same additions for a sample whatever K is)."""
+    d = x.shape[-1]
+    calls = [partial(np.copyto, rows, x[..., 0])]
     for j in range(1, d):
-        np.maximum(m, z[..., j : j + 1], out=m)
-    return m
+        calls += [partial(np.copyto, part, x[..., j]), partial(np.add, rows, part, out=rows)]
+    if d > 1:
+        calls.append(partial(np.divide, rows, d, out=rows))
+    return calls
 
 
-def _row_sum(e: np.ndarray) -> np.ndarray:
-    """Sum over the last axis, keepdims, row by row: the same additions for every row whatever
-    the leading shape (a BLAS product with a vector of ones may block rows differently for a
-    different number of rows). For a few classes, column by column (cheaper than NumPy's
-    reduction over a short last axis)."""
-    d = e.shape[-1]
-    if d > 16:
-        return e.sum(axis=-1, keepdims=True)
-    s = e[..., :1].copy()
-    for j in range(1, d):
-        s += e[..., j : j + 1]
-    return s
-
-
-def _per_model_sum(x: np.ndarray) -> np.ndarray:
-    """Per model, the float64 sum of all of a (K, ...) array: each model's values copied into
-    one contiguous float64 row in (sample, unit) order and summed pairwise, so the additions do
-    not depend on K or on the buffer's layout. (K,) float64."""
-    rows = np.array(x, dtype=np.float64, order="C").reshape(x.shape[0], -1)
-    return rows.sum(axis=1)
+def _add_rows(rows: np.ndarray, acc: np.ndarray) -> None:
+    """acc (K,) += per model, the float64 sum of its row of ``rows`` (K, n), pairwise over one
+    contiguous row: the same additions for a model whatever K is."""
+    acc += np.add.reduce(rows, axis=1)
 
 
 def _in(like: np.ndarray, loss: np.ndarray) -> np.ndarray:
@@ -335,12 +427,6 @@ def _in(like: np.ndarray, loss: np.ndarray) -> np.ndarray:
     overflows float32 has a non-finite loss, as its gradients do."""
     return loss.astype(like.dtype).astype(np.float64)
 
-
-def _dot(z: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Per model, sum over samples and units of z * t: (K, n, d), (n, d) -> (K,) float64."""
-    zt = np.array(z, dtype=np.float64, order="C")
-    zt *= t
-    return _per_model_sum(zt)
 
 
 LOSSES: dict[str, type[Loss]] = {

@@ -246,11 +246,12 @@ class Sequential:
         else:
             forward(self.params, ws, need_output=need_output)
 
-    def _plan(self, ws: Any, lossf: Loss, t: Targets, scale: float) -> Any:
-        """The training step's calls on ``ws`` (a StepPlan, or a GraphPlan)."""
+    def _plan(self, ws: Any, lossf: Loss, t: Targets, scale: float, parts: int = 1) -> Any:
+        """The training step's calls on ``ws`` (a StepPlan over ``parts`` ranges of models, or
+        a GraphPlan)."""
         if self._graph is not None:
             return GraphPlan(self._graph, self.params, ws, lossf, t, scale)  # type: ignore[arg-type]
-        return StepPlan(self.params, ws, lossf, t, scale)
+        return StepPlan(self.params, ws, lossf, t, scale, parts)
 
     # ---------------------------------------------------------------- passes
     def forward(self, x: Any, trace: bool = False) -> Any:
@@ -455,9 +456,11 @@ class Sequential:
             verbose: 0 silent, 1 a line per logged epoch (and a progress bar for long runs).
             log_every: record the history every this many epochs (and at the last).
             callbacks: objects with optional ``every``, ``on_trace`` and ``on_epoch_end``.
-            threads: BLAS threads for the training steps, for this call only; None: one for
-                small products, else the caller's setting (:func:`initlab.nn.training.
-                blas_threads`). The thread count does not change the results.
+            threads: threads for the training steps, for this call only: with K >= 2 models,
+                that many ranges of models run side by side on one BLAS thread each; with one
+                model, BLAS threads. None: the caller's BLAS setting, split over the models
+                for large ensembles, one thread for small products (:func:`initlab.nn.
+                training.step_threads`). The thread count does not change the results.
             engine: ``"numpy"`` (the reference) or ``"jit"``: the compiled path
                 (:mod:`initlab.nn.jit`, extra ``initlab[jit]``), for plain Dense stacks.
 
