@@ -230,13 +230,15 @@ DEEP = Study(name="deep", dataset="moons", dataset_options={"n_train": 3000, "n_
 
 def test_final_metrics_are_measured_in_chunks_that_bound_memory():
     """The final metrics of 3 deep models on 3,000 samples: at once, their layer buffers
-    would take 3 x 3000 x 4098 x 2 x 4 bytes = 295 MB; in chunks of eval_rows, 3 x 16 MiB."""
+    would take 3 x 3000 x 4098 x 2 x 4 bytes = 295 MB; in chunks of the model's eval_rows,
+    3 x 16 MiB."""
     import tracemalloc
 
-    from initlab.studies.runner import EVAL_BYTES, eval_rows, load_data, train_ensemble
+    from initlab.nn.model import EVAL_BYTES
+    from initlab.studies.runner import build_model, load_data, train_ensemble
 
     data = load_data(DEEP)
-    rows = eval_rows(DEEP, 2)
+    rows = build_model(DEEP, 2, 2, DEEP.runs[:1]).eval_rows
     assert rows < 3000 / 4 and rows * 2 * 4 * (256 * 16 + 2) <= EVAL_BYTES
     tracemalloc.start()
     try:

@@ -309,7 +309,7 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
                         "accuracy": correct_out[s] / n if has_labels else np.full(K, np.nan),
                         "time": now}
                 if val is not None:
-                    r = model._evaluate(val[0], val[1], lossf, 4096)
+                    r = model._evaluate(val[0], val[1], lossf, model.eval_rows)
                     logs["val_loss"], logs["val_accuracy"] = r["loss"], r["accuracy"]
                 history.record(e, logs)
                 logs["diverged"] = history.diverged.copy()

@@ -44,7 +44,10 @@ from initlab.rng import as_generator
 
 __all__ = ["Sequential"]
 
-_EVAL_CHUNK = 4096
+EVAL_BYTES = 16 * 2**20
+"""Bytes one model's layer buffers may take while :meth:`Sequential.evaluate` runs a chunk."""
+EVAL_ROWS_MAX = 4096
+"""The most samples evaluated at once."""
 
 
 def _dtype(dtype: Any) -> np.dtype:
@@ -374,7 +377,28 @@ class Sequential:
             ))
         return Trace(x=xs, layers=tuple(layers), loss=None if loss is None else np.asarray(loss))
 
-    def predict(self, x: Any, batch_size: int = _EVAL_CHUNK) -> np.ndarray:
+    @property
+    def eval_rows(self) -> int:
+        """How many samples :meth:`evaluate`, :meth:`predict` and ``fit``'s validation run at
+        once by default: as many as keep one model's pre-activations and activations of every
+        layer within :data:`EVAL_BYTES` (2 x itemsize x sum of units per sample), at most
+        :data:`EVAL_ROWS_MAX`.
+
+        It depends on the architecture and dtype only, not on how many models are in the
+        ensemble, so a model's metrics do not depend on its ensemble; and memory stays
+        bounded for deep nets (60 layers of 128 in float32: 272 rows, not 4096).
+
+        Example:
+            >>> from initlab.nn import Dense
+            >>> Sequential([Dense(128), Dense(10)], input_dim=4).eval_rows
+            4096
+            >>> Sequential([Dense(128) for _ in range(60)] + [Dense(10)], input_dim=4).eval_rows
+            272
+        """
+        per_sample = 2 * self.dtype.itemsize * sum(ly.units for ly in self.dense_layers)
+        return max(1, min(EVAL_ROWS_MAX, EVAL_BYTES // per_sample))
+
+    def predict(self, x: Any, batch_size: int | None = None) -> np.ndarray:
         """Return the output activations (K, n, units): probabilities for softmax/sigmoid.
 
         The model axis is always there (K = 1 gives (1, n, units)).
@@ -387,7 +411,7 @@ class Sequential:
         """
         xs = self._check_x(x)
         out = np.empty((self.n_models, len(xs), self.output_dim), dtype=self.dtype)
-        for start, ws in self._chunks(xs, batch_size):
+        for start, ws in self._chunks(xs, batch_size or self.eval_rows):
             out[:, start : start + ws.n] = ws.post[-1]
         return out
 
@@ -416,7 +440,7 @@ class Sequential:
         return {"loss": loss_sum / n, "accuracy": correct / n}
 
     def evaluate(
-        self, x: Any, y: Any, loss: Any = None, batch_size: int = _EVAL_CHUNK
+        self, x: Any, y: Any, loss: Any = None, batch_size: int | None = None
     ) -> dict[str, np.ndarray]:
         """Return ``{"loss": (K,), "accuracy": (K,)}`` on ``(x, y)``.
 
@@ -433,7 +457,7 @@ class Sequential:
         xs = self._check_x(x)
         lossf = self._loss(loss)
         t = self._targets(lossf, y, len(xs))
-        return self._evaluate(xs, t, lossf, batch_size)
+        return self._evaluate(xs, t, lossf, batch_size or self.eval_rows)
 
     # ---------------------------------------------------------------- training
     def fit(self, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,

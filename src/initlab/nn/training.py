@@ -476,7 +476,7 @@ def _epochs(model, xs, t, lossf, opt, state, history, active, batches, full, bat
                 logs = {"loss": loss, "accuracy": correct / n,
                         "time": time.perf_counter() - t0}
                 if val is not None:
-                    r = model._evaluate(val[0], val[1], lossf, 4096)
+                    r = model._evaluate(val[0], val[1], lossf, model.eval_rows)
                     logs["val_loss"], logs["val_accuracy"] = r["loss"], r["accuracy"]
                 history.record(epoch, logs)
                 logs["diverged"] = history.diverged.copy()

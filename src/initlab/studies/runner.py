@@ -56,8 +56,6 @@ __all__ = [
     "blas_limits",
     "execute",
     "data_key",
-    "eval_rows",
-    "EVAL_BYTES",
 ]
 
 Run = tuple[str, int]
@@ -76,31 +74,6 @@ def load_data(study: Study, data_dir: str | os.PathLike[str] | None = None) -> A
     if data_dir is not None and "data_dir" in data.allowed_options(study.dataset):
         options["data_dir"] = str(data_dir)
     return data.load(study.dataset, dtype=study.dtype, **options)
-
-
-EVAL_BYTES = 16 * 2**20
-"""Bytes one model's layer buffers may take while the final metrics are measured."""
-EVAL_ROWS_MAX = 4096
-"""The most samples evaluated at once (the engine's own default chunk)."""
-
-
-def eval_rows(study: Study, n_outputs: int) -> int:
-    """How many samples the final metrics are measured on at once: as many as keep one
-    model's pre-activations and activations of every layer within :data:`EVAL_BYTES`, at
-    most :data:`EVAL_ROWS_MAX`.
-
-    It depends on the architecture and dtype only, not on how many models train together,
-    so a run's metrics do not depend on its ensemble.
-
-    Example:
-        >>> eval_rows(Study(layers=(128,) * 60, validate_names=False), 10)  # float32
-        272
-        >>> eval_rows(Study(layers=(12, 6), validate_names=False), 1)
-        4096
-    """
-    itemsize = 4 if study.dtype == "float32" else 8
-    per_sample = 2 * itemsize * (sum(study.hidden_units()) + int(n_outputs))
-    return max(1, min(EVAL_ROWS_MAX, EVAL_BYTES // per_sample))
 
 
 def _output_units(study: Study, n_classes: int) -> int:
@@ -199,10 +172,9 @@ def train_ensemble(
         engine=study.engine,
     )
     seconds = time.perf_counter() - t0
-    rows = eval_rows(study, model.output_dim)
-    with np.errstate(all="ignore"):
-        train = model.evaluate(x, y, batch_size=rows)
-        test = model.evaluate(dataset.x_test, dataset.y_test, batch_size=rows)
+    with np.errstate(all="ignore"):  # in chunks of model.eval_rows: bounded memory
+        train = model.evaluate(x, y)
+        test = model.evaluate(dataset.x_test, dataset.y_test)
     finished, ensemble = now(), uuid.uuid4().hex[:12]
     metrics = {m: hist[m] for m in ("loss", "accuracy", "val_loss", "val_accuracy", "time")}
     epochs = tuple(int(e) for e in hist.epochs)
