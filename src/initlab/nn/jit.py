@@ -236,7 +236,7 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
     if reason is not None:
         raise ConfigError(f"engine='jit' does not support {reason}; use engine='numpy'")
     clip, last = _optimizer_plan(opt)  # type: ignore[misc]
-    from initlab.nn.training import _print_line, blas_threads
+    from initlab.nn.training import blas_threads, end_epoch
 
     K, n = model.n_models, len(xs)
     dtype = model.dtype
@@ -308,15 +308,7 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
                 logs = {"loss": loss_out[s] / n,
                         "accuracy": correct_out[s] / n if has_labels else np.full(K, np.nan),
                         "time": now}
-                if val is not None:
-                    r = model._evaluate(val[0], val[1], lossf, model.eval_rows)
-                    logs["val_loss"], logs["val_accuracy"] = r["loss"], r["accuracy"]
-                history.record(e, logs)
-                logs["diverged"] = history.diverged.copy()
-                for cb in enders:
-                    cb.on_epoch_end(e, logs)
-                if verbose:
-                    _print_line(e, epochs, logs, K, None)
+                end_epoch(model, history, e, epochs, logs, lossf, val, enders, verbose, None)
             e0 = e1
     return history
 

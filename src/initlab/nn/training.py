@@ -473,21 +473,27 @@ def _epochs(model, xs, t, lossf, opt, state, history, active, batches, full, bat
                         bb.steps.loss_acc[:] = 0
                         bb.steps.correct_acc[:] = 0
                 loss = (loss_sum / n).astype(params.flat.dtype).astype(np.float64)
-                logs = {"loss": loss, "accuracy": correct / n,
-                        "time": time.perf_counter() - t0}
-                if val is not None:
-                    r = model._evaluate(val[0], val[1], lossf, model.eval_rows)
-                    logs["val_loss"], logs["val_accuracy"] = r["loss"], r["accuracy"]
-                history.record(epoch, logs)
-                logs["diverged"] = history.diverged.copy()
-                for cb in enders:
-                    cb.on_epoch_end(epoch, logs)
-                if verbose:
-                    _print_line(epoch, epochs, logs, K, bar)
+                end_epoch(model, history, epoch, epochs, {"loss": loss, "accuracy": correct / n,
+                          "time": time.perf_counter() - t0}, lossf, val, enders, verbose, bar)
             if bar is not None:
                 bar.update(1)
     if bar is not None:
         bar.close()
+
+
+def end_epoch(model: Sequential, history: History, epoch: int, epochs: int, logs: dict,
+              lossf: Any, val: Any, enders: Sequence[Any], verbose: int, bar: Any) -> None:
+    """Finish a logged epoch (both engines): add the validation metrics to ``logs`` (in chunks
+    of ``model.eval_rows``), record them, then call the epoch callbacks and print the line."""
+    if val is not None:
+        r = model._evaluate(val[0], val[1], lossf, model.eval_rows)
+        logs["val_loss"], logs["val_accuracy"] = r["loss"], r["accuracy"]
+    history.record(epoch, logs)
+    logs["diverged"] = history.diverged.copy()
+    for cb in enders:
+        cb.on_epoch_end(epoch, logs)
+    if verbose:
+        _print_line(epoch, epochs, logs, model.n_models, bar)
 
 
 def _trace(model, ws, lossf, b, step, tracers) -> None:
