@@ -56,19 +56,28 @@ def sigmoid(v):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy")
+def exp_shifted(z, i, out):  # pragma: no cover - compiled
+    """Softmax's shared first half for sample (column) ``i``: out[:, i] = exp(z[:, i] - m)
+    with m = max_j z[j, i]; return (m, s = sum_j out[j, i]) (softmax = out / s,
+    log-sum-exp = log s + m)."""
+    m = z[0, i]
+    for j in range(1, z.shape[0]):
+        if z[j, i] > m:
+            m = z[j, i]
+    s = 0.0
+    for j in range(z.shape[0]):
+        out[j, i] = math.exp(z[j, i] - m)
+        s += out[j, i]
+    return m, s
+
+
+@njit(cache=True, error_model="numpy")
 def act_forward(code, alpha, z, a):  # pragma: no cover - compiled
     """a = f(z) over (u, nb) arrays, feature-major (softmax: over the units of each sample)."""
     if code == SOFTMAX:
         u, nb = z.shape
         for i in range(nb):
-            m = z[0, i]
-            for j in range(1, u):
-                if z[j, i] > m:
-                    m = z[j, i]
-            s = 0.0
-            for j in range(u):
-                a[j, i] = math.exp(z[j, i] - m)
-                s += a[j, i]
+            s = exp_shifted(z, i, a)[1]
             for j in range(u):
                 a[j, i] = a[j, i] / s
         return
@@ -238,14 +247,7 @@ def loss_grad(kind, z, a, t, grad, scale, need_value):  # pragma: no cover - com
     if kind == CCE:
         c = scale / nb
         for i in range(nb):
-            m = z[0, i]
-            for j in range(1, d):
-                if z[j, i] > m:
-                    m = z[j, i]
-            s = 0.0
-            for j in range(d):
-                grad[j, i] = math.exp(z[j, i] - m)
-                s += grad[j, i]
+            m, s = exp_shifted(z, i, grad)
             if need_value:
                 zt = 0.0
                 for j in range(d):
