@@ -41,7 +41,26 @@ from initlab.studies.stats import (
 from initlab.studies.store import RunRecord, Store
 
 __all__ = ["Results", "Stat", "Curve", "SchemeSummary", "mean_ci", "FINAL_METRICS",
-           "outcome", "is_unstable"]
+           "outcome", "is_unstable", "dataframe"]
+
+
+def dataframe(rows: list[dict[str, Any]]) -> Any:
+    """``rows`` (one dict per row) as a pandas DataFrame; pandas is imported only here.
+
+    Raises:
+        ConfigError: pandas is not installed.
+
+    Example:
+        >>> dataframe([{"scheme": "he_normal", "seed": 0}]).shape
+        (1, 2)
+    """
+    try:
+        import pandas as pd
+    except ImportError:
+        from initlab.errors import ConfigError
+
+        raise ConfigError("to_pandas needs pandas; pip install pandas") from None
+    return pd.DataFrame(rows)
 
 FINAL_METRICS: tuple[str, ...] = ("loss", "accuracy", "val_loss", "val_accuracy")
 """The final metrics of a run: train loss and accuracy, test (validation) loss and accuracy."""
@@ -473,10 +492,4 @@ class Results:
         Raises:
             ConfigError: pandas is not installed.
         """
-        try:
-            import pandas as pd
-        except ImportError:
-            from initlab.errors import ConfigError
-
-            raise ConfigError("to_pandas needs pandas; pip install pandas") from None
-        return pd.DataFrame(self._rows_for(per))
+        return dataframe(self._rows_for(per))

@@ -590,11 +590,9 @@ class SweepResults:
         Raises:
             ConfigError: pandas is not installed.
         """
-        try:
-            import pandas as pd
-        except ImportError:
-            raise ConfigError("to_pandas needs pandas; pip install pandas") from None
-        return pd.DataFrame(self._rows_for(per), columns=None)
+        from initlab.studies.results import dataframe
+
+        return dataframe(self._rows_for(per))
 
     def table(self, metric: str = "val_accuracy", digits: int = 4) -> str:
         """A printable summary: per grid point and scheme, runs and the metric's mean [CI]."""
