@@ -198,7 +198,8 @@ def test_the_chaotic_run_is_sensitive_so_equality_means_something(alone):
 @needs_numba
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_model_in_an_ensemble_equals_it_alone(alone, threads):
-    # threads=2 spreads the models over numba's threads (prange); 1 runs them in turn
+    # threads=2 spreads the models over two Python threads (the compiled loop releases the
+    # GIL); 1 runs them in turn
     runs = [("he_normal", 0), ("zeros", 1), (BIG, 3), ("glorot_uniform", 3), (BIG, 7),
             (BIG, 0)]
     m, h = _jit_moons(runs, threads=threads)
@@ -223,7 +224,7 @@ def test_log_every_validation_and_epoch_callbacks_change_nothing(alone):
 @needs_numba
 def test_minibatch_blas_layers_are_exact_across_k_and_threads():
     # 64-32-16-4 on digits, Adam, batch 37: every layer has a BLAS product; the model alone,
-    # in a K = 3 ensemble on BLAS threads, and on numba threads, ends bit-identical
+    # in a K = 3 ensemble in turn, and on two Python threads, ends bit-identical
     import numba
 
     x, y = _digits(classes=4)

@@ -26,13 +26,14 @@ run of epochs returns, so without validation data, callbacks or ``verbose`` (one
 whole fit) every logged epoch carries the time at the end of training.
 
 Determinism: each model trains in its own loop over its own contiguous parameters and buffers,
-with the same code whatever K is; with ``threads`` > 1 and K > 1 the models are spread over
-numba's threads (one model per task; BLAS then runs one thread per call), else the models run
-one after another and BLAS gets ``threads``. So neither K, the thread count, ``log_every`` nor
-validation changes a number. Weight gradients, and the other products of layers with at least
-``BLAS_MIN`` weights, go to BLAS (``np.dot`` in numba: SciPy's OpenBLAS, which splits a
-product's output among threads, never the sum inside one element); the rest are explicit
-loops. No ``fastmath``.
+with the same code whatever K is; with K > 1 and more than one thread (``threads``, else the
+caller's BLAS setting) the models are spread over that many Python threads (one model per task;
+the compiled loop releases the GIL; BLAS then runs one thread per call, see
+:func:`model_workers`), else the models run one after another and BLAS gets ``threads``. So
+neither K, the thread count, ``log_every`` nor validation changes a number. Weight gradients,
+and the other products of layers with at least ``BLAS_MIN`` weights, go to BLAS (``np.dot`` in
+numba: SciPy's OpenBLAS, which splits a product's output among threads, never the sum inside
+one element); the rest are explicit loops. No ``fastmath``.
 
 Compilation: numba compiles on the first call in an environment (see ``benchmarks/engine.py``
 for the measured cold and cached times) and caches the machine code on disk (``cache=True``:
@@ -52,7 +53,6 @@ Example:
 from __future__ import annotations
 
 import importlib.util
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -62,7 +62,7 @@ import numpy as np
 from initlab.errors import ConfigError, unknown
 
 __all__ = ["ENGINES", "BLAS_MIN", "available", "check_engine", "unsupported", "fit_compiled",
-           "warm_up"]
+           "warm_up", "model_workers"]
 
 ENGINES: tuple[str, ...] = ("numpy", "jit")
 """The values of ``fit(engine=...)``: the NumPy reference path, or this compiled one."""
@@ -76,7 +76,6 @@ model's shapes; measured on seed 002's 2-12-6-1 net: loops win for 2 x 12 and 6 
 _ACTS = {"linear": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "selu": 4, "gelu": 5,
          "softplus": 6, "sigmoid": 7, "tanh": 8, "softmax": 9}
 _LOSSES = {"categorical_crossentropy": 0, "binary_crossentropy": 1, "mse": 2}
-_PARALLEL_LOCK = threading.Lock()  # numba's workqueue layer must not be entered twice at once
 
 
 def available() -> bool:
@@ -266,15 +265,14 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
     enders = [cb for cb in callbacks if hasattr(cb, "on_epoch_end")]
     pause = val is not None or bool(enders) or bool(verbose)  # stop after each logged epoch
     chunk = epochs if full else max(1, (1 << 22) // n)  # at most ~4M permutation entries
-    if threads is None:
+    workers = model_workers(K, threads)
+    if workers == 1 and threads is None:
         threads = blas_threads(shapes, bs)
-    parallel = threads is not None and threads > 1 and K > 1
     empty_perm = np.zeros((0, 0), dtype=np.int64)
 
     t0 = time.perf_counter()
     e0, step0 = 0, 0
-    with _Threads(threads if parallel else None), \
-            _BlasLimit(1 if parallel else threads):
+    with _BlasLimit(1 if workers > 1 else threads), _Pool(workers) as pool:
         while e0 < epochs:
             e1 = min(epochs, e0 + chunk)
             if pause:
@@ -293,12 +291,11 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
                     mom2, step0, fins, units, packed.woff, packed.boff, packed.toff, acts,
                     alphas, loss_kind, kind, hp, hp64, ckind, cval, fold, blas, need_out,
                     loss_out, correct_out, active, div_epoch, e0)
-            if parallel:
-                with _PARALLEL_LOCK:
-                    jk.train_parallel(*args)
-            else:
+            if pool is None:
                 for k in range(K):
                     jk.train_model(k, *args)
+            else:  # one task per model; list() re-raises a task's exception here
+                list(pool.map(lambda k, a=args: jk.train_model(k, *a), range(K)))
             step0 += (e1 - e0) * steps
             packed.write(model.params)
             history.diverged[:] = div_epoch >= 0
@@ -313,26 +310,43 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
     return history
 
 
-class _Threads:
-    """numba's thread count for a ``with`` block, restored after (None: no change)."""
+def model_workers(K: int, threads: int | None) -> int:
+    """How many Python threads share the K models of a compiled fit: ``min(K, threads)``
+    (``threads`` from ``fit``, else the caller's BLAS thread count) when K >= 2, else 1.
 
-    def __init__(self, threads: int | None) -> None:
-        self.threads = threads
-        self.before: int | None = None
+    A model's whole run of epochs is one compiled call that releases the GIL, so models run
+    side by side with no per-step synchronisation, each product on one BLAS thread; a model's
+    arithmetic does not depend on which thread runs it (nor on K). A function of K and the
+    thread count alone, never of the machine's load.
 
-    def __enter__(self) -> _Threads:
-        if self.threads is not None:
-            import numba
+    Example:
+        >>> model_workers(100, 2), model_workers(1, 2), model_workers(5, 1)
+        (2, 1, 1)
+    """
+    from initlab.nn.training import _caller_threads
 
-            self.before = numba.get_num_threads()
-            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
-        return self
+    avail = threads if threads is not None else _caller_threads()
+    return min(K, avail) if K >= 2 and avail > 1 else 1
+
+
+class _Pool:
+    """A thread pool of ``workers`` for a ``with`` block (None for one worker: the caller's
+    thread runs the models in turn)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: Any = None
+
+    def __enter__(self) -> Any:
+        if self.workers > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="initlab-jit")
+        return self.pool
 
     def __exit__(self, *exc: Any) -> None:
-        if self.before is not None:
-            import numba
-
-            numba.set_num_threads(self.before)
+        if self.pool is not None:
+            self.pool.shutdown()
 
 
 class _BlasLimit:
