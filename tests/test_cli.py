@@ -14,4 +14,10 @@ def test_version_via_module_entry_point():
     out = subprocess.run(
         [sys.executable, "-m", "initlab", "--version"], capture_output=True, text=True, check=True
     )
-    assert out.stdout.strip() == f"initlab {__version__}"
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"initlab {__version__}"
+    from initlab.nn import blas
+
+    assert lines[1].endswith(blas.describe())  # the CPU and NumPy's BLAS kernels and threads
+    advice = blas.kernel_advice()
+    assert (lines[2:] == [f"note: {advice}"]) if advice else len(lines) == 2

@@ -326,7 +326,8 @@ class _Threads:
 
 
 def test_fit_sets_blas_threads_by_rule_or_argument_and_restores_them():
-    from initlab.nn.training import SMALL_FLOP, _openblas_threads, blas_threads, step_threads
+    from initlab.nn.blas import openblas_threads as _openblas_threads
+    from initlab.nn.training import SMALL_FLOP, blas_threads, step_threads
 
     ctl = _openblas_threads()
     if ctl is None:

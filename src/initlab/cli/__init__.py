@@ -45,13 +45,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"initlab: error: {message}\n")
 
 
+class _Version(argparse.Action):
+    """``--version``: initlab's and NumPy's versions, the CPU and NumPy's BLAS kernels and
+    threads, and :func:`initlab.nn.blas.kernel_advice` when it has any (read only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=default,
+                         help="print the version, the CPU and NumPy's BLAS kernels, and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        import numpy as np
+
+        from initlab.nn import blas
+
+        lines = [f"initlab {__version__}", f"NumPy {np.__version__}; {blas.describe()}"]
+        advice = blas.kernel_advice()
+        if advice:
+            lines.append(f"note: {advice}")
+        print("\n".join(lines))
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every sub-command registered."""
     parser = _Parser(
         prog="initlab",
         description="Weight initialization for neural networks: schemes, diagnostics, studies.",
     )
-    parser.add_argument("--version", action="version", version=f"initlab {__version__}")
+    parser.add_argument("--version", action=_Version)
     parser.add_argument("--debug", action="store_true",
                         help="on an unexpected error, print the traceback (also after the "
                         "command: initlab compare ... --debug)")

@@ -265,26 +265,3 @@ def grad_calls(ws: Any, loss: Any, t: Any, scale: float) -> Calls:
     (any workspace with ``z``, ``post``, ``gz``, ``ga`` and ``activations``; value not
     computed)."""
     return _loss_calls(ws, loss, t, scale, slice(None), None)[0]
-
-
-_LIB: Any = False
-
-
-def _numpy_blas_lib() -> Any:
-    """The OpenBLAS library NumPy's matmul calls (a ctypes handle), or None."""
-    global _LIB
-    if _LIB is not False:
-        return _LIB
-    _LIB = None
-    try:
-        import ctypes
-
-        from threadpoolctl import threadpool_info
-
-        paths = [i["filepath"] for i in threadpool_info()
-                 if i.get("internal_api") == "openblas" and "numpy" in i.get("filepath", "")]
-        if paths:
-            _LIB = ctypes.CDLL(paths[0])
-    except Exception:  # noqa: BLE001 - no handle: callers fall back to plain NumPy
-        _LIB = None
-    return _LIB

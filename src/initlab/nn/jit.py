@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from initlab.errors import ConfigError, unknown
+from initlab.nn.blas import BlasLimit, caller_threads
 
 __all__ = ["ENGINES", "BLAS_MIN", "available", "check_engine", "unsupported", "fit_compiled",
            "warm_up", "model_workers"]
@@ -67,7 +68,7 @@ __all__ = ["ENGINES", "BLAS_MIN", "available", "check_engine", "unsupported", "f
 ENGINES: tuple[str, ...] = ("numpy", "jit")
 """The values of ``fit(engine=...)``: the NumPy reference path, or this compiled one."""
 
-BLAS_MIN = 64
+BLAS_MIN = 128
 """A layer whose per-model weight matrix has at least this many entries (fan_in x units) runs
 its forward and input-gradient products in BLAS, smaller ones as compiled loops (a rule on one
 model's shapes; measured on seed 002's 2-12-6-1 net: loops win for 2 x 12 and 6 x 1, BLAS for
@@ -272,7 +273,7 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
 
     t0 = time.perf_counter()
     e0, step0 = 0, 0
-    with _BlasLimit(1 if workers > 1 else threads), _Pool(workers) as pool:
+    with BlasLimit(1 if workers > 1 else threads), _Pool(workers) as pool:
         while e0 < epochs:
             e1 = min(epochs, e0 + chunk)
             if pause:
@@ -323,9 +324,7 @@ def model_workers(K: int, threads: int | None) -> int:
         >>> model_workers(100, 2), model_workers(1, 2), model_workers(5, 1)
         (2, 1, 1)
     """
-    from initlab.nn.training import _caller_threads
-
-    avail = threads if threads is not None else _caller_threads()
+    avail = threads if threads is not None else caller_threads()
     return min(K, avail) if K >= 2 and avail > 1 else 1
 
 
@@ -347,27 +346,6 @@ class _Pool:
     def __exit__(self, *exc: Any) -> None:
         if self.pool is not None:
             self.pool.shutdown()
-
-
-class _BlasLimit:
-    """Every loaded BLAS (NumPy's and the SciPy one numba calls) at ``threads`` for a
-    ``with`` block, restored after (threadpoolctl; None: no change)."""
-
-    def __init__(self, threads: int | None) -> None:
-        self.threads = threads
-        self.limits: Any = None
-
-    def __enter__(self) -> _BlasLimit:
-        if self.threads is not None:
-            import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS numba calls first
-            from threadpoolctl import threadpool_limits
-
-            self.limits = threadpool_limits(self.threads, user_api="blas")
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.limits is not None:
-            self.limits.restore_original_limits()
 
 
 def warm_up(dtype: Any = np.float32) -> float:

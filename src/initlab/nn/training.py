@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from initlab.errors import ConfigError
+from initlab.nn.blas import BlasThreads, caller_threads
 from initlab.nn.engine import input_buffer
 from initlab.nn.history import History
 from initlab.nn.losses import Loss, Targets
@@ -168,7 +169,7 @@ def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int |
     else:  # the graph engine runs all models in one range
         blas, workers = (blas_threads(model._layout.shapes, nb) if threads is None
                          else threads), 1
-    with _BlasThreads(blas):
+    with BlasThreads(blas):
         _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch_size,
               epochs, log_every, rng, tracers, enders, val, verbose, workers)
     return history
@@ -227,81 +228,12 @@ def step_threads(shapes: Sequence[tuple[int, int]], n_batch: int, K: int,
         >>> step_threads([(2, 12), (12, 6), (6, 1)], 400, 1, None)
         (1, 1)
     """
-    avail = threads if threads is not None else _caller_threads()
+    avail = threads if threads is not None else caller_threads()
     if K >= 2 and avail > 1:
         flop = 6.0 * K * n_batch * sum((f + 1) * u for f, u in shapes)
         if threads is not None or flop >= PARALLEL_FLOP:
             return 1, min(K, avail)
     return (blas_threads(shapes, n_batch) if threads is None else threads), 1
-
-
-def _caller_threads() -> int:
-    """NumPy's BLAS thread count as the caller left it (1 where it cannot be read)."""
-    ctl = _openblas_threads()
-    if ctl is not None:
-        return max(1, int(ctl[0]()))
-    try:  # pragma: no cover - NumPy without a reachable OpenBLAS
-        from threadpoolctl import threadpool_info
-
-        counts = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
-        return max(1, min(counts)) if counts else 1
-    except ImportError:  # pragma: no cover
-        return 1
-
-
-class _BlasThreads:
-    """Sets NumPy's BLAS thread count for a ``with`` block and restores it after (None: no
-    change). Uses OpenBLAS's own get/set when found (microseconds), threadpoolctl otherwise."""
-
-    def __init__(self, threads: int | None) -> None:
-        self.threads = threads
-        self.ctl: Any = None
-        self.limits: Any = None
-        self.original = 0
-
-    def __enter__(self) -> _BlasThreads:
-        if self.threads is None:
-            return self
-        self.ctl = _openblas_threads()
-        if self.ctl is not None:
-            self.original = self.ctl[0]()
-            if self.original != self.threads:
-                self.ctl[1](self.threads)
-        else:  # pragma: no cover - NumPy without a reachable OpenBLAS
-            try:
-                from threadpoolctl import threadpool_limits
-
-                self.limits = threadpool_limits(self.threads, user_api="blas")
-            except ImportError:
-                pass
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.ctl is not None and self.ctl[0]() != self.original:
-            self.ctl[1](self.original)
-        if self.limits is not None:  # pragma: no cover
-            self.limits.restore_original_limits()
-
-
-def _openblas_threads() -> tuple[Any, Any] | None:
-    """(get, set) for the thread count of NumPy's OpenBLAS, or None."""
-    from initlab.nn.engine import _numpy_blas_lib
-
-    lib = _numpy_blas_lib()
-    if lib is None:
-        return None
-    for get, put in (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
-                     ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
-                     ("openblas_get_num_threads", "openblas_set_num_threads")):
-        g, p = getattr(lib, get, None), getattr(lib, put, None)
-        if g is not None and p is not None:
-            import ctypes
-
-            g.restype = ctypes.c_int
-            p.restype = None
-            p.argtypes = [ctypes.c_int]
-            return g, p
-    return None
 
 
 class _Steps:

@@ -1,0 +1,280 @@
+"""NumPy's BLAS: which library and kernels it runs, its thread count, and whether those kernels
+fit the CPU.
+
+The engines' products are BLAS calls, so the kernels OpenBLAS picked when NumPy loaded it set
+their speed. OpenBLAS picks them once, from the CPU's family and model, unless the environment
+variable ``OPENBLAS_CORETYPE`` names a kernel family; that variable is read once, when OpenBLAS
+loads, and holds for the whole process, so initlab never sets it. Measured on a 2-vCPU AMD EPYC
+of family 26 (Zen 5, AVX-512) whose environment set ``OPENBLAS_CORETYPE=Haswell``: NumPy 2.4.6's
+OpenBLAS 0.3.31 ran its Haswell (AVX2) kernels and a float32 2048^3 matmul at 230 GFLOP/s;
+without the variable it chose its SkylakeX (AVX-512) kernels, 414 GFLOP/s, and
+``benchmarks/engine.py`` trained 1.4-1.6x faster. :func:`kernel_advice` says so when it finds
+kernels without AVX-512 on a CPU with AVX-512; ``initlab --version`` prints it.
+
+This module also holds the thread-count plumbing both engines use (:func:`caller_threads`,
+:class:`BlasThreads`, :class:`BlasLimit`): every change is for one ``with`` block and restored
+after.
+
+Example:
+    >>> advice = kernel_advice({"internal_api": "openblas", "architecture": "Haswell",
+    ...                         "version": "0.3.31"},
+    ...                        CPU("AMD EPYC", 26, 2, frozenset(AVX512_FLAGS)), env={})
+    >>> "OPENBLAS_CORETYPE=SkylakeX" in advice
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["CPU", "AVX512_FLAGS", "AVX512_KERNELS", "cpu", "numpy_blas", "describe",
+           "kernel_advice", "caller_threads", "BlasThreads", "BlasLimit"]
+
+AVX512_FLAGS: tuple[str, ...] = ("avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl")
+"""The CPU flags OpenBLAS's SkylakeX kernels need."""
+
+AVX512_KERNELS: tuple[str, ...] = ("SkylakeX", "Cooperlake", "SapphireRapids")
+"""OpenBLAS's x86-64 kernel families that use AVX-512 (threadpoolctl's ``architecture``)."""
+
+
+@dataclass(frozen=True)
+class CPU:
+    """The processor, as ``/proc/cpuinfo`` names it (Linux; elsewhere family and model are
+    -1 and the flags empty)."""
+
+    name: str
+    family: int = -1
+    model: int = -1
+    flags: frozenset[str] = field(default_factory=frozenset)
+
+    def __str__(self) -> str:
+        fam = f" (family {self.family}, model {self.model})" if self.family >= 0 else ""
+        return f"{self.name}{fam}"
+
+
+def cpu(path: str = "/proc/cpuinfo") -> CPU:
+    """The first processor's name, family, model and flags.
+
+    Example:
+        >>> isinstance(cpu().name, str)
+        True
+    """
+    info: dict[str, str] = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.strip():
+                    if info:
+                        break
+                    continue
+                key, _, value = line.partition(":")
+                info.setdefault(key.strip(), value.strip())
+    except OSError:
+        return CPU(platform.processor() or platform.machine() or "unknown CPU")
+
+    def number(key: str) -> int:
+        try:
+            return int(info.get(key, "-1"))
+        except ValueError:
+            return -1
+
+    return CPU(info.get("model name") or platform.machine() or "unknown CPU",
+               number("cpu family"), number("model"), frozenset(info.get("flags", "").split()))
+
+
+def numpy_blas() -> dict[str, Any] | None:
+    """threadpoolctl's record of the BLAS NumPy calls (``internal_api``, ``version``,
+    ``architecture``, ``num_threads``, ``filepath``), or None when it cannot be read.
+
+    Example:
+        >>> info = numpy_blas()
+        >>> info is None or "internal_api" in info
+        True
+    """
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return None
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    ours = [i for i in blas if "numpy" in str(i.get("filepath", ""))]
+    return (ours or blas or [None])[0]
+
+
+def describe() -> str:
+    """One line: the CPU and NumPy's BLAS with its kernels and threads (for benchmarks and
+    ``initlab --version``).
+
+    Example:
+        >>> "BLAS" in describe()
+        True
+    """
+    info = numpy_blas()
+    if info is None:
+        blas = "BLAS unknown (threadpoolctl found none)"
+    else:
+        arch = info.get("architecture")
+        forced = os.environ.get("OPENBLAS_CORETYPE")
+        blas = (f"BLAS {info.get('internal_api')} {info.get('version')}"
+                + (f", {arch} kernels" if arch else "")
+                + (f" (OPENBLAS_CORETYPE={forced})" if forced else "")
+                + f", {info.get('num_threads')} threads")
+    return f"CPU {cpu()}, {os.cpu_count()} logical; {blas}"
+
+
+def kernel_advice(info: Mapping[str, Any] | None = None, proc: CPU | None = None,
+                  env: Mapping[str, str] | None = None) -> str | None:
+    """A sentence when NumPy's OpenBLAS runs kernels older than the CPU allows, else None.
+
+    The case: OpenBLAS runs a kernel family without AVX-512 (``architecture`` not in
+    :data:`AVX512_KERNELS`) on a CPU with every flag of :data:`AVX512_FLAGS`, whether it chose
+    them or ``OPENBLAS_CORETYPE`` told it to. The fix is the user's to make, before Python
+    starts, since it changes the whole process. Other kernels change rounding as another
+    machine would; a run's numbers still depend on its config and seed alone in a given
+    setting.
+
+    Args:
+        info: NumPy's BLAS record (:func:`numpy_blas` when None).
+        proc: the CPU (:func:`cpu` when None).
+        env: the environment (``os.environ`` when None).
+
+    Example:
+        >>> kernel_advice({"internal_api": "openblas", "architecture": "SkylakeX"},
+        ...               CPU("x", 6, 85, frozenset(AVX512_FLAGS)), env={}) is None
+        True
+    """
+    info = numpy_blas() if info is None else info
+    proc = cpu() if proc is None else proc
+    env = os.environ if env is None else env
+    if not info or info.get("internal_api") != "openblas":
+        return None
+    arch = str(info.get("architecture") or "")
+    if not arch or arch in AVX512_KERNELS or not set(AVX512_FLAGS) <= proc.flags:
+        return None
+    gain = ("(on an AMD EPYC of family 26, float32 matmul ran 1.8x faster with them and "
+            "initlab's engine 1.4-1.6x; initlab never changes it: it holds for the whole process)")
+    forced = env.get("OPENBLAS_CORETYPE")
+    if forced:
+        return (f"OPENBLAS_CORETYPE={forced} in the environment makes NumPy's OpenBLAS "
+                f"{info.get('version', '')} run its {arch} kernels on {proc}, which has AVX-512: "
+                f"unset it (or set it to SkylakeX) before Python starts for its AVX-512 kernels "
+                f"{gain}")
+    return (f"NumPy's OpenBLAS {info.get('version', '')} chose its {arch} kernels on {proc}, "
+            "which has AVX-512: start Python with OPENBLAS_CORETYPE=SkylakeX set for its "
+            f"AVX-512 kernels {gain}")
+
+
+# ---- thread counts (both engines)
+
+_LIB: Any = False
+
+
+def numpy_blas_lib() -> Any:
+    """The OpenBLAS library NumPy's matmul calls (a ctypes handle, loaded once), or None."""
+    global _LIB
+    if _LIB is not False:
+        return _LIB
+    _LIB = None
+    try:
+        import ctypes
+
+        info = numpy_blas()
+        if info and info.get("internal_api") == "openblas" and "numpy" in info["filepath"]:
+            _LIB = ctypes.CDLL(info["filepath"])
+    except Exception:  # noqa: BLE001 - no handle: callers fall back to threadpoolctl
+        _LIB = None
+    return _LIB
+
+
+def openblas_threads() -> tuple[Any, Any] | None:
+    """(get, set) for the thread count of NumPy's OpenBLAS (microseconds a call), or None."""
+    lib = numpy_blas_lib()
+    if lib is None:
+        return None
+    for get, put in (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+                     ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+                     ("openblas_get_num_threads", "openblas_set_num_threads")):
+        g, p = getattr(lib, get, None), getattr(lib, put, None)
+        if g is not None and p is not None:
+            import ctypes
+
+            g.restype = ctypes.c_int
+            p.restype = None
+            p.argtypes = [ctypes.c_int]
+            return g, p
+    return None
+
+
+def caller_threads() -> int:
+    """NumPy's BLAS thread count as the caller left it (1 where it cannot be read).
+
+    Example:
+        >>> caller_threads() >= 1
+        True
+    """
+    ctl = openblas_threads()
+    if ctl is not None:
+        return max(1, int(ctl[0]()))
+    info = numpy_blas()  # pragma: no cover - NumPy without a reachable OpenBLAS
+    return max(1, int(info.get("num_threads") or 1)) if info else 1  # pragma: no cover
+
+
+class BlasThreads:
+    """Sets NumPy's BLAS thread count for a ``with`` block and restores it after (None: no
+    change). Uses OpenBLAS's own get/set when found (microseconds), threadpoolctl otherwise.
+
+    Example:
+        >>> with BlasThreads(1):
+        ...     caller_threads()
+        1
+    """
+
+    def __init__(self, threads: int | None) -> None:
+        self.threads = threads
+        self.ctl: Any = None
+        self.limits: Any = None
+        self.original = 0
+
+    def __enter__(self) -> BlasThreads:
+        if self.threads is None:
+            return self
+        self.ctl = openblas_threads()
+        if self.ctl is not None:
+            self.original = self.ctl[0]()
+            if self.original != self.threads:
+                self.ctl[1](self.threads)
+        else:  # pragma: no cover - NumPy without a reachable OpenBLAS
+            from threadpoolctl import threadpool_limits
+
+            self.limits = threadpool_limits(self.threads, user_api="blas")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.ctl is not None and self.ctl[0]() != self.original:
+            self.ctl[1](self.original)
+        if self.limits is not None:  # pragma: no cover
+            self.limits.restore_original_limits()
+
+
+class BlasLimit:
+    """Every loaded BLAS (NumPy's and the SciPy one numba calls) at ``threads`` for a
+    ``with`` block, restored after (threadpoolctl; None: no change)."""
+
+    def __init__(self, threads: int | None) -> None:
+        self.threads = threads
+        self.limits: Any = None
+
+    def __enter__(self) -> BlasLimit:
+        if self.threads is not None:
+            import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS numba calls first
+            from threadpoolctl import threadpool_limits
+
+            self.limits = threadpool_limits(self.threads, user_api="blas")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.limits is not None:
+            self.limits.restore_original_limits()

@@ -1,0 +1,62 @@
+"""initlab.nn.blas: NumPy's BLAS kernels against the CPU, and the thread-count plumbing."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from initlab.nn import blas
+
+AVX512 = frozenset(blas.AVX512_FLAGS) | {"avx2", "fma"}
+ZEN5 = blas.CPU("AMD EPYC", 26, 2, AVX512)
+HASWELL = {"internal_api": "openblas", "architecture": "Haswell", "version": "0.3.31"}
+
+
+def test_advice_when_kernels_lack_avx512_on_an_avx512_cpu():
+    chose = blas.kernel_advice(HASWELL, ZEN5, env={})
+    assert "chose its Haswell kernels" in chose and "OPENBLAS_CORETYPE=SkylakeX" in chose
+    forced = blas.kernel_advice(HASWELL, ZEN5, env={"OPENBLAS_CORETYPE": "Haswell"})
+    assert forced.startswith("OPENBLAS_CORETYPE=Haswell in the environment")
+    assert "family 26, model 2" in forced
+
+
+def test_no_advice_when_the_kernels_fit():
+    for arch in blas.AVX512_KERNELS:  # AVX-512 kernels already
+        assert blas.kernel_advice(dict(HASWELL, architecture=arch), ZEN5, env={}) is None
+    avx2_only = blas.CPU("Intel Core", 6, 60, frozenset({"avx2", "fma", "avx512f"}))
+    assert blas.kernel_advice(HASWELL, avx2_only, env={}) is None  # not every AVX-512 flag
+    assert blas.kernel_advice(dict(HASWELL, internal_api="mkl"), ZEN5, env={}) is None
+    assert blas.kernel_advice(dict(HASWELL, architecture=None), ZEN5, env={}) is None
+
+
+def test_cpu_reads_the_first_processor(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\n"
+                    "model name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512bw\n\n"
+                    "processor\t: 1\nmodel name\t: other\n")
+    c = blas.cpu(str(info))
+    assert (c.name, c.family, c.model) == ("AMD EPYC", 26, 2)
+    assert c.flags == {"fpu", "avx2", "avx512f", "avx512bw"}
+    assert str(c) == "AMD EPYC (family 26, model 2)"
+    missing = blas.cpu(str(tmp_path / "absent"))
+    assert missing.family == -1 and not missing.flags
+
+
+def test_the_kernels_named_are_the_ones_the_environment_picks():
+    # a fresh process with OPENBLAS_CORETYPE=Haswell runs, and describes, the Haswell kernels
+    env = dict(os.environ, OPENBLAS_CORETYPE="Haswell")
+    code = "from initlab.nn import blas; print(blas.describe())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    info = blas.numpy_blas()
+    if info and info.get("internal_api") == "openblas":
+        assert "Haswell kernels (OPENBLAS_CORETYPE=Haswell)" in out
+
+
+def test_blas_threads_is_restored():
+    before = blas.caller_threads()
+    with blas.BlasThreads(1):
+        assert blas.caller_threads() == 1
+        np.ones((64, 64)) @ np.ones((64, 64))
+    assert blas.caller_threads() == before
