@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = ["initlab.nn.residual", "initlab.nn.graph", "initlab.nn.recipes", "initlab.nn.layers",
-           "initlab.nn.schedules", "initlab.experiments.residual"]
+           "initlab.nn.schedules", "initlab.experiments.residual", "initlab.nn.blas",
+           "initlab.nn.jit"]
 
 
 @pytest.mark.parametrize("name", MODULES)
