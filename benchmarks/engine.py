@@ -282,8 +282,12 @@ def main(argv: list[str] | None = None) -> int:
         mod = {"torch": "torch", "jax": "jax", "keras": "keras"}[name]
         versions.append(f"{PEER_NAMES[name]} {sys.modules[mod].__version__}")
     print(f"# initlab engine benchmark ({'quick' if args.quick else 'full'})")
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}; {', '.join(versions)}")
+    from initlab.nn import blas
+
+    print(f"{blas.describe()}; Python {platform.python_version()}; {', '.join(versions)}")
+    advice = blas.kernel_advice()
+    if advice:
+        print(f"note: {advice}")
     print(f"median of {repeats} timed runs per cell (fewer where a cell passed {budget:.0f} s);"
           " warm-up and compilation outside the timed region\n", flush=True)
 

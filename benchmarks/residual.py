@@ -222,20 +222,15 @@ def main(argv: list[str] | None = None) -> int:
             continue
         d = json.loads(r.stdout.strip().splitlines()[-1])
         out[name] = Timing(d["times"], compile_s=d["compile_s"])
-    from threadpoolctl import threadpool_info
+    from initlab.nn import blas
 
-    blas = "; ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
-                     for i in threadpool_info() if i.get("user_api") == "blas")
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text()
-                .splitlines() if ln.startswith("model name")), "unknown CPU") \
-        if Path("/proc/cpuinfo").exists() else "unknown CPU"
-    print(f"# CPU: {cpu} ({os.cpu_count()} logical); load average before "
+    print(f"# {blas.describe()}; load average before "
           f"{load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}")
     print(f"# residual MLP benchmark ({'quick' if args.quick else 'full'}): "
           f"{BLOCKS} blocks x width {WIDTH}, K={K}, batch {BATCH}, one epoch of "
           f"{len(make_data(args.quick)[0]):,} samples; PyTorch threads "
           f"{args.torch_threads}; initlab BLAS threads "
-          f"{args.initlab_threads or 'fit rule (1)'}; BLAS: {blas}")
+          f"{args.initlab_threads or 'fit rule (1)'}")
     base = out.get("initlab")
     rows = []
     for name, t in out.items():

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -42,26 +41,6 @@ import torch  # noqa: E402
 
 from initlab.torch import init_  # noqa: E402
 from initlab.torch.zoo import GPT, GPTConfig  # noqa: E402
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def blas() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-
-        return ", ".join(f"{i.get('internal_api')} {i.get('architecture', '')} "
-                         f"{i.get('num_threads')} threads" for i in threadpool_info())
-    except ImportError:
-        return "threadpoolctl not installed"
 
 
 def interleaved(cases, repeats: int) -> dict[str, list[float]]:
@@ -86,8 +65,9 @@ def main() -> None:
     model = GPT(cfg)
     n = sum(p.numel() for p in model.parameters())
     print(f"model: GPT {cfg}, {n / 1e6:.1f}M parameters, float32")
-    print(f"CPU: {cpu_name()} ({os.cpu_count()} cores); torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; BLAS: {blas()}")
+    from initlab.nn import blas
+
+    print(f"{blas.describe()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"load average before: {os.getloadavg()[0]:.2f}")
 
     def torch_reset():
