@@ -13,7 +13,11 @@ kernels without AVX-512 on a CPU with AVX-512; ``initlab --version`` prints it.
 
 This module also holds the thread-count plumbing both engines use (:func:`caller_threads`,
 :class:`BlasThreads`, :class:`BlasLimit`): every change is for one ``with`` block and restored
-after.
+after. OpenBLAS does not always give the same bits on one thread and on several: on that AMD
+EPYC, with its Haswell kernels, a float32 (128, 785) @ (785, 128) product differed in 64 % of
+its entries between one and two threads (with its SkylakeX kernels it did not).
+:func:`same_on_threads` is how fit checks its own step before it lets BLAS use more than one
+thread.
 
 Example:
     >>> advice = kernel_advice({"internal_api": "openblas", "architecture": "Haswell",
@@ -32,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["CPU", "AVX512_FLAGS", "AVX512_KERNELS", "cpu", "numpy_blas", "describe",
-           "kernel_advice", "caller_threads", "BlasThreads", "BlasLimit"]
+           "kernel_advice", "caller_threads", "BlasThreads", "BlasLimit", "same_on_threads"]
 
 AVX512_FLAGS: tuple[str, ...] = ("avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl")
 """The CPU flags OpenBLAS's SkylakeX kernels need."""
@@ -278,3 +282,37 @@ class BlasLimit:
     def __exit__(self, *exc: Any) -> None:
         if self.limits is not None:
             self.limits.restore_original_limits()
+
+
+def same_on_threads(run: Any, threads: int, limit: type = BlasThreads) -> bool:
+    """True when ``run()`` gives the same bytes on one BLAS thread and on ``threads``.
+
+    ``run`` computes one training step's products on fixed inputs and returns its outputs
+    (arrays); fit calls this before its steps may use several BLAS threads, and keeps one
+    thread when the bits differ, so that the thread count never changes a result. A kernel
+    either takes the same path for a shape on both counts (same bits for any data) or a
+    different one (on the machine above, most entries differ), so one probe per shape decides.
+    Nothing is timed: the answer depends on the BLAS library and the shapes alone.
+
+    Args:
+        run: a callable returning a sequence of arrays.
+        threads: the thread count to compare with one.
+        limit: the context manager that sets the thread count (:class:`BlasThreads` for
+            NumPy's BLAS, :class:`BlasLimit` for every loaded BLAS).
+
+    Example:
+        >>> import numpy as np
+        >>> a = np.arange(12.0).reshape(3, 4)
+        >>> same_on_threads(lambda: [a @ a.T], 2)
+        True
+    """
+    import numpy as np
+
+    if threads <= 1:
+        return True
+    with limit(1):
+        one = [np.array(x, copy=True) for x in run()]
+    with limit(threads):
+        many = list(run())
+    return all(a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+               for a, b in zip(one, many, strict=True))

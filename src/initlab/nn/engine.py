@@ -117,9 +117,10 @@ def _forward_calls(params: Params, ws: Workspace, need_output: bool,
     acts = ws.activations
     calls: Calls = []
     for li in range(L):
-        w = params.aug[li][ks]  # (k, fan_in + 1, cols)
-        if li == 0:  # (n, f + 1) @ (k, f + 1, cols) -> (k, n, cols)
-            calls.append(partial(np.matmul, ws.x_aug, w, out=ws.zbuf[0][ks]))
+        units = ws.z[li].shape[2]
+        w = params.aug[li][ks][:, :, :units]  # (k, fan_in + 1, units)
+        if li == 0:  # (n, f + 1) @ (k, f + 1, units) -> (k, n, units)
+            calls.append(partial(np.matmul, ws.x_aug, w, out=ws.z[0][ks]))
         else:  # [a, 1] @ W_aug
             calls.append(partial(np.matmul, ws.abuf[li - 1][ks], w, out=ws.z[li][ks]))
         if li < L - 1 or need_output:
@@ -138,9 +139,9 @@ def _backward_calls(params: Params, ws: Workspace, ks: slice = slice(None)) -> C
     grads = ws.grads
     calls: Calls = []
     for li in range(L - 1, -1, -1):
-        gw = grads.aug[li][ks]
-        if li == 0:  # (f + 1, n) @ (k, n, cols) -> (k, f + 1, cols)
-            calls.append(partial(np.matmul, ws.x_aug.T, ws.gzbuf[0][ks], out=gw))
+        gw = grads.aug[li][ks][:, :, :ws.z[li].shape[2]]
+        if li == 0:  # (f + 1, n) @ (k, n, units) -> (k, f + 1, units)
+            calls.append(partial(np.matmul, ws.x_aug.T, ws.gz[0][ks], out=gw))
             break
         calls.append(partial(np.matmul, ws.abuf[li - 1][ks].transpose(0, 2, 1), ws.gz[li][ks],
                              out=gw))

@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 
 from initlab.errors import ConfigError, unknown
-from initlab.nn.blas import BlasLimit, caller_threads
+from initlab.nn.blas import BlasLimit, caller_threads, same_on_threads
 
 __all__ = ["ENGINES", "BLAS_MIN", "available", "check_engine", "unsupported", "fit_compiled",
            "warm_up", "model_workers"]
@@ -270,6 +270,24 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
     if workers == 1 and threads is None:
         threads = blas_threads(shapes, bs)
     empty_perm = np.zeros((0, 0), dtype=np.int64)
+    want = caller_threads() if threads is None else threads
+    if workers == 1 and want > 1:
+        # one epoch on copies, over the first rows (one full batch and the ragged one), on one
+        # BLAS thread and on ``want``: where the bits differ, BLAS keeps one thread
+        rows = n if full else min(n, bs + n % bs)
+        sub = np.arange(rows, dtype=np.int64)[None, :]
+
+        def probe() -> list[np.ndarray]:
+            th, a, b = packed.theta[:1].copy(), mom1[:1].copy(), mom2[:1].copy()
+            jk.train_model(0, x[:rows], tt[:rows], labels[:rows], has_labels,
+                           empty_perm if full else sub, full, bs, np.full(1, -1, np.int64),
+                           th, a, b, 0, fins, units, packed.woff, packed.boff, packed.toff,
+                           acts, alphas, loss_kind, kind, hp, hp64, ckind, cval, fold, blas,
+                           need_out, np.zeros((0, 1)), np.zeros((0, 1)), np.ones(1, np.bool_),
+                           np.full(1, -1, np.int64), 0)
+            return [th, a, b]
+
+        threads = want if same_on_threads(probe, want, BlasLimit) else 1
 
     t0 = time.perf_counter()
     e0, step0 = 0, 0

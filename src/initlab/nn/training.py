@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from initlab.errors import ConfigError
-from initlab.nn.blas import BlasThreads, caller_threads
+from initlab.nn.blas import BlasThreads, caller_threads, same_on_threads
 from initlab.nn.engine import input_buffer
 from initlab.nn.history import History
 from initlab.nn.losses import Loss, Targets
@@ -169,10 +169,40 @@ def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int |
     else:  # the graph engine runs all models in one range
         blas, workers = (blas_threads(model._layout.shapes, nb) if threads is None
                          else threads), 1
+    if workers == 1:
+        blas = _checked_threads(model, xs, t, lossf, opt, batches, full, blas)
     with BlasThreads(blas):
         _loop(model, xs, t, lossf, opt, state, history, active, batches, full, batch_size,
               epochs, log_every, rng, tracers, enders, val, verbose, workers)
     return history
+
+
+def _checked_threads(model: Sequential, xs: np.ndarray, t: Targets, lossf: Loss, opt: Any,
+                     batches: list[_Batch], full: bool, blas: int | None) -> int | None:
+    """``blas``, or 1 where the step's products would give other bits on that many BLAS
+    threads than on one (:func:`initlab.nn.blas.same_on_threads`, one probe step per batch
+    size on the first rows; it writes only the workspaces, which every step refills)."""
+    want = caller_threads() if blas is None else blas
+    if want <= 1:
+        return blas
+    fold = opt.scale()
+    scale = 1.0 if fold is None else fold
+    for b in batches:
+        if not full:
+            b.fill(xs, t, np.arange(b.ws.n))
+        if b.steps is None:
+            b.steps = _Steps(model, b, lossf, scale, 1, fold is not None)
+        calls = b.steps.plain[0]
+
+        def run(calls: list = calls, ws: Any = b.ws) -> list[np.ndarray]:
+            with np.errstate(all="ignore"):
+                for call in calls:
+                    call()
+            return [ws.grads.flat, ws.z[-1]]
+
+        if not same_on_threads(run, want):
+            return 1
+    return blas
 
 
 SMALL_FLOP = 1e7
