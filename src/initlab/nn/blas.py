@@ -125,7 +125,8 @@ def describe() -> str:
         blas = (f"BLAS {info.get('internal_api')} {info.get('version')}"
                 + (f", {arch} kernels" if arch else "")
                 + (f" (OPENBLAS_CORETYPE={forced})" if forced else "")
-                + f", {info.get('num_threads')} threads")
+                + f", {info.get('num_threads')} thread"
+                + ("" if info.get("num_threads") == 1 else "s"))
     return f"CPU {cpu()}, {os.cpu_count()} logical; {blas}"
 
 

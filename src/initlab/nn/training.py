@@ -219,9 +219,11 @@ def blas_threads(shapes: Sequence[tuple[int, int]], n_batch: int) -> int | None:
     little there, and on a loaded machine a product waits for a descheduled thread. Otherwise
     None: the caller's setting stands (``OPENBLAS_NUM_THREADS``, ``threadpoolctl``, or
     ``fit(threads=...)``). Nothing here is timed, so the machine's load changes nothing; and
-    the thread count does not change a result either (OpenBLAS splits a product's output
-    among threads, never the sum inside one element; ``tests/nn/test_nn_determinism.py``
-    checks 1 and 2 threads give bit-identical runs).
+    the thread count does not change a result either: OpenBLAS usually splits a product's
+    output among threads, never the sum inside one element, and where it does not (its
+    Haswell kernels on an AVX-512 CPU) fit's probe step keeps one thread
+    (:func:`initlab.nn.blas.same_on_threads`; ``tests/nn/test_nn_determinism.py`` checks 1
+    and 2 threads give bit-identical runs).
 
     Example:
         >>> blas_threads([(2, 12), (12, 6), (6, 1)], 1000)
