@@ -32,8 +32,9 @@ the compiled loop releases the GIL; BLAS then runs one thread per call, see
 :func:`model_workers`), else the models run one after another and BLAS gets ``threads``. So
 neither K, the thread count, ``log_every`` nor validation changes a number. Weight gradients,
 and the other products of layers with at least ``BLAS_MIN`` weights, go to BLAS (``np.dot`` in
-numba: SciPy's OpenBLAS, which splits a product's output among threads, never the sum inside
-one element); the rest are explicit loops. No ``fastmath``.
+numba: SciPy's OpenBLAS; with one model and several BLAS threads, a probe epoch on copies
+first checks that they give the bits of one thread, else BLAS keeps one, see
+:func:`initlab.nn.blas.same_on_threads`); the rest are explicit loops. No ``fastmath``.
 
 Compilation: numba compiles on the first call in an environment (see ``benchmarks/engine.py``
 for the measured cold and cached times) and caches the machine code on disk (``cache=True``:
