@@ -373,12 +373,15 @@ def main(argv: list[str] | None = None) -> int:
               f"({w2.flops() / 1e9:.0f} GFLOP = 6 x n x sum(fan_in x fan_out) x K per epoch) "
               f"vs float32 np.matmul 2048^3 on this machine: {peak:.1f} GFLOP/s -> "
               f"{100 * frac:.0f} %")
-        real = w2.performed_flops() / results["w2"]["initlab"].median / 1e9
-        ok = real / peak >= GFLOPS_TARGET
-        print(f"Counting only the FLOPs performed ({w2.performed_flops() / 1e9:.0f} GFLOP: no "
-              f"input gradient for the first layer): {real:.1f} GFLOP/s = "
-              f"{100 * real / peak:.0f} % of the matmul rate ({'met' if ok else 'MISSED'}, "
-              f"target >= {100 * GFLOPS_TARGET:.0f} %).")
+        for o in own:  # the target counts the FLOPs performed, on either engine
+            if o not in results["w2"]:
+                continue
+            real = w2.performed_flops() / results["w2"][o].median / 1e9
+            ok = real / peak >= GFLOPS_TARGET
+            print(f"{o}, counting only the FLOPs performed ({w2.performed_flops() / 1e9:.0f} "
+                  f"GFLOP: no input gradient for the first layer): {real:.1f} GFLOP/s = "
+                  f"{100 * real / peak:.0f} % of the matmul rate ({'met' if ok else 'MISSED'}, "
+                  f"target >= {100 * GFLOPS_TARGET:.0f} %).")
         for p in [o for o in own if o != "initlab"] + peers:
             if p in results["w2"]:
                 print(f"  {PEER_NAMES.get(p, p)}: {w2.flops() / results['w2'][p].median / 1e9:.1f} "

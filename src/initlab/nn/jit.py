@@ -274,6 +274,19 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
         threads = blas_threads(shapes, bs)
     empty_perm = np.zeros((0, 0), dtype=np.int64)
     want = caller_threads() if threads is None else threads
+
+    def kernel_args(x: np.ndarray, tt: np.ndarray, labels: np.ndarray, perms: np.ndarray,
+                    logged: np.ndarray, theta: np.ndarray, mom1: np.ndarray,
+                    mom2: np.ndarray, step0: int, loss_out: np.ndarray,
+                    correct_out: np.ndarray, active: np.ndarray, div_epoch: np.ndarray,
+                    e0: int) -> tuple[Any, ...]:
+        """``train_model``'s arguments after ``k``: the data, state and outputs given,
+        the model's shapes, loss and optimizer from this fit."""
+        return (x, tt, labels, has_labels, perms, full, bs, logged, theta, mom1, mom2,
+                step0, fins, units, packed.woff, packed.boff, packed.toff, acts, alphas,
+                loss_kind, kind, hp, hp64, ckind, cval, fold, blas, need_out, loss_out,
+                correct_out, active, div_epoch, e0)
+
     if workers == 1 and want > 1:
         # one epoch on copies, over the first rows (one full batch and the ragged one), on one
         # BLAS thread and on ``want``: where the bits differ, BLAS keeps one thread
@@ -282,12 +295,10 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
 
         def probe() -> list[np.ndarray]:
             th, a, b = packed.theta[:1].copy(), mom1[:1].copy(), mom2[:1].copy()
-            jk.train_model(0, x[:rows], tt[:rows], labels[:rows], has_labels,
-                           empty_perm if full else sub, full, bs, np.full(1, -1, np.int64),
-                           th, a, b, 0, fins, units, packed.woff, packed.boff, packed.toff,
-                           acts, alphas, loss_kind, kind, hp, hp64, ckind, cval, fold, blas,
-                           need_out, np.zeros((0, 1)), np.zeros((0, 1)), np.ones(1, np.bool_),
-                           np.full(1, -1, np.int64), 0)
+            jk.train_model(0, *kernel_args(
+                x[:rows], tt[:rows], labels[:rows], empty_perm if full else sub,
+                np.full(1, -1, np.int64), th, a, b, 0, np.zeros((0, 1)), np.zeros((0, 1)),
+                np.ones(1, np.bool_), np.full(1, -1, np.int64), 0))
             return [th, a, b]
 
         threads = want if same_on_threads(probe, want, BlasLimit) else 1
@@ -309,10 +320,8 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
                      np.stack([rng.permutation(n) for _ in range(e0, e1)]).astype(np.int64))
             loss_out = np.zeros((len(logged_epochs), K))
             correct_out = np.zeros((len(logged_epochs), K))
-            args = (x, tt, labels, has_labels, perms, full, bs, logged, packed.theta, mom1,
-                    mom2, step0, fins, units, packed.woff, packed.boff, packed.toff, acts,
-                    alphas, loss_kind, kind, hp, hp64, ckind, cval, fold, blas, need_out,
-                    loss_out, correct_out, active, div_epoch, e0)
+            args = kernel_args(x, tt, labels, perms, logged, packed.theta, mom1, mom2, step0,
+                               loss_out, correct_out, active, div_epoch, e0)
             if pool is None:
                 for k in range(K):
                     jk.train_model(k, *args)
