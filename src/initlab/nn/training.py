@@ -221,7 +221,8 @@ def blas_threads(shapes: Sequence[tuple[int, int]], n_batch: int) -> int | None:
     ``fit(threads=...)``). Nothing here is timed, so the machine's load changes nothing; and
     the thread count does not change a result either: OpenBLAS usually splits a product's
     output among threads, never the sum inside one element, and where it does not (its
-    Haswell kernels on an AVX-512 CPU) fit's probe step keeps one thread
+    Haswell kernels on an AVX-512 CPU; its SkylakeX kernels on a Zen 4 EPYC for the 785-128
+    product at batch 128) fit's probe step keeps one thread
     (:func:`initlab.nn.blas.same_on_threads`; ``tests/nn/test_nn_determinism.py`` checks 1
     and 2 threads give bit-identical runs).
 
