@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from initlab.nn import blas
 
@@ -62,14 +63,57 @@ def test_blas_threads_is_restored():
     assert blas.caller_threads() == before
 
 
-def test_same_on_threads_compares_the_bits_of_both_counts():
-    assert blas.same_on_threads(lambda: [np.array([blas.caller_threads() > 0])], 2)
-    assert not blas.same_on_threads(lambda: [np.array([blas.caller_threads()])], 2)
-    assert blas.same_on_threads(lambda: [np.array([blas.caller_threads()])], 1)  # one: no probe
+def _step(outputs):
+    """A probe step of two products: product i runs on plan[i] BLAS threads (the rest on one)
+    and ``outputs(i, threads_seen)`` is its output."""
+    def run(plan):
+        out = []
+        for i, n in enumerate(plan):
+            with blas.BlasThreads(n):
+                out.append(np.array([outputs(i, blas.caller_threads())]))
+        return out
+    return run
+
+
+def test_product_plan_raises_the_products_that_keep_the_bits_of_one_thread():
+    assert blas.product_plan(_step(lambda i, n: n > 0), 2, 2) == (2, 2)  # never depends
+    assert blas.product_plan(_step(lambda i, n: n), 2, 2) == (1, 1)  # both depend
+    # only the first product's output depends on its thread count: the second gets 3
+    assert blas.product_plan(_step(lambda i, n: n if i == 0 else 7), 2, 3) == (1, 3)
+    assert blas.product_plan(_step(lambda i, n: n), 2, 1) == (1, 1)  # one thread: no probe
+    assert blas.product_plan(_step(lambda i, n: n), 0, 2) == ()
+    calls = []
+
+    def together(plan):  # each passes alone, not together: the plan falls back to one
+        calls.append(tuple(plan))
+        return [np.array([plan.count(2) == 2])]
+
+    assert blas.product_plan(together, 2, 2) == (1, 1)
+    assert calls == [(1, 1), (2, 2), (2, 1), (1, 2), (2, 2)]
+
+
+def test_numba_blas_threads_sets_the_library_numba_calls():
+    pytest.importorskip("scipy")
+    ctl = blas.numba_blas_threads()
+    if ctl is None:
+        pytest.skip("SciPy's BLAS is not an OpenBLAS here")
+    import scipy.linalg.cython_blas  # noqa: F401
+    from threadpoolctl import threadpool_info
+
+    before = ctl[0]()
+    try:
+        ctl[1](1)
+        seen = {i["filepath"]: i["num_threads"] for i in threadpool_info()
+                if "scipy" in i["filepath"] and "numpy" not in i["filepath"]}
+        assert seen and set(seen.values()) == {1} and ctl[0]() == 1
+    finally:
+        ctl[1](before)
+    assert ctl[0]() == before
 
 
 _HASWELL_FIT = """
 import numpy as np
+import pytest
 from initlab.nn import Dense, Sequential
 rng = np.random.default_rng(0)
 x = rng.normal(size=(600, 300)).astype(np.float32)

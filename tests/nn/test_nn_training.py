@@ -343,18 +343,25 @@ def test_fit_sets_blas_threads_by_rule_or_argument_and_restores_them():
     big, small = [(100, 128), (128, 4)], [(2, 12), (12, 6), (6, 1)]
     assert 2.0 * 400 * 101 * 128 >= SMALL_FLOP and blas_threads(big, 400) is None
     assert blas_threads(small, 400) == 1 and blas_threads(big, 8) == 1
-    from initlab.nn.blas import same_on_threads
+    from initlab.nn.blas import BlasThreads, product_plan
 
-    def products():  # the products of this net's step on a batch of 400 (and of 200 rows)
-        r = np.random.default_rng(1)
-        xa, ga = r.random((400, 101), np.float32), r.random((400, 128), np.float32)
-        w0, w1 = r.random((101, 128), np.float32), r.random((129, 4), np.float32)
-        g1, a0 = r.random((400, 4), np.float32), r.random((400, 129), np.float32)
-        return [xa @ w0, xa.T @ ga, a0 @ w1, a0.T @ g1, g1 @ w1[:128].T, xa[:200] @ w0,
-                xa[:200].T @ ga[:200]]
+    r = np.random.default_rng(1)
+    xa, ga = r.random((400, 101), np.float32), r.random((400, 128), np.float32)
+    w0, w1 = r.random((101, 128), np.float32), r.random((129, 4), np.float32)
+    g1, a0 = r.random((400, 4), np.float32), r.random((400, 129), np.float32)
+    products = [lambda: xa @ w0, lambda: xa.T @ ga, lambda: a0 @ w1, lambda: a0.T @ g1,
+                lambda: g1 @ w1[:128].T]  # this net's step on a batch of 400
 
-    # two threads where they give this step the bits of one (else fit keeps one thread)
-    two = 2 if same_on_threads(products, 2) else 1
+    def step(plan):
+        out = []
+        for p, n in zip(products, plan, strict=True):
+            with BlasThreads(n):
+                out.append(p())
+        return out
+
+    # two threads where they give every product the bits of one, else fit's loop runs on one
+    # (and raises the products that keep them for their own call)
+    two = 2 if product_plan(step, len(products), 2) == (2,) * len(products) else 1
     for threads, want in ((1, 1), (2, two), (None, before if before == 1 else two)):
         rec = _Threads(ctl)
         net().fit(x, y, epochs=2, batch_size=400, optimizer="sgd", threads=threads,

@@ -18,8 +18,8 @@ EPYC, with its Haswell kernels, a float32 (128, 785) @ (785, 128) product differ
 its entries between one and two threads (with its SkylakeX kernels it did not); on a Zen 4
 EPYC (family 25, model 17) the SkylakeX kernels differed in 79 % of them, while the
 (785, 128) @ (128, 128) weight-gradient product kept its bits.
-:func:`same_on_threads` is how fit checks its own step before it lets BLAS use more than one
-thread.
+:func:`product_plan` is how fit checks its own step's products before it lets BLAS use more than
+one thread for any of them.
 
 Example:
     >>> advice = kernel_advice({"internal_api": "openblas", "architecture": "Haswell",
@@ -33,12 +33,13 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["CPU", "AVX512_FLAGS", "AVX512_KERNELS", "cpu", "numpy_blas", "describe",
-           "kernel_advice", "caller_threads", "BlasThreads", "BlasLimit", "same_on_threads"]
+           "kernel_advice", "caller_threads", "BlasThreads", "BlasLimit", "product_plan",
+           "numba_blas_threads"]
 
 AVX512_FLAGS: tuple[str, ...] = ("avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl")
 """The CPU flags OpenBLAS's SkylakeX kernels need."""
@@ -196,12 +197,26 @@ def numpy_blas_lib() -> Any:
     return _LIB
 
 
+_CTL: Any = False
+
+
 def openblas_threads() -> tuple[Any, Any] | None:
-    """(get, set) for the thread count of NumPy's OpenBLAS (microseconds a call), or None."""
-    lib = numpy_blas_lib()
+    """(get, set) for the thread count of NumPy's OpenBLAS (about a microsecond a call; looked
+    up once), or None."""
+    global _CTL
+    if _CTL is False:
+        _CTL = _find_openblas_threads()
+    return _CTL
+
+
+def _find_openblas_threads(lib: Any = None) -> tuple[Any, Any] | None:
+    """OpenBLAS's (get, set) thread-count functions, found by name in ``lib`` (a ctypes
+    handle; NumPy's OpenBLAS when None) or in the libraries it links."""
+    lib = numpy_blas_lib() if lib is None else lib
     if lib is None:
         return None
     for get, put in (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+                     ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
                      ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
                      ("openblas_get_num_threads", "openblas_set_num_threads")):
         g, p = getattr(lib, get, None), getattr(lib, put, None)
@@ -213,6 +228,25 @@ def openblas_threads() -> tuple[Any, Any] | None:
             p.argtypes = [ctypes.c_int]
             return g, p
     return None
+
+
+def numba_blas_threads() -> tuple[Any, Any] | None:
+    """(get, set) for the thread count of the BLAS numba's ``np.dot`` calls (SciPy's
+    ``cython_blas`` and the OpenBLAS it links), or None where that is not an OpenBLAS.
+
+    Example:
+        >>> ctl = numba_blas_threads()
+        >>> ctl is None or ctl[0]() >= 1
+        True
+    """
+    try:
+        import ctypes
+
+        import scipy.linalg.cython_blas as cython_blas
+
+        return _find_openblas_threads(ctypes.CDLL(cython_blas.__file__))
+    except Exception:  # noqa: BLE001 - no SciPy or no such library: nothing to raise
+        return None
 
 
 def caller_threads() -> int:
@@ -287,35 +321,61 @@ class BlasLimit:
             self.limits.restore_original_limits()
 
 
-def same_on_threads(run: Any, threads: int, limit: type = BlasThreads) -> bool:
-    """True when ``run()`` gives the same bytes on one BLAS thread and on ``threads``.
+def product_plan(run: Callable[[Sequence[int]], Sequence[Any]], products: int, threads: int,
+                 limit: type = BlasThreads) -> tuple[int, ...]:
+    """Per product of a step, the BLAS thread count it may run on: ``threads`` where that
+    gives the bits of one thread, else 1.
 
-    ``run`` computes one training step's products on fixed inputs and returns its outputs
-    (arrays); fit calls this before its steps may use several BLAS threads, and keeps one
-    thread when the bits differ, so that the thread count never changes a result. A kernel
-    either takes the same path for a shape on both counts (same bits for any data) or a
-    different one (on the machine above, most entries differ), so one probe per shape decides.
+    ``run(plan)`` computes one training step on fixed inputs, product ``i`` on ``plan[i]``
+    BLAS threads and everything else on the one thread it is called on, and returns the
+    step's outputs (arrays). The reference is ``run`` with every product on one thread; a
+    plan is kept only where its outputs have the same bytes. First every product on
+    ``threads`` (one probe: the common case, where OpenBLAS splits each product's output
+    among its threads and never the sum inside one element); where that differs, each
+    product alone on ``threads``, then the products that passed, together. Fit calls this
+    before its steps may use several BLAS threads, so the thread count never changes a
+    result, while a product that keeps its bits still gets the threads: on the Zen 4 EPYC
+    above, the first layer's forward product stays on one thread and its weight gradient
+    runs on two. A kernel either takes the same path for a shape on both counts (the same
+    bits for any data) or another (most entries differ), so one probe per shape decides.
     Nothing is timed: the answer depends on the BLAS library and the shapes alone.
 
     Args:
-        run: a callable returning a sequence of arrays.
+        run: the step, given a thread count per product; returns a sequence of arrays.
+        products: how many products the step has.
         threads: the thread count to compare with one.
-        limit: the context manager that sets the thread count (:class:`BlasThreads` for
-            NumPy's BLAS, :class:`BlasLimit` for every loaded BLAS).
+        limit: the context manager that sets the thread count for the probe runs
+            (:class:`BlasThreads` for NumPy's BLAS, :class:`BlasLimit` for every loaded
+            BLAS).
+
+    Returns:
+        One thread count per product, each 1 or ``threads``.
 
     Example:
         >>> import numpy as np
         >>> a = np.arange(12.0).reshape(3, 4)
-        >>> same_on_threads(lambda: [a @ a.T], 2)
-        True
+        >>> def step(plan):
+        ...     with BlasThreads(plan[0]):
+        ...         return [a @ a.T]
+        >>> product_plan(step, 1, 2)
+        (2,)
     """
     import numpy as np
 
-    if threads <= 1:
-        return True
+    ones = (1,) * products
+    if threads <= 1 or products == 0:
+        return ones
     with limit(1):
-        one = [np.array(x, copy=True) for x in run()]
-    with limit(threads):
-        many = list(run())
-    return all(a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
-               for a, b in zip(one, many, strict=True))
+        reference = [np.array(x, copy=True) for x in run(ones)]
+
+        def same(plan: tuple[int, ...]) -> bool:
+            out = list(run(plan))
+            return all(a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+                       for a, b in zip(reference, out, strict=True))
+
+        every = (threads,) * products
+        if same(every):
+            return every
+        plan = tuple(threads if same(ones[:i] + (threads,) + ones[i + 1:]) else 1
+                     for i in range(products))
+        return plan if plan == ones or same(plan) else ones

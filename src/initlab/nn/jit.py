@@ -33,8 +33,9 @@ the compiled loop releases the GIL; BLAS then runs one thread per call, see
 neither K, the thread count, ``log_every`` nor validation changes a number. Weight gradients,
 and the other products of layers with at least ``BLAS_MIN`` weights, go to BLAS (``np.dot`` in
 numba: SciPy's OpenBLAS; with one model and several BLAS threads, a probe epoch on copies
-first checks that they give the bits of one thread, else BLAS keeps one, see
-:func:`initlab.nn.blas.same_on_threads`); the rest are explicit loops. No ``fastmath``.
+first checks, product by product, which of them give the bits of one thread on several: those
+run on several, the rest on one, see :func:`initlab.nn.blas.product_plan`); the rest are
+explicit loops. No ``fastmath``.
 
 Compilation: numba compiles on the first call in an environment (see ``benchmarks/engine.py``
 for the measured cold and cached times) and caches the machine code on disk (``cache=True``:
@@ -61,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from initlab.errors import ConfigError, unknown
-from initlab.nn.blas import BlasLimit, caller_threads, same_on_threads
+from initlab.nn.blas import BlasLimit, caller_threads, product_plan
 
 __all__ = ["ENGINES", "BLAS_MIN", "available", "check_engine", "unsupported", "fit_compiled",
            "warm_up", "model_workers"]
@@ -279,29 +280,49 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
                     logged: np.ndarray, theta: np.ndarray, mom1: np.ndarray,
                     mom2: np.ndarray, step0: int, loss_out: np.ndarray,
                     correct_out: np.ndarray, active: np.ndarray, div_epoch: np.ndarray,
-                    e0: int) -> tuple[Any, ...]:
+                    e0: int, raise_to: np.ndarray) -> tuple[Any, ...]:
         """``train_model``'s arguments after ``k``: the data, state and outputs given,
         the model's shapes, loss and optimizer from this fit."""
         return (x, tt, labels, has_labels, perms, full, bs, logged, theta, mom1, mom2,
                 step0, fins, units, packed.woff, packed.boff, packed.toff, acts, alphas,
-                loss_kind, kind, hp, hp64, ckind, cval, fold, blas, need_out, loss_out,
-                correct_out, active, div_epoch, e0)
+                loss_kind, kind, hp, hp64, ckind, cval, fold, blas, raise_to, need_out,
+                loss_out, correct_out, active, div_epoch, e0)
 
+    raise_to = np.zeros((len(shapes), 3), dtype=np.int64)  # no product raised
     if workers == 1 and want > 1:
-        # one epoch on copies, over the first rows (one full batch and the ragged one), on one
-        # BLAS thread and on ``want``: where the bits differ, BLAS keeps one thread
+        # one epoch on copies, over the first rows (one full batch and the ragged one), with
+        # the products on one BLAS thread and on ``want`` (blas.product_plan): all on ``want``
+        # where that keeps the bits of one thread, else one thread with the products that do
+        # keep them raised to ``want`` for their call (where numba's BLAS thread count is
+        # reachable)
         rows = n if full else min(n, bs + n % bs)
         sub = np.arange(rows, dtype=np.int64)[None, :]
+        slots = [(li, j) for li in range(len(shapes)) for j in range(3)
+                 if j == 1 or (blas[li] and (j == 0 or li > 0))]
 
-        def probe() -> list[np.ndarray]:
+        def probe(plan: Sequence[int]) -> list[np.ndarray]:
+            lift = np.zeros_like(raise_to)
+            for (li, j), m in zip(slots, plan, strict=True):
+                lift[li, j] = m if m > 1 else 0
             th, a, b = packed.theta[:1].copy(), mom1[:1].copy(), mom2[:1].copy()
             jk.train_model(0, *kernel_args(
                 x[:rows], tt[:rows], labels[:rows], empty_perm if full else sub,
                 np.full(1, -1, np.int64), th, a, b, 0, np.zeros((0, 1)), np.zeros((0, 1)),
-                np.ones(1, np.bool_), np.full(1, -1, np.int64), 0))
+                np.ones(1, np.bool_), np.full(1, -1, np.int64), 0, lift))
             return [th, a, b]
 
-        threads = want if same_on_threads(probe, want, BlasLimit) else 1
+        def whole(plan: Sequence[int]) -> list[np.ndarray]:  # every product on plan[0]
+            with BlasLimit(plan[0]):
+                return probe((1,) * len(slots))
+
+        plan = (product_plan(probe, len(slots), want, BlasLimit) if jk.CAN_RAISE
+                else product_plan(whole, 1, want, BlasLimit) * len(slots))
+        if all(m == want for m in plan):
+            threads = want
+        else:
+            threads = 1
+            for (li, j), m in zip(slots, plan, strict=True):
+                raise_to[li, j] = m if m > 1 else 0
 
     t0 = time.perf_counter()
     e0, step0 = 0, 0
@@ -321,7 +342,7 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
             loss_out = np.zeros((len(logged_epochs), K))
             correct_out = np.zeros((len(logged_epochs), K))
             args = kernel_args(x, tt, labels, perms, logged, packed.theta, mom1, mom2, step0,
-                               loss_out, correct_out, active, div_epoch, e0)
+                               loss_out, correct_out, active, div_epoch, e0, raise_to)
             if pool is None:
                 for k in range(K):
                     jk.train_model(k, *args)

@@ -26,10 +26,14 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
 import math
 
+import llvmlite.binding as llvm
 import numpy as np
-from numba import njit
+from numba import njit, types
+
+from initlab.nn.blas import numba_blas_threads
 
 # activation codes (initlab.nn.jit maps the names)
 LINEAR, RELU, LEAKY_RELU, ELU, SELU, GELU, SOFTPLUS, SIGMOID, TANH, SOFTMAX = range(10)
@@ -39,6 +43,19 @@ CCE, BCE, MSE = 0, 1, 2
 SGD, MOMENTUM, NESTEROV, ADAM, RMSPROP = 0, 1, 2, 3, 4
 # clipping codes
 NO_CLIP, CLIP_VALUE, CLIP_GLOBAL_NORM = 0, 1, 2
+
+_BLAS_THREADS = numba_blas_threads()
+CAN_RAISE = _BLAS_THREADS is not None
+"""Whether :func:`train_model` can run single products on more BLAS threads than the rest
+(``raise_to``): the BLAS numba calls is an OpenBLAS whose thread count is reachable."""
+_NOOP = ctypes.CFUNCTYPE(None, ctypes.c_int)(lambda n: None)  # never called: CAN_RAISE is False
+llvm.add_symbol("initlab_set_blas_threads",
+                ctypes.cast(_NOOP if _BLAS_THREADS is None else _BLAS_THREADS[1],
+                            ctypes.c_void_p).value)
+set_blas_threads = types.ExternalFunction("initlab_set_blas_threads", types.void(types.intc))
+"""OpenBLAS's ``set_num_threads`` of the BLAS numba calls, linked by name, so the cached
+machine code holds no address; the symbol is registered on each import, before any kernel
+loads."""
 
 _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
@@ -419,13 +436,16 @@ def view(buf, start, rows, cols):  # pragma: no cover - compiled
 @njit(cache=True, error_model="numpy", nogil=True)
 def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom1, mom2,
                 step0, fins, units, woff, boff, toff, acts, alphas, loss_kind, opt_kind, hp,
-                hp64, clip_kind, clip_val, fold, blas, need_out, loss_out, correct_out, active,
-                div_epoch, e0):  # pragma: no cover - compiled
+                hp64, clip_kind, clip_val, fold, blas, raise_to, need_out, loss_out,
+                correct_out, active, div_epoch, e0):  # pragma: no cover - compiled
     """Train model ``k`` of ``theta`` (K, P) for ``len(logged)`` epochs, in place.
 
     ``logged[e]`` is the row of ``loss_out`` / ``correct_out`` epoch ``e`` adds to, or -1;
     ``perms`` (epochs, n) the minibatch orders; ``active`` and ``div_epoch`` the divergence
-    state, updated in place, as are ``theta`` and the optimizer moments. Buffers are
+    state, updated in place, as are ``theta`` and the optimizer moments. ``raise_to[l, j]``,
+    where above 0, is the BLAS thread count of layer ``l``'s forward (j = 0), weight-gradient
+    (1) and input-gradient (2) product, set for that call and set back to one after (the
+    caller runs the rest on one thread). Buffers are
     feature-major, (units, samples), so element-wise work and the small products run along
     contiguous rows of samples."""
     n, f0 = x.shape
@@ -476,12 +496,17 @@ def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom
                 W = view(th, woff[li], fi, u)
                 b = th[boff[li] : boff[li] + u]
                 z = view(Z, off[li], u, nb)
+                r = raise_to[li, 0]
+                if r > 0:
+                    set_blas_threads(r)
                 if li > 0:
                     affine(W, b, view(A, off[li - 1], fi, nb), z, blas[li])
                 elif rowmajor:
                     affine_rows(W, b, xr, z)
                 else:
                     affine(W, b, xf, z, False)
+                if r > 0:
+                    set_blas_threads(1)
                 if li < L - 1 or need_out:
                     act_forward(acts[li], alphas[li], z, view(A, off[li], u, nb))
             zL = view(Z, off[L - 1], d, nb)
@@ -514,16 +539,26 @@ def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom
                 gz = view(GZ, off[li], u, nb)
                 gW = view(g, woff[li], fi, u)
                 gb = g[boff[li] : boff[li] + u]
+                r = raise_to[li, 1]
+                if r > 0:
+                    set_blas_threads(r)
                 if li > 0:
                     weight_grad(view(A, off[li - 1], fi, nb), gz, gW, gb)
                 elif rowmajor:
                     weight_grad(xr.T, gz, gW, gb)
                 else:
                     weight_grad(xf, gz, gW, gb)
+                if r > 0:
+                    set_blas_threads(1)
                 if li > 0:
                     W = view(th, woff[li], fi, u)
                     ga = view(GA, off[li - 1], fi, nb)
+                    r = raise_to[li, 2]
+                    if r > 0:
+                        set_blas_threads(r)
                     input_grad(W, gz, ga, blas[li])
+                    if r > 0:
+                        set_blas_threads(1)
                     zp = view(Z, off[li - 1], fi, nb)
                     ap = view(A, off[li - 1], fi, nb)
                     gzp = view(GZ, off[li - 1], fi, nb)

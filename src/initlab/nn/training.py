@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from initlab.errors import ConfigError
-from initlab.nn.blas import BlasThreads, caller_threads, same_on_threads
+from initlab.nn.blas import BlasThreads, caller_threads, openblas_threads, product_plan
 from initlab.nn.engine import input_buffer
 from initlab.nn.history import History
 from initlab.nn.losses import Loss, Targets
@@ -179,30 +179,73 @@ def fit(model: Sequential, x: Any, y: Any, *, epochs: int = 1, batch_size: int |
 
 def _checked_threads(model: Sequential, xs: np.ndarray, t: Targets, lossf: Loss, opt: Any,
                      batches: list[_Batch], full: bool, blas: int | None) -> int | None:
-    """``blas``, or 1 where the step's products would give other bits on that many BLAS
-    threads than on one (:func:`initlab.nn.blas.same_on_threads`, one probe step per batch
-    size on the first rows; it writes only the workspaces, which every step refills)."""
+    """The BLAS thread count of fit's loop: ``blas`` where every product of the step gives the
+    bits of one thread on that many, else 1, with the products that do keep their bits raised
+    to that many for their own call (:func:`initlab.nn.blas.product_plan`, probe steps per
+    batch size on the first rows; they write only the workspaces, which every step refills).
+    The step's call lists are rewritten in place for those raised products."""
     want = caller_threads() if blas is None else blas
     if want <= 1:
         return blas
     fold = opt.scale()
     scale = 1.0 if fold is None else fold
+    plans = []
     for b in batches:
         if not full:
             b.fill(xs, t, np.arange(b.ws.n))
         if b.steps is None:
             b.steps = _Steps(model, b, lossf, scale, 1, fold is not None)
         calls = b.steps.plain[0]
+        slots = [i for i, c in enumerate(calls) if _is_product(c)]
 
-        def run(calls: list = calls, ws: Any = b.ws) -> list[np.ndarray]:
+        def run(plan: Sequence[int], calls: list = calls, slots: list = slots,
+                ws: Any = b.ws) -> list[np.ndarray]:
             with np.errstate(all="ignore"):
-                for call in calls:
+                for call in _lift(calls, {id(calls[i]): n for i, n in zip(slots, plan,
+                                                                         strict=True)}):
                     call()
             return [ws.grads.flat, ws.z[-1]]
 
-        if not same_on_threads(run, want):
-            return 1
-    return blas
+        plans.append((b.steps, calls, slots, product_plan(run, len(slots), want)))
+    if all(n == want for *_, plan in plans for n in plan):
+        return blas
+    for steps, calls, slots, plan in plans:
+        steps.raise_products({id(calls[i]): n for i, n in zip(slots, plan, strict=True)})
+    return 1
+
+
+def _is_product(call: Any) -> bool:
+    """Whether a step call is one of its BLAS products (a ``partial`` of ``np.matmul``)."""
+    return isinstance(call, partial) and call.func is np.matmul
+
+
+class _Raised:
+    """A product run on more BLAS threads than the rest of the step, which runs on one: set
+    for the call, back to one after (OpenBLAS's own setter, about a microsecond, else
+    :class:`initlab.nn.blas.BlasThreads`)."""
+
+    __slots__ = ("call", "threads", "put")
+
+    def __init__(self, call: Any, threads: int) -> None:
+        ctl = openblas_threads()
+        self.call, self.threads, self.put = call, threads, None if ctl is None else ctl[1]
+
+    def __call__(self) -> None:
+        if self.put is None:  # pragma: no cover - NumPy without a reachable OpenBLAS
+            with BlasThreads(self.threads):
+                self.call()
+            return
+        self.put(self.threads)
+        try:
+            self.call()
+        finally:
+            self.put(1)
+
+
+def _lift(calls: list, raise_to: dict[int, int]) -> list:
+    """``calls`` with each call whose ``id`` is in ``raise_to`` on that many BLAS threads
+    where it is above one."""
+    return [_Raised(c, raise_to[id(c)]) if raise_to.get(id(c), 1) > 1 else c for c in calls]
 
 
 SMALL_FLOP = 1e7
@@ -222,9 +265,9 @@ def blas_threads(shapes: Sequence[tuple[int, int]], n_batch: int) -> int | None:
     the thread count does not change a result either: OpenBLAS usually splits a product's
     output among threads, never the sum inside one element, and where it does not (its
     Haswell kernels on an AVX-512 CPU; its SkylakeX kernels on a Zen 4 EPYC for the 785-128
-    product at batch 128) fit's probe step keeps one thread
-    (:func:`initlab.nn.blas.same_on_threads`; ``tests/nn/test_nn_determinism.py`` checks 1
-    and 2 threads give bit-identical runs).
+    product at batch 128) fit's probe step keeps that product on one thread and lets the
+    others have several (:func:`initlab.nn.blas.product_plan`;
+    ``tests/nn/test_nn_determinism.py`` checks 1 and 2 threads give bit-identical runs).
 
     Example:
         >>> blas_threads([(2, 12), (12, 6), (6, 1)], 1000)
@@ -300,6 +343,13 @@ class _Steps:
             self.guarded = [c + [g] for c, g in zip(self.plain, self.guards, strict=True)]
             self.guarded_logged = [c + [g] for c, g in zip(self.logged, self.guards,
                                                           strict=True)]
+
+
+    def raise_products(self, raise_to: dict[int, int]) -> None:
+        """Run the products keyed (by ``id``) in ``raise_to`` on that many BLAS threads, in
+        every list of one range's calls (the loop itself runs on one)."""
+        self.plain = [_lift(c, raise_to) for c in self.plain]
+        self.logged = [_lift(c, raise_to) for c in self.logged]
 
 
 class _Guard:
