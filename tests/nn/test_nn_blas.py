@@ -92,6 +92,20 @@ def test_product_plan_raises_the_products_that_keep_the_bits_of_one_thread():
     assert calls == [(1, 1), (2, 2), (2, 1), (1, 2), (2, 2)]
 
 
+def test_product_plan_tries_the_callers_other_settings_where_threads_alone_differ():
+    calls = []
+
+    def step(plan):  # product 0 keeps the bits of one thread only as "split"; product 1 always
+        calls.append(tuple(plan))
+        return [np.array([plan[0] in (1, "split")])]
+
+    assert blas.product_plan(step, 2, 2, others={0: ["wide", "split", "other"]}) == ("split", 2)
+    assert calls == [(1, 1), (2, 2), (2, 1), ("wide", 1), ("split", 1), (1, 2), ("split", 2)]
+    # no setting keeps the bits: one thread, and the others are never tried for product 1
+    assert blas.product_plan(lambda plan: [np.array([plan[0] == 1])], 2, 2,
+                             others={0: ["wide"]}) == (1, 2)
+
+
 def test_numba_blas_threads_sets_the_library_numba_calls():
     pytest.importorskip("scipy")
     ctl = blas.numba_blas_threads()

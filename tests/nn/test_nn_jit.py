@@ -249,6 +249,52 @@ def test_minibatch_blas_layers_are_exact_across_k_and_threads():
     assert [i["num_threads"] for i in threadpool_info()] == blas_before
 
 
+@needs_numba
+def test_the_first_layers_split_product_is_the_whole_product():
+    # affine_split and weight_grad_split (the sum cut at blas.k_split) against NumPy's
+    # product in float64: the same sums, only their order differs, so a few ulps
+    from initlab.nn import jit_kernels as jk
+    from initlab.nn.blas import k_split
+
+    rng = np.random.default_rng(3)
+    nb, f, u = 37, 785, 16
+    k1 = k_split(f)
+    assert k1 == 400
+    W, b, x = rng.standard_normal((f, u)), rng.standard_normal(u), rng.standard_normal((nb, f))
+    gz = rng.standard_normal((u, nb))
+    out, tmp = np.empty((u, nb)), np.empty((u, nb))
+    jk.affine_split(W, b, np.ascontiguousarray(x[:, :k1]), np.ascontiguousarray(x[:, k1:]),
+                    out, tmp)
+    np.testing.assert_allclose(out, W.T @ x.T + b[:, None], rtol=0, atol=1e-12)
+    gW, gb = np.empty((f, u)), np.empty(u)
+    jk.weight_grad_split(np.ascontiguousarray(x[:, :k1]), np.ascontiguousarray(x[:, k1:]),
+                         gz, gW, gb)
+    np.testing.assert_allclose(gW, x.T @ gz.T, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(gb, gz.sum(axis=1), rtol=0, atol=1e-12)
+
+
+@needs_numba
+def test_a_784_wide_first_layer_on_two_blas_threads_keeps_the_bits_of_one():
+    # the MNIST shape, batch 128: on OpenBLAS's SkylakeX kernels its first-layer product gives
+    # other bits on two threads unless split along its sum; whatever fit's probe picks here,
+    # threads=2 must end where threads=1 does
+    rng = np.random.default_rng(0)
+    x = rng.random((300, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 300)
+
+    def net():
+        return Sequential([Dense(128, activation="relu"), Dense(10, activation="softmax")],
+                          input_dim=784, seeds=[4], dtype=np.float32)
+
+    fits = []
+    for threads in (1, 2):
+        m = net()
+        m.fit(x, y, epochs=2, batch_size=128, optimizer="adam", seed=2, engine="jit",
+              threads=threads)
+        fits.append(m.params.flat)
+    assert np.array_equal(fits[0], fits[1])
+
+
 # ------------------------------------------------------------------ divergence
 def _linear3(dtype=np.float32):
     return Sequential([Dense(1, activation="linear")], input_dim=3, n_models=3,

@@ -39,7 +39,7 @@ from typing import Any
 
 __all__ = ["CPU", "AVX512_FLAGS", "AVX512_KERNELS", "cpu", "numpy_blas", "describe",
            "kernel_advice", "caller_threads", "BlasThreads", "BlasLimit", "product_plan",
-           "numba_blas_threads"]
+           "k_split", "numba_blas_threads"]
 
 AVX512_FLAGS: tuple[str, ...] = ("avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl")
 """The CPU flags OpenBLAS's SkylakeX kernels need."""
@@ -321,8 +321,39 @@ class BlasLimit:
             self.limits.restore_original_limits()
 
 
-def product_plan(run: Callable[[Sequence[int]], Sequence[Any]], products: int, threads: int,
-                 limit: type = BlasThreads) -> tuple[int, ...]:
+K_UNROLL = 16
+"""The multiple :func:`k_split` rounds to: the float32 GEMM kernels' M unroll of OpenBLAS's
+AVX2 and AVX-512 x86 targets."""
+
+
+def k_split(k: int) -> int | None:
+    """Where to cut a product's sum of length ``k`` in two so that each part is one block of
+    OpenBLAS's sum, or None for a sum too short to cut.
+
+    OpenBLAS's GEMM driver sums over k in blocks of at most its ``GEMM_Q``, each block's sum
+    added to the entry; a k a little over Q is cut in two near the middle, rounded to a
+    multiple of the kernel's unroll, and the one-thread and the threaded drivers round that
+    half differently, so for some k the two thread counts add the parts of each entry in
+    another order (on a Zen 4 EPYC, SkylakeX kernels: k = 513, 600, 700, 769, 784, 785 differ
+    in 64-81 % of the entries; 512, 640, 768, 800 and 1024 do not). The cut is
+    ``ceil(floor(k / 2) / 16) * 16``: the product computed as two (each one block, so the same
+    sum on any thread count), the second's result added to the first's, is the one-thread
+    driver's arithmetic there, bit for bit, for each k above; for k = 900-1300 its sum has more
+    blocks and no cut in two matches. Nothing here knows the kernel: fit keeps the split only
+    where its probe step shows it gives the bits of one thread (:func:`product_plan`,
+    ``others``).
+
+    Example:
+        >>> k_split(785), k_split(784), k_split(600), k_split(32)
+        (400, 400, 304, None)
+    """
+    cut = -(-(k // 2) // K_UNROLL) * K_UNROLL
+    return cut if 0 < cut < k and k >= 4 * K_UNROLL else None
+
+
+def product_plan(run: Callable[[Sequence[Any]], Sequence[Any]], products: int, threads: int,
+                 limit: type = BlasThreads,
+                 others: Mapping[int, Sequence[Any]] | None = None) -> tuple[Any, ...]:
     """Per product of a step, the BLAS thread count it may run on: ``threads`` where that
     gives the bits of one thread, else 1.
 
@@ -340,16 +371,22 @@ def product_plan(run: Callable[[Sequence[int]], Sequence[Any]], products: int, t
     bits for any data) or another (most entries differ), so one probe per shape decides.
     Nothing is timed: the answer depends on the BLAS library and the shapes alone.
 
+    ``others`` names, for some products, further settings to try where ``threads`` alone
+    gives other bits (in order, the first that gives the reference's bytes wins): the
+    caller's own ways of computing that product on several threads, e.g. the compiled
+    path's first-layer product split along its sum (:func:`k_split`).
+
     Args:
         run: the step, given a thread count per product; returns a sequence of arrays.
         products: how many products the step has.
         threads: the thread count to compare with one.
+        others: product index -> further settings for it (anything but 1 and ``threads``).
         limit: the context manager that sets the thread count for the probe runs
             (:class:`BlasThreads` for NumPy's BLAS, :class:`BlasLimit` for every loaded
             BLAS).
 
     Returns:
-        One thread count per product, each 1 or ``threads``.
+        One setting per product: 1, ``threads`` or one of its ``others``.
 
     Example:
         >>> import numpy as np
@@ -376,6 +413,13 @@ def product_plan(run: Callable[[Sequence[int]], Sequence[Any]], products: int, t
         every = (threads,) * products
         if same(every):
             return every
-        plan = tuple(threads if same(ones[:i] + (threads,) + ones[i + 1:]) else 1
-                     for i in range(products))
+        extra = others or {}
+
+        def alone(i: int) -> Any:
+            for option in (threads, *extra.get(i, ())):
+                if same(ones[:i] + (option,) + ones[i + 1:]):
+                    return option
+            return 1
+
+        plan = tuple(alone(i) for i in range(products))
         return plan if plan == ones or same(plan) else ones

@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from initlab.errors import ConfigError, unknown
-from initlab.nn.blas import BlasLimit, caller_threads, product_plan
+from initlab.nn.blas import BlasLimit, caller_threads, k_split, product_plan
 
 __all__ = ["ENGINES", "BLAS_MIN", "available", "check_engine", "unsupported", "fit_compiled",
            "warm_up", "model_workers"]
@@ -280,48 +280,59 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
                     logged: np.ndarray, theta: np.ndarray, mom1: np.ndarray,
                     mom2: np.ndarray, step0: int, loss_out: np.ndarray,
                     correct_out: np.ndarray, active: np.ndarray, div_epoch: np.ndarray,
-                    e0: int, raise_to: np.ndarray) -> tuple[Any, ...]:
+                    e0: int, raise_to: np.ndarray, k1: int) -> tuple[Any, ...]:
         """``train_model``'s arguments after ``k``: the data, state and outputs given,
         the model's shapes, loss and optimizer from this fit."""
         return (x, tt, labels, has_labels, perms, full, bs, logged, theta, mom1, mom2,
                 step0, fins, units, packed.woff, packed.boff, packed.toff, acts, alphas,
-                loss_kind, kind, hp, hp64, ckind, cval, fold, blas, raise_to, need_out,
+                loss_kind, kind, hp, hp64, ckind, cval, fold, blas, raise_to, k1, need_out,
                 loss_out, correct_out, active, div_epoch, e0)
 
     raise_to = np.zeros((len(shapes), 3), dtype=np.int64)  # no product raised
+    f0 = shapes[0][0]
+    k1 = f0  # the first layer's products not split
     if workers == 1 and want > 1:
         # one epoch on copies, over the first rows (one full batch and the ragged one), with
         # the products on one BLAS thread and on ``want`` (blas.product_plan): all on ``want``
         # where that keeps the bits of one thread, else one thread with the products that do
         # keep them raised to ``want`` for their call (where numba's BLAS thread count is
-        # reachable)
+        # reachable); a sample-major first layer may also keep them split along its sum
+        # (blas.k_split), its forward product's other setting
         rows = n if full else min(n, bs + n % bs)
         sub = np.arange(rows, dtype=np.int64)[None, :]
         slots = [(li, j) for li in range(len(shapes)) for j in range(3)
                  if j == 1 or (blas[li] and (j == 0 or li > 0))]
+        cut = k_split(f0) if blas[0] else None
+        split = ("split", want)
 
-        def probe(plan: Sequence[int]) -> list[np.ndarray]:
+        def probe(plan: Sequence[Any]) -> list[np.ndarray]:
             lift = np.zeros_like(raise_to)
             for (li, j), m in zip(slots, plan, strict=True):
+                m = m[1] if m == split else m
                 lift[li, j] = m if m > 1 else 0
             th, a, b = packed.theta[:1].copy(), mom1[:1].copy(), mom2[:1].copy()
             jk.train_model(0, *kernel_args(
                 x[:rows], tt[:rows], labels[:rows], empty_perm if full else sub,
                 np.full(1, -1, np.int64), th, a, b, 0, np.zeros((0, 1)), np.zeros((0, 1)),
-                np.ones(1, np.bool_), np.full(1, -1, np.int64), 0, lift))
+                np.ones(1, np.bool_), np.full(1, -1, np.int64), 0, lift,
+                f0 if cut is None or split not in plan else cut))
             return [th, a, b]
 
         def whole(plan: Sequence[int]) -> list[np.ndarray]:  # every product on plan[0]
             with BlasLimit(plan[0]):
                 return probe((1,) * len(slots))
 
-        plan = (product_plan(probe, len(slots), want, BlasLimit) if jk.CAN_RAISE
-                else product_plan(whole, 1, want, BlasLimit) * len(slots))
-        if all(m == want for m in plan):
+        plan = (product_plan(probe, len(slots), want, BlasLimit,
+                             others={0: [split]} if cut is not None else None)
+                if jk.CAN_RAISE else product_plan(whole, 1, want, BlasLimit) * len(slots))
+        if split in plan and cut is not None:
+            k1 = cut
+        if all(m in (want, split) for m in plan):
             threads = want
         else:
             threads = 1
             for (li, j), m in zip(slots, plan, strict=True):
+                m = m[1] if m == split else m
                 raise_to[li, j] = m if m > 1 else 0
 
     t0 = time.perf_counter()
@@ -342,7 +353,7 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
             loss_out = np.zeros((len(logged_epochs), K))
             correct_out = np.zeros((len(logged_epochs), K))
             args = kernel_args(x, tt, labels, perms, logged, packed.theta, mom1, mom2, step0,
-                               loss_out, correct_out, active, div_epoch, e0, raise_to)
+                               loss_out, correct_out, active, div_epoch, e0, raise_to, k1)
             if pool is None:
                 for k in range(K):
                     jk.train_model(k, *args)

@@ -385,7 +385,7 @@ def update(th, g, m1, m2, kind, hp, hp64, alpha_buf, step, clip_kind, clip_val, 
 
 
 @njit(cache=True, error_model="numpy")
-def gather(x, t, labels, rows, rowmajor, xb, tb, lb):  # pragma: no cover - compiled
+def gather(x, t, labels, rows, rowmajor, k1, xb, tb, lb):  # pragma: no cover - compiled
     """The samples ``rows`` of sample-major x (n, f) and t (n, d) into the flat buffers
     ``xb`` (f * nb) and ``tb`` (d * nb, feature-major); their labels into ``lb``.
 
@@ -393,15 +393,21 @@ def gather(x, t, labels, rows, rowmajor, xb, tb, lb):  # pragma: no cover - comp
     BLAS, which reads it transposed) when ``rowmajor``, else feature-major ((f, nb), for the
     loops that run along samples), filled a feature at a time: reads that walk the gathered
     rows and contiguous writes (a sample at a time would scatter each sample over f cache
-    lines; measured 3.4x slower at 128 x 784)."""
+    lines; measured 3.4x slower at 128 x 784). Sample-major with ``k1`` < f, it is two blocks:
+    features ``[:k1]`` (nb, k1), then ``[k1:]`` (nb, f - k1), for a product split along its
+    sum (:func:`initlab.nn.blas.k_split`)."""
     nb = rows.shape[0]
     f = x.shape[1]
     d = t.shape[1]
     if rowmajor:
+        k2 = f - k1
         for i in range(nb):
             r = rows[i]
-            o = i * f
-            for c in range(f):
+            o = i * k1
+            for c in range(k1):
+                xb[o + c] = x[r, c]
+            o = nb * k1 + i * k2 - k1
+            for c in range(k1, f):
                 xb[o + c] = x[r, c]
     else:
         for c in range(f):
@@ -428,6 +434,33 @@ def affine_rows(W, b, rows, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy")
+def affine_split(W, b, ra, rb, out, tmp):  # pragma: no cover - compiled
+    """out = W^T [ra, rb]^T + b for the two sample-major blocks of :func:`gather` (features
+    ``[:k1]`` and ``[k1:]``): two BLAS products, the second's sum added to the first's, then
+    the bias (:func:`initlab.nn.blas.k_split`: where OpenBLAS's one-thread driver cuts the sum
+    at ``k1`` itself, this is its arithmetic, on any thread count)."""
+    k1 = ra.shape[1]
+    np.dot(W[:k1].T, ra.T, out)
+    np.dot(W[k1:].T, rb.T, tmp)
+    u, nb = out.shape
+    for j in range(u):
+        bj = b[j]
+        for i in range(nb):
+            out[j, i] = (out[j, i] + tmp[j, i]) + bj
+
+
+@njit(cache=True, error_model="numpy")
+def weight_grad_split(ra, rb, gz, gW, gb):  # pragma: no cover - compiled
+    """:func:`weight_grad` for the two sample-major blocks of :func:`gather`: the rows
+    ``[:k1]`` and ``[k1:]`` of gW as two products (the same sums, over the samples)."""
+    k1 = ra.shape[1]
+    np.dot(ra.T, gz.T, gW[:k1])
+    np.dot(rb.T, gz.T, gW[k1:])
+    for j in range(gz.shape[0]):
+        gb[j] = total(gz[j])
+
+
+@njit(cache=True, error_model="numpy")
 def view(buf, start, rows, cols):  # pragma: no cover - compiled
     """The (rows, cols) C-ordered view of ``buf[start : start + rows * cols]``."""
     return buf[start : start + rows * cols].reshape(rows, cols)
@@ -436,7 +469,7 @@ def view(buf, start, rows, cols):  # pragma: no cover - compiled
 @njit(cache=True, error_model="numpy", nogil=True)
 def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom1, mom2,
                 step0, fins, units, woff, boff, toff, acts, alphas, loss_kind, opt_kind, hp,
-                hp64, clip_kind, clip_val, fold, blas, raise_to, need_out, loss_out,
+                hp64, clip_kind, clip_val, fold, blas, raise_to, k1, need_out, loss_out,
                 correct_out, active, div_epoch, e0):  # pragma: no cover - compiled
     """Train model ``k`` of ``theta`` (K, P) for ``len(logged)`` epochs, in place.
 
@@ -445,7 +478,8 @@ def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom
     state, updated in place, as are ``theta`` and the optimizer moments. ``raise_to[l, j]``,
     where above 0, is the BLAS thread count of layer ``l``'s forward (j = 0), weight-gradient
     (1) and input-gradient (2) product, set for that call and set back to one after (the
-    caller runs the rest on one thread). Buffers are
+    caller runs the rest on one thread). ``k1`` < the input width splits a sample-major first
+    layer's products along the sum there (:func:`affine_split`). Buffers are
     feature-major, (units, samples), so element-wise work and the small products run along
     contiguous rows of samples."""
     n, f0 = x.shape
@@ -472,8 +506,10 @@ def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom
     cut = 0.0 if from_logits else 0.5
     steps = 1 if full else (n + bs - 1) // bs
     rowmajor = blas[0]
+    split = rowmajor and k1 < f0
+    tmp = np.empty(units[0] * nbmax if split else 0, dtype=theta.dtype)
     if full:
-        gather(x, t, labels, np.arange(n), rowmajor, xb, tb, lb)
+        gather(x, t, labels, np.arange(n), rowmajor, k1, xb, tb, lb)
     step = step0
     for e in range(logged.shape[0]):
         slot = logged[e]
@@ -485,8 +521,10 @@ def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom
             if not full:
                 start = bi * bs
                 nb = min(bs, n - start)
-                gather(x, t, labels, perms[e, start : start + nb], rowmajor, xb, tb, lb)
+                gather(x, t, labels, perms[e, start : start + nb], rowmajor, k1, xb, tb, lb)
             xr = xb[: f0 * nb].reshape(nb, f0)  # the input, sample-major (rowmajor)
+            ra = xb[: k1 * nb].reshape(nb, k1)  # or its two blocks (split)
+            rb = xb[k1 * nb : f0 * nb].reshape(nb, f0 - k1)
             xf = xb[: f0 * nb].reshape(f0, nb)  # or feature-major
             tt = tb[: d * nb].reshape(d, nb)
             ll = lb[:nb]
@@ -501,6 +539,8 @@ def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom
                     set_blas_threads(r)
                 if li > 0:
                     affine(W, b, view(A, off[li - 1], fi, nb), z, blas[li])
+                elif split:
+                    affine_split(W, b, ra, rb, z, view(tmp, 0, u, nb))
                 elif rowmajor:
                     affine_rows(W, b, xr, z)
                 else:
@@ -544,6 +584,8 @@ def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom
                     set_blas_threads(r)
                 if li > 0:
                     weight_grad(view(A, off[li - 1], fi, nb), gz, gW, gb)
+                elif split:
+                    weight_grad_split(ra, rb, gz, gW, gb)
                 elif rowmajor:
                     weight_grad(xr.T, gz, gW, gb)
                 else:
