@@ -303,19 +303,22 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
         slots = [(li, j) for li in range(len(shapes)) for j in range(3)
                  if j == 1 or (blas[li] and (j == 0 or li > 0))]
         cut = k_split(f0) if blas[0] else None
-        split = ("split", want)
+        split = ("split", want)  # the first layer's products split at cut, on want threads
+
+        def count(m: Any) -> int:  # a plan entry's BLAS thread count, 0 for one thread
+            n_threads = want if m == split else m
+            return n_threads if n_threads > 1 else 0
 
         def probe(plan: Sequence[Any]) -> list[np.ndarray]:
             lift = np.zeros_like(raise_to)
             for (li, j), m in zip(slots, plan, strict=True):
-                m = m[1] if m == split else m
-                lift[li, j] = m if m > 1 else 0
+                lift[li, j] = count(m)
             th, a, b = packed.theta[:1].copy(), mom1[:1].copy(), mom2[:1].copy()
             jk.train_model(0, *kernel_args(
                 x[:rows], tt[:rows], labels[:rows], empty_perm if full else sub,
                 np.full(1, -1, np.int64), th, a, b, 0, np.zeros((0, 1)), np.zeros((0, 1)),
                 np.ones(1, np.bool_), np.full(1, -1, np.int64), 0, lift,
-                f0 if cut is None or split not in plan else cut))
+                cut if cut is not None and split in plan else f0))
             return [th, a, b]
 
         def whole(plan: Sequence[int]) -> list[np.ndarray]:  # every product on plan[0]
@@ -325,15 +328,14 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
         plan = (product_plan(probe, len(slots), want, BlasLimit,
                              others={0: [split]} if cut is not None else None)
                 if jk.CAN_RAISE else product_plan(whole, 1, want, BlasLimit) * len(slots))
-        if split in plan and cut is not None:
+        if cut is not None and split in plan:
             k1 = cut
         if all(m in (want, split) for m in plan):
             threads = want
         else:
             threads = 1
             for (li, j), m in zip(slots, plan, strict=True):
-                m = m[1] if m == split else m
-                raise_to[li, j] = m if m > 1 else 0
+                raise_to[li, j] = count(m)
 
     t0 = time.perf_counter()
     e0, step0 = 0, 0

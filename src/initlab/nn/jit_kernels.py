@@ -454,10 +454,8 @@ def weight_grad_split(ra, rb, gz, gW, gb):  # pragma: no cover - compiled
     """:func:`weight_grad` for the two sample-major blocks of :func:`gather`: the rows
     ``[:k1]`` and ``[k1:]`` of gW as two products (the same sums, over the samples)."""
     k1 = ra.shape[1]
-    np.dot(ra.T, gz.T, gW[:k1])
+    weight_grad(ra.T, gz, gW[:k1], gb)
     np.dot(rb.T, gz.T, gW[k1:])
-    for j in range(gz.shape[0]):
-        gb[j] = total(gz[j])
 
 
 @njit(cache=True, error_model="numpy")
