@@ -100,7 +100,12 @@ def test_product_plan_tries_the_callers_other_settings_where_threads_alone_diffe
         return [np.array([plan[0] in (1, "split")])]
 
     assert blas.product_plan(step, 2, 2, others={0: ["wide", "split", "other"]}) == ("split", 2)
-    assert calls == [(1, 1), (2, 2), (2, 1), ("wide", 1), ("split", 1), (1, 2), ("split", 2)]
+    assert calls == [(1, 1), (2, 2), ("wide", 2), (2, 1), ("wide", 1), ("split", 1), (1, 2),
+                     ("split", 2)]
+    # where the first other keeps the bits with the rest on threads: one probe after every
+    calls.clear()
+    assert blas.product_plan(step, 2, 2, others={0: ["split", "wide"]}) == ("split", 2)
+    assert calls == [(1, 1), (2, 2), ("split", 2)]
     # no setting keeps the bits: one thread, and the others are never tried for product 1
     assert blas.product_plan(lambda plan: [np.array([plan[0] == 1])], 2, 2,
                              others={0: ["wide"]}) == (1, 2)

@@ -362,10 +362,12 @@ def product_plan(run: Callable[[Sequence[Any]], Sequence[Any]], products: int, t
     step's outputs (arrays). The reference is ``run`` with every product on one thread; a
     plan is kept only where its outputs have the same bytes. First every product on
     ``threads`` (one probe: the common case, where OpenBLAS splits each product's output
-    among its threads and never the sum inside one element); where that differs, each
-    product alone on ``threads``, then the products that passed, together. Fit calls this
-    before its steps may use several BLAS threads, so the thread count never changes a
-    result, while a product that keeps its bits still gets the threads: on the Zen 4 EPYC
+    among its threads and never the sum inside one element); where that differs and the
+    caller gave ``others``, every product on ``threads`` but those, which take their first
+    other (one more probe: the first layer split on a CPU like the one below); where that
+    differs too, each product alone on ``threads``, then the products that passed, together.
+    Fit calls this before its steps may use several BLAS threads, so the thread count never
+    changes a result, while a product that keeps its bits still gets the threads: on the Zen 4 EPYC
     above, the first layer's forward product stays on one thread and its weight gradient
     runs on two. A kernel either takes the same path for a shape on both counts (the same
     bits for any data) or another (most entries differ), so one probe per shape decides.
@@ -414,6 +416,10 @@ def product_plan(run: Callable[[Sequence[Any]], Sequence[Any]], products: int, t
         if same(every):
             return every
         extra = others or {}
+        if extra:  # the common second case: the products with others on their first one
+            first = tuple(extra[i][0] if extra.get(i) else threads for i in range(products))
+            if same(first):
+                return first
 
         def alone(i: int) -> Any:
             for option in (threads, *extra.get(i, ())):
