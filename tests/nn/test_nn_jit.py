@@ -295,6 +295,28 @@ def test_a_784_wide_first_layer_on_two_blas_threads_keeps_the_bits_of_one():
     assert np.array_equal(fits[0], fits[1])
 
 
+@needs_numba
+@pytest.mark.parametrize("engine", ["jit", "numpy"])
+def test_a_zero_init_does_not_fool_the_thread_probe(engine):
+    # zero weights give every product the same bits on any thread count in the first steps
+    # (x @ 0 = 0); sigmoid units make the weights nonzero a few steps later, where the
+    # 784-wide first layer's product does depend on the thread count (SkylakeX kernels): a
+    # probe on the model's own weights kept two threads and threads=2 ended elsewhere
+    rng = np.random.default_rng(0)
+    x = rng.random((1024, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 1024)
+    fits = []
+    for threads in (1, 2):
+        m = Sequential([Dense(128, activation="sigmoid", init="zeros"),
+                        Dense(64, activation="sigmoid", init="zeros"),
+                        Dense(10, activation="softmax")], input_dim=784, seeds=[0])
+        m.fit(x, y, epochs=3, batch_size=128, optimizer="sgd", seed=1, engine=engine,
+              threads=threads)
+        fits.append(m.params.flat)
+    assert np.abs(fits[0][:784 * 128]).max() > 0  # the first layer did move off zero
+    assert np.array_equal(fits[0], fits[1])
+
+
 # ------------------------------------------------------------------ divergence
 def _linear3(dtype=np.float32):
     return Sequential([Dense(1, activation="linear")], input_dim=3, n_models=3,

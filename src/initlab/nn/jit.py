@@ -32,10 +32,11 @@ the compiled loop releases the GIL; BLAS then runs one thread per call, see
 :func:`model_workers`), else the models run one after another and BLAS gets ``threads``. So
 neither K, the thread count, ``log_every`` nor validation changes a number. Weight gradients,
 and the other products of layers with at least ``BLAS_MIN`` weights, go to BLAS (``np.dot`` in
-numba: SciPy's OpenBLAS; with one model and several BLAS threads, a probe epoch on copies
-first checks, product by product, which of them give the bits of one thread on several: those
-run on several, the rest on one, see :func:`initlab.nn.blas.product_plan`); the rest are
-explicit loops. No ``fastmath``.
+numba: SciPy's OpenBLAS; with one model and several BLAS threads, a probe epoch (on fixed
+random weights and inputs of the model's shapes, not the model's own) first checks, product
+by product, which of them give the bits of one thread on several: those run on several,
+the rest on one, see :func:`initlab.nn.blas.product_plan`); the rest are explicit loops.
+No ``fastmath``.
 
 Compilation: numba compiles on the first call in an environment (see ``benchmarks/engine.py``
 for the measured cold and cached times) and caches the machine code on disk (``cache=True``:
@@ -309,13 +310,24 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
             n_threads = want if m == split else m
             return n_threads if n_threads > 1 else 0
 
+        # the probe's weights and inputs are fixed random numbers of the model's shapes, not
+        # the model's own: a zero or constant init (or zero inputs) gives every product the
+        # same bits on any thread count for the first steps, and the plan must hold for all
+        # later ones (every layer's scale 1/sqrt(fan_in), so the logits stay finite)
+        noise = np.random.default_rng(0)
+        theta0 = np.empty_like(packed.theta[:1])
+        for li, (f, u) in enumerate(shapes):
+            lo = int(packed.woff[li])
+            theta0[0, lo:lo + (f + 1) * u] = noise.standard_normal((f + 1) * u) / np.sqrt(f)
+        x0 = noise.standard_normal((rows, f0)).astype(dtype)
+
         def probe(plan: Sequence[Any]) -> list[np.ndarray]:
             lift = np.zeros_like(raise_to)
             for (li, j), m in zip(slots, plan, strict=True):
                 lift[li, j] = count(m)
-            th, a, b = packed.theta[:1].copy(), mom1[:1].copy(), mom2[:1].copy()
+            th, a, b = theta0.copy(), mom1[:1].copy(), mom2[:1].copy()
             jk.train_model(0, *kernel_args(
-                x[:rows], tt[:rows], labels[:rows], empty_perm if full else sub,
+                x0, tt[:rows], labels[:rows], empty_perm if full else sub,
                 np.full(1, -1, np.int64), th, a, b, 0, np.zeros((0, 1)), np.zeros((0, 1)),
                 np.ones(1, np.bool_), np.full(1, -1, np.int64), 0, lift,
                 cut if cut is not None and split in plan else f0))
