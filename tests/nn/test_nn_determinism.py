@@ -19,7 +19,7 @@ import pytest
 
 from initlab.data import load
 from initlab.diagnose import Probe
-from initlab.nn import Dense, Sequential, optim
+from initlab.nn import Dense, Sequential, blas, optim
 
 MOONS = load("moons")
 BIG = "normal(std=10)"
@@ -212,3 +212,28 @@ def test_15000_epochs_in_any_ensemble_with_any_logging_are_the_lone_run():
     m, h, final = _train([RUN] + OTHERS, SLOW, log_every=50, callbacks=[Probe(every=250)],
                          validation_data=(MOONS.x_test, MOONS.y_test))
     _assert_same(_model(m, h, final, 0), {**ref, **_at(ref, h.epochs)})
+
+
+def test_the_thread_probe_does_not_depend_on_the_init(monkeypatch):
+    """fit's thread probe (blas.product_plan) decides per product shape: a zero init, whose
+    products give the same bits on any thread count until the weights move, gets the plan a
+    random init of the same shapes gets, and the model's own weights come back unchanged."""
+    from initlab.nn import training
+
+    plans = []
+
+    def recorded(*args, **kwargs):
+        plans.append(blas.product_plan(*args, **kwargs))
+        return plans[-1]
+
+    monkeypatch.setattr(training, "product_plan", recorded)
+    rng = np.random.default_rng(0)
+    x = rng.random((256, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 256)
+    for init in ("zeros", "he_normal"):
+        m = Sequential([Dense(128, activation="relu", init=init), Dense(10, activation="softmax")],
+                       input_dim=784, seeds=[0])
+        m.fit(x, y, epochs=1, batch_size=128, optimizer="sgd", seed=1, threads=2)
+        if init == "zeros":  # relu'(0) = 0: the first layer stays zero, as the probe's
+            assert not m.params.W[0].any()  # random weights did not stay behind
+    assert len(plans) == 2 and plans[0] == plans[1]

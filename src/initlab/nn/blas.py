@@ -351,6 +351,24 @@ def k_split(k: int) -> int | None:
     return cut if 0 < cut < k and k >= 4 * K_UNROLL else None
 
 
+def probe_weights(shapes: Sequence[tuple[int, int]], dtype: Any) -> list[tuple[Any, Any]]:
+    """Per layer ``(W, b)``, fixed random numbers of shape ``(fan_in, units)`` and
+    ``(units,)``, standard normal over sqrt(fan_in): the weights both engines' thread probes
+    (:func:`product_plan`) run on instead of the model's own. A zero or constant init (x @ 0
+    = 0) gives every product the same bits on any thread count until the weights move, and
+    the plan must hold for every later step; 1/sqrt(fan_in) keeps the logits finite.
+
+    Example:
+        >>> [(w.shape, b.shape) for w, b in probe_weights([(3, 2), (2, 1)], "float32")]
+        [((3, 2), (2,)), ((2, 1), (1,))]
+    """
+    import numpy as np
+
+    noise = np.random.default_rng(0)
+    return [((noise.standard_normal((f, u)) / np.sqrt(f)).astype(dtype),
+             (noise.standard_normal(u) / np.sqrt(f)).astype(dtype)) for f, u in shapes]
+
+
 def product_plan(run: Callable[[Sequence[Any]], Sequence[Any]], products: int, threads: int,
                  limit: type = BlasThreads,
                  others: Mapping[int, Sequence[Any]] | None = None) -> tuple[Any, ...]:

@@ -63,7 +63,7 @@ from typing import Any
 import numpy as np
 
 from initlab.errors import ConfigError, unknown
-from initlab.nn.blas import BlasLimit, caller_threads, k_split, product_plan
+from initlab.nn.blas import BlasLimit, caller_threads, k_split, probe_weights, product_plan
 
 __all__ = ["ENGINES", "BLAS_MIN", "available", "check_engine", "unsupported", "fit_compiled",
            "warm_up", "model_workers"]
@@ -310,16 +310,14 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
             n_threads = want if m == split else m
             return n_threads if n_threads > 1 else 0
 
-        # the probe's weights and inputs are fixed random numbers of the model's shapes, not
-        # the model's own: a zero or constant init (or zero inputs) gives every product the
-        # same bits on any thread count for the first steps, and the plan must hold for all
-        # later ones (every layer's scale 1/sqrt(fan_in), so the logits stay finite)
-        noise = np.random.default_rng(0)
+        # the probe runs on fixed random weights and inputs (blas.probe_weights), not the
+        # model's own: a zero init or zero inputs would pass it trivially
         theta0 = np.empty_like(packed.theta[:1])
-        for li, (f, u) in enumerate(shapes):
-            lo = int(packed.woff[li])
-            theta0[0, lo:lo + (f + 1) * u] = noise.standard_normal((f + 1) * u) / np.sqrt(f)
-        x0 = noise.standard_normal((rows, f0)).astype(dtype)
+        for li, (wr, br) in enumerate(probe_weights(shapes, dtype)):
+            lo, bo = int(packed.woff[li]), int(packed.boff[li])
+            theta0[0, lo:bo] = wr.ravel()
+            theta0[0, bo:bo + len(br)] = br
+        x0 = np.random.default_rng(1).standard_normal((rows, f0)).astype(dtype)
 
         def probe(plan: Sequence[Any]) -> list[np.ndarray]:
             lift = np.zeros_like(raise_to)

@@ -39,7 +39,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from initlab.errors import ConfigError
-from initlab.nn.blas import BlasThreads, caller_threads, openblas_threads, product_plan
+from initlab.nn.blas import (
+    BlasThreads,
+    caller_threads,
+    openblas_threads,
+    probe_weights,
+    product_plan,
+)
 from initlab.nn.engine import input_buffer
 from initlab.nn.history import History
 from initlab.nn.losses import Loss, Targets
@@ -189,6 +195,29 @@ def _checked_threads(model: Sequential, xs: np.ndarray, t: Targets, lossf: Loss,
         return blas
     fold = opt.scale()
     scale = 1.0 if fold is None else fold
+    # the probe steps run on fixed random weights (blas.probe_weights), not the model's own,
+    # which come back after: a zero init would pass them trivially
+    params = model.params
+    saved = params.flat.copy()
+    for (wr, br), W, bias in zip(probe_weights(model._layout.shapes, model.dtype), params.W,
+                                 params.b, strict=True):
+        W[...], bias[...] = wr, br
+    try:
+        plans = _probe_plans(model, xs, t, lossf, batches, full, fold, scale, want)
+    finally:
+        params.flat[...] = saved
+    if all(n == want for *_, plan in plans for n in plan):
+        return blas
+    for steps, calls, slots, plan in plans:
+        steps.raise_products({id(calls[i]): n for i, n in zip(slots, plan, strict=True)})
+    return 1
+
+
+def _probe_plans(model: Sequential, xs: np.ndarray, t: Targets, lossf: Loss,
+                 batches: list[_Batch], full: bool, fold: Any, scale: float,
+                 want: int) -> list[tuple[Any, list, list[int], tuple[Any, ...]]]:
+    """Per batch size, its steps, the call list probed, the product slots in it and
+    their :func:`product_plan` on ``want`` threads (one probe step on the first rows)."""
     plans = []
     for b in batches:
         if not full:
@@ -207,11 +236,7 @@ def _checked_threads(model: Sequential, xs: np.ndarray, t: Targets, lossf: Loss,
             return [ws.grads.flat, ws.z[-1]]
 
         plans.append((b.steps, calls, slots, product_plan(run, len(slots), want)))
-    if all(n == want for *_, plan in plans for n in plan):
-        return blas
-    for steps, calls, slots, plan in plans:
-        steps.raise_products({id(calls[i]): n for i, n in zip(slots, plan, strict=True)})
-    return 1
+    return plans
 
 
 def _is_product(call: Any) -> bool:
