@@ -130,6 +130,33 @@ def test_numba_blas_threads_sets_the_library_numba_calls():
     assert ctl[0]() == before
 
 
+@pytest.mark.parametrize("n", [1, 3])
+def test_blas_limit_sets_numpys_and_numbas_blas_and_restores_both(n):
+    # read back through threadpoolctl, which finds the libraries on its own: every OpenBLAS
+    # NumPy or SciPy loaded is at n inside the block and where it was after, also when the
+    # block ends in an exception
+    pytest.importorskip("scipy")
+    import scipy.linalg.cython_blas  # noqa: F401
+    from threadpoolctl import threadpool_info
+
+    def counts():
+        return {i["filepath"]: i["num_threads"] for i in threadpool_info()
+                if i["internal_api"] == "openblas"
+                and ("numpy" in i["filepath"] or "scipy" in i["filepath"])}
+
+    before = counts()
+    assert len(before) >= 1
+    with pytest.raises(KeyError), blas.BlasLimit(n):
+        assert set(counts().values()) == {n}
+        with blas.BlasLimit(2):
+            assert set(counts().values()) == {2}
+        assert set(counts().values()) == {n}
+        raise KeyError
+    assert counts() == before
+    with blas.BlasLimit(None):
+        assert counts() == before
+
+
 _HASWELL_FIT = """
 import numpy as np
 import pytest

@@ -9,7 +9,7 @@ import pytest
 
 MODULES = ["initlab.nn.residual", "initlab.nn.graph", "initlab.nn.recipes", "initlab.nn.layers",
            "initlab.nn.schedules", "initlab.experiments.residual", "initlab.nn.blas",
-           "initlab.nn.jit"]
+           "initlab.nn.jit", "initlab.nn.finite"]
 
 
 @pytest.mark.parametrize("name", MODULES)

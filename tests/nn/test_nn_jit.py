@@ -274,6 +274,32 @@ def test_the_first_layers_split_product_is_the_whole_product():
 
 
 @needs_numba
+@pytest.mark.parametrize("nb", [1, 3, 4, 5, 13, 128])
+@pytest.mark.parametrize("k1", [784, 400, 1])
+def test_gather_copies_the_rows_four_at_a_time_into_the_blocks_the_products_read(nb, k1):
+    # gather's sample-major path copies four rows side by side (copy_rows), and the rest of
+    # a batch whose size is not a multiple of four one by one: every layout and remainder
+    # must give exactly x[rows], cut into the blocks [:k1] and [k1:]
+    from initlab.nn import jit_kernels as jk
+
+    rng = np.random.default_rng(nb)
+    x = rng.standard_normal((300, 784)).astype(np.float32)
+    t = rng.standard_normal((300, 3)).astype(np.float32)
+    labels = rng.integers(0, 3, 300).astype(np.intp)
+    rows = rng.permutation(300)[:nb].astype(np.int64)
+    xb = np.full(nb * 784, np.nan, dtype=np.float32)
+    tb, lb = np.empty(nb * 3, dtype=np.float32), np.empty(nb, dtype=np.intp)
+    jk.gather(x, t, labels, rows, True, k1, xb, tb, lb)
+    want = x[rows]
+    assert np.array_equal(xb[: nb * k1].reshape(nb, k1), want[:, :k1])
+    assert np.array_equal(xb[nb * k1:].reshape(nb, 784 - k1), want[:, k1:])
+    assert np.array_equal(tb.reshape(3, nb), t[rows].T)
+    assert np.array_equal(lb, labels[rows])
+    jk.gather(x, t, labels, rows, False, 784, xb, tb, lb)  # feature-major
+    assert np.array_equal(xb.reshape(784, nb), want.T)
+
+
+@needs_numba
 def test_a_784_wide_first_layer_on_two_blas_threads_keeps_the_bits_of_one():
     # the MNIST shape, batch 128: on OpenBLAS's SkylakeX kernels its first-layer product gives
     # other bits on two threads unless split along its sum; whatever fit's probe picks here,

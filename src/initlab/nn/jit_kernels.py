@@ -385,30 +385,50 @@ def update(th, g, m1, m2, kind, hp, hp64, alpha_buf, step, clip_kind, clip_val, 
 
 
 @njit(cache=True, error_model="numpy")
+def copy_rows(x, rows, i, m, c0, c1, xb, o, stride):  # pragma: no cover - compiled
+    """Columns ``[c0, c1)`` of the ``m`` (1 to 4) rows ``rows[i : i + m]`` of x into
+    ``xb[o + j * stride + c]`` (j = 0..m-1, c = c0..c1-1): four rows side by side in one loop,
+    so that four streams of reads are in flight, not one (rows scattered over a large x wait
+    on memory: measured 62 us instead of 125 us for 128 random rows of 784 float32 on a
+    2-vCPU AMD EPYC)."""
+    if m == 4:
+        r0, r1, r2, r3 = rows[i], rows[i + 1], rows[i + 2], rows[i + 3]
+        for c in range(c0, c1):
+            xb[o + c] = x[r0, c]
+            xb[o + stride + c] = x[r1, c]
+            xb[o + 2 * stride + c] = x[r2, c]
+            xb[o + 3 * stride + c] = x[r3, c]
+        return
+    for j in range(m):
+        r = rows[i + j]
+        oj = o + j * stride
+        for c in range(c0, c1):
+            xb[oj + c] = x[r, c]
+
+
+@njit(cache=True, error_model="numpy")
 def gather(x, t, labels, rows, rowmajor, k1, xb, tb, lb):  # pragma: no cover - compiled
     """The samples ``rows`` of sample-major x (n, f) and t (n, d) into the flat buffers
     ``xb`` (f * nb) and ``tb`` (d * nb, feature-major); their labels into ``lb``.
 
-    ``xb`` is sample-major ((nb, f): whole rows copied, for a first layer whose products go to
-    BLAS, which reads it transposed) when ``rowmajor``, else feature-major ((f, nb), for the
-    loops that run along samples), filled a feature at a time: reads that walk the gathered
-    rows and contiguous writes (a sample at a time would scatter each sample over f cache
-    lines; measured 3.4x slower at 128 x 784). Sample-major with ``k1`` < f, it is two blocks:
-    features ``[:k1]`` (nb, k1), then ``[k1:]`` (nb, f - k1), for a product split along its
-    sum (:func:`initlab.nn.blas.k_split`)."""
+    ``xb`` is sample-major ((nb, f): whole rows copied, four at a time (:func:`copy_rows`),
+    for a first layer whose products go to BLAS, which reads it transposed) when
+    ``rowmajor``, else feature-major ((f, nb), for the loops that run along samples), filled a
+    feature at a time: reads that walk the gathered rows and contiguous writes (a sample at a
+    time would scatter each sample over f cache lines; measured 3.4x slower at 128 x 784).
+    Sample-major with ``k1`` < f, it is two blocks: features ``[:k1]`` (nb, k1), then
+    ``[k1:]`` (nb, f - k1), for a product split along its sum
+    (:func:`initlab.nn.blas.k_split`)."""
     nb = rows.shape[0]
     f = x.shape[1]
     d = t.shape[1]
     if rowmajor:
         k2 = f - k1
-        for i in range(nb):
-            r = rows[i]
-            o = i * k1
-            for c in range(k1):
-                xb[o + c] = x[r, c]
-            o = nb * k1 + i * k2 - k1
-            for c in range(k1, f):
-                xb[o + c] = x[r, c]
+        for i in range(0, nb, 4):
+            m = min(4, nb - i)
+            copy_rows(x, rows, i, m, 0, k1, xb, i * k1, k1)
+            if k2 > 0:
+                copy_rows(x, rows, i, m, k1, f, xb, nb * k1 + i * k2 - k1, k2)
     else:
         for c in range(f):
             o = c * nb

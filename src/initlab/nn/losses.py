@@ -44,6 +44,7 @@ import numpy as np
 
 from initlab.errors import DataError, SpecError, unknown
 from initlab.nn.activations import Activation
+from initlab.nn.finite import all_finite
 
 __all__ = ["Loss", "Targets", "get", "infer", "names"]
 
@@ -201,7 +202,7 @@ def _as_array(y: Any, what: str = "y") -> np.ndarray:
         raise DataError(f"{what} is not array-like: {err}") from None
     if arr.dtype == object or arr.dtype.kind not in "biuf":
         raise DataError(f"{what} must be numeric; got dtype {arr.dtype}")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    if not all_finite(arr):
         raise DataError(f"{what} contains NaN or infinite values")
     return arr
 

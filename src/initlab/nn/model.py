@@ -33,6 +33,7 @@ import numpy as np
 
 from initlab.errors import ConfigError, DataError, ShapeError, StoreError
 from initlab.nn.engine import StepPlan, Workspace, backward, forward
+from initlab.nn.finite import all_finite
 from initlab.nn.graph import Graph, GraphPlan, GraphWorkspace
 from initlab.nn.layers import Dense
 from initlab.nn.losses import Loss, Targets
@@ -225,7 +226,7 @@ class Sequential:
         if arr.shape[0] == 0:
             raise DataError(f"{what} has no samples")
         arr = arr.astype(self.dtype, copy=False)
-        if not np.isfinite(arr).all():
+        if not all_finite(arr):
             raise DataError(f"{what} contains NaN or infinite values")
         return arr
 
