@@ -214,6 +214,32 @@ def test_15000_epochs_in_any_ensemble_with_any_logging_are_the_lone_run():
     _assert_same(_model(m, h, final, 0), {**ref, **_at(ref, h.epochs)})
 
 
+def test_the_probe_compares_each_products_own_output():
+    # a product whose bits depend on the thread count (the MNIST first layer on OpenBLAS's
+    # SkylakeX kernels on a Zen 4 EPYC), then a call that hides them (times zero, as a
+    # saturated activation would): what follows agrees on one and two threads, the product
+    # does not, and the probe must keep it on one
+    from functools import partial
+
+    from initlab.nn.training import _probe_step
+
+    rng = np.random.default_rng(0)
+    a = rng.random((128, 785), dtype=np.float32)
+    w = (rng.standard_normal((785, 128)) / 28).astype(np.float32)
+    with blas.BlasThreads(1):
+        one = a @ w
+    with blas.BlasThreads(2):
+        two = a @ w
+    if np.array_equal(one, two):
+        pytest.skip("this BLAS gives the same bits for this product on 1 and 2 threads")
+    out, hidden = np.empty_like(one), np.empty_like(one)
+    calls = [partial(np.matmul, a, w, out=out), partial(np.multiply, out, 0, out=hidden)]
+    after_only = blas.product_plan(lambda plan: [*_probe_step(calls, [0], plan, [hidden])[1:]],
+                                   1, 2)
+    assert after_only == (2,)  # what follows alone cannot see it
+    assert blas.product_plan(lambda plan: _probe_step(calls, [0], plan, [hidden]), 1, 2) == (1,)
+
+
 def test_the_thread_probe_does_not_depend_on_the_init(monkeypatch):
     """fit's thread probe (blas.product_plan) decides per product shape: a zero init, whose
     products give the same bits on any thread count until the weights move, gets the plan a

@@ -300,6 +300,37 @@ def test_gather_copies_the_rows_four_at_a_time_into_the_blocks_the_products_read
 
 
 @needs_numba
+def test_the_jit_probe_compares_each_products_own_output(monkeypatch):
+    # the probe step's first output is train_model's trace: per step, the forward products'
+    # outputs, the input gradients and the gradient, before the update; checked here against
+    # the first layer's product recomputed in NumPy from the probe's weights and inputs
+    from initlab.nn import blas
+
+    seen = {}
+    real = jit.product_plan
+
+    def spy(run, products, threads, limit, others=None):
+        seen["run"], seen["products"] = run, products
+        return real(run, products, threads, limit, others=others)
+
+    monkeypatch.setattr(jit, "product_plan", spy)
+    rng = np.random.default_rng(5)
+    x, y = rng.random((70, 200)), rng.integers(0, 3, 70)
+    m = Sequential([Dense(16, activation="sigmoid"), Dense(3, activation="softmax")],
+                   input_dim=200, seeds=[0], dtype=np.float64)
+    m.fit(x, y, epochs=1, batch_size=32, optimizer="sgd", seed=0, engine="jit", threads=2)
+    trace = seen["run"]((1,) * seen["products"])[0]
+    P = sum(f * u + u for f, u in m._layout.shapes)
+    assert trace.shape == (2, 2 * 32 * 19 + P)  # batches of 32 and 6 rows
+    (W, b), _ = blas.probe_weights(m._layout.shapes, np.float64)
+    x0 = np.random.default_rng(1).standard_normal((38, 200))
+    z = W.T @ x0[:32].T + b[:, None]
+    np.testing.assert_allclose(trace[0, : 16 * 32].reshape(16, 32), z, rtol=1e-12, atol=1e-12)
+    g = trace[0, 2 * 32 * 19:]
+    assert np.count_nonzero(g) > g.size // 2  # the gradient of the first step is there too
+
+
+@needs_numba
 def test_a_784_wide_first_layer_on_two_blas_threads_keeps_the_bits_of_one():
     # the MNIST shape, batch 128: on OpenBLAS's SkylakeX kernels its first-layer product gives
     # other bits on two threads unless split along its sum; whatever fit's probe picks here,

@@ -281,13 +281,14 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
                     logged: np.ndarray, theta: np.ndarray, mom1: np.ndarray,
                     mom2: np.ndarray, step0: int, loss_out: np.ndarray,
                     correct_out: np.ndarray, active: np.ndarray, div_epoch: np.ndarray,
-                    e0: int, raise_to: np.ndarray, k1: int) -> tuple[Any, ...]:
+                    e0: int, raise_to: np.ndarray, k1: int,
+                    trace: np.ndarray = _NO_TRACE) -> tuple[Any, ...]:
         """``train_model``'s arguments after ``k``: the data, state and outputs given,
         the model's shapes, loss and optimizer from this fit."""
         return (x, tt, labels, has_labels, perms, full, bs, logged, theta, mom1, mom2,
                 step0, fins, units, packed.woff, packed.boff, packed.toff, acts, alphas,
                 loss_kind, kind, hp, hp64, ckind, cval, fold, blas, raise_to, k1, need_out,
-                loss_out, correct_out, active, div_epoch, e0)
+                loss_out, correct_out, active, div_epoch, e0, trace.astype(dtype, copy=False))
 
     raise_to = np.zeros((len(shapes), 3), dtype=np.int64)  # no product raised
     f0 = shapes[0][0]
@@ -318,18 +319,23 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
             theta0[0, lo:bo] = wr.ravel()
             theta0[0, bo:bo + len(br)] = br
         x0 = np.random.default_rng(1).standard_normal((rows, f0)).astype(dtype)
+        # each product's own outputs, step by step (train_model's trace): an activation
+        # that saturates after a product could round its differences away in what follows
+        probe_steps = 1 if full else -(-rows // bs)
+        trace_width = 2 * (rows if full else bs) * int(units.sum()) + packed.theta.shape[1]
 
         def probe(plan: Sequence[Any]) -> list[np.ndarray]:
             lift = np.zeros_like(raise_to)
             for (li, j), m in zip(slots, plan, strict=True):
                 lift[li, j] = count(m)
             th, a, b = theta0.copy(), mom1[:1].copy(), mom2[:1].copy()
+            trace = np.empty((probe_steps, trace_width), dtype=dtype)
             jk.train_model(0, *kernel_args(
                 x0, tt[:rows], labels[:rows], empty_perm if full else sub,
                 np.full(1, -1, np.int64), th, a, b, 0, np.zeros((0, 1)), np.zeros((0, 1)),
                 np.ones(1, np.bool_), np.full(1, -1, np.int64), 0, lift,
-                cut if cut is not None and split in plan else f0))
-            return [th, a, b]
+                cut if cut is not None and split in plan else f0, trace))
+            return [trace, th, a, b]
 
         def whole(plan: Sequence[int]) -> list[np.ndarray]:  # every product on plan[0]
             with BlasLimit(plan[0]):
@@ -400,6 +406,10 @@ def model_workers(K: int, threads: int | None) -> int:
     """
     avail = threads if threads is not None else caller_threads()
     return min(K, avail) if K >= 2 and avail > 1 else 1
+
+
+_NO_TRACE = np.zeros((0, 0))
+"""``train_model``'s trace argument outside the thread probe: no rows, nothing copied."""
 
 
 class _Pool:

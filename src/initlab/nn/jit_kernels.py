@@ -488,7 +488,7 @@ def view(buf, start, rows, cols):  # pragma: no cover - compiled
 def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom1, mom2,
                 step0, fins, units, woff, boff, toff, acts, alphas, loss_kind, opt_kind, hp,
                 hp64, clip_kind, clip_val, fold, blas, raise_to, k1, need_out, loss_out,
-                correct_out, active, div_epoch, e0):  # pragma: no cover - compiled
+                correct_out, active, div_epoch, e0, trace):  # pragma: no cover - compiled
     """Train model ``k`` of ``theta`` (K, P) for ``len(logged)`` epochs, in place.
 
     ``logged[e]`` is the row of ``loss_out`` / ``correct_out`` epoch ``e`` adds to, or -1;
@@ -499,7 +499,11 @@ def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom
     caller runs the rest on one thread). ``k1`` < the input width splits a sample-major first
     layer's products along the sum there (:func:`affine_split`). Buffers are
     feature-major, (units, samples), so element-wise work and the small products run along
-    contiguous rows of samples."""
+    contiguous rows of samples. ``trace`` (steps, 2 * Z + P) or (0, 0): where it has rows,
+    step ``s`` of this call copies into row ``s`` its products' own outputs before the
+    update, the forward ones (the Z buffer, Z entries), the input gradients (GA, Z entries)
+    and the gradient (P entries): the thread probe of :mod:`initlab.nn.jit` compares them
+    (the buffers start at zero, so every entry is a function of the step's inputs)."""
     n, f0 = x.shape
     L = units.shape[0]
     d = units[L - 1]
@@ -507,10 +511,10 @@ def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom
     off = np.zeros(L + 1, dtype=np.int64)
     for li in range(L):
         off[li + 1] = off[li] + nbmax * units[li]
-    Z = np.empty(off[L], dtype=theta.dtype)
-    A = np.empty(off[L], dtype=theta.dtype)
-    GZ = np.empty(off[L], dtype=theta.dtype)
-    GA = np.empty(off[L], dtype=theta.dtype)
+    Z = np.zeros(off[L], dtype=theta.dtype)
+    A = np.zeros(off[L], dtype=theta.dtype)
+    GZ = np.zeros(off[L], dtype=theta.dtype)
+    GA = np.zeros(off[L], dtype=theta.dtype)
     xb = np.empty(nbmax * f0, dtype=x.dtype)
     tb = np.empty(nbmax * d, dtype=t.dtype)
     lb = np.empty(nbmax, dtype=labels.dtype)
@@ -529,6 +533,7 @@ def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom
     if full:
         gather(x, t, labels, np.arange(n), rowmajor, k1, xb, tb, lb)
     step = step0
+    traced = 0
     for e in range(logged.shape[0]):
         slot = logged[e]
         if not active[k] and slot < 0:
@@ -623,6 +628,15 @@ def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom
                     ap = view(A, off[li - 1], fi, nb)
                     gzp = view(GZ, off[li - 1], fi, nb)
                     act_backward(acts[li - 1], alphas[li - 1], zp, ap, ga, gzp)
+            if traced < trace.shape[0]:
+                row = trace[traced]
+                nz = off[L]
+                for i in range(nz):
+                    row[i] = Z[i]
+                    row[nz + i] = GA[i]
+                for i in range(g.shape[0]):
+                    row[2 * nz + i] = g[i]
+                traced += 1
             update(th, g, m1, m2, opt_kind, hp, hp64, cast, step, clip_kind, clip_val, toff,
                    fold)
             step += 1

@@ -229,14 +229,31 @@ def _probe_plans(model: Sequential, xs: np.ndarray, t: Targets, lossf: Loss,
 
         def run(plan: Sequence[int], calls: list = calls, slots: list = slots,
                 ws: Any = b.ws) -> list[np.ndarray]:
-            with np.errstate(all="ignore"):
-                for call in _lift(calls, {id(calls[i]): n for i, n in zip(slots, plan,
-                                                                         strict=True)}):
-                    call()
-            return [ws.grads.flat, ws.z[-1]]
+            return _probe_step(calls, slots, plan, [ws.grads.flat, ws.z[-1]])
 
         plans.append((b.steps, calls, slots, product_plan(run, len(slots), want)))
     return plans
+
+
+def _probe_step(calls: list, slots: list[int], plan: Sequence[int],
+                after: list[np.ndarray]) -> list[np.ndarray]:
+    """Run one step's ``calls``, product ``slots[i]`` on ``plan[i]`` BLAS threads, and return
+    what :func:`initlab.nn.blas.product_plan` compares: each product's own output, copied
+    right after it runs, then copies of ``after`` (the step's gradients and logits).
+
+    A product's output is compared itself, not only what follows from it: an activation that
+    saturates after it (sigmoid at large inputs, ReLU below zero) can round a product's
+    last-bit differences away, and the next steps would then see them anyway.
+    """
+    products = set(slots)
+    seen = []
+    with np.errstate(all="ignore"):
+        lifted = _lift(calls, {id(calls[i]): n for i, n in zip(slots, plan, strict=True)})
+        for i, call in enumerate(lifted):
+            call()
+            if i in products:
+                seen.append(calls[i].keywords["out"].copy())
+    return [*seen, *(a.copy() for a in after)]
 
 
 def _is_product(call: Any) -> bool:
