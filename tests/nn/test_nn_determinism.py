@@ -214,6 +214,38 @@ def test_15000_epochs_in_any_ensemble_with_any_logging_are_the_lone_run():
     _assert_same(_model(m, h, final, 0), {**ref, **_at(ref, h.epochs)})
 
 
+@pytest.mark.parametrize("engine", ["numpy", "jit"])
+def test_validation_runs_on_one_blas_thread_whatever_the_steps_run_on(monkeypatch, engine):
+    # the steps of this small net keep two threads (their products pass the probe), the
+    # validation products (other shapes, never probed) must run on one
+    if engine == "jit":
+        pytest.importorskip("numba")
+    seen = []
+    real = Sequential._evaluate
+
+    def spy(self, *args, **kwargs):
+        seen.append(blas.caller_threads())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Sequential, "_evaluate", spy)
+
+    class During:
+        def __init__(self):
+            self.threads = []
+
+        def on_epoch_end(self, epoch, logs):
+            self.threads.append(blas.caller_threads())
+
+    d = load("moons")
+    m = Sequential([Dense(12, activation="relu"), Dense(1, activation="sigmoid")],
+                   input_dim=2, seeds=[0])
+    cb = During()
+    m.fit(d.x_train, d.y_train, epochs=2, batch_size=64, validation_data=(d.x_test, d.y_test),
+          threads=2, engine=engine, callbacks=[cb])
+    assert cb.threads == [2, 2]  # the loop ran on two threads
+    assert seen == [1, 1]
+
+
 def test_the_probe_compares_each_products_own_output():
     # a product whose bits depend on the thread count (the MNIST first layer on OpenBLAS's
     # SkylakeX kernels on a Zen 4 EPYC), then a call that hides them (times zero, as a
