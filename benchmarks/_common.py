@@ -119,15 +119,20 @@ class Timing:
         return statistics.median(self.times)
 
 
+MIN_RUNS = 2
+"""Timed runs a cell makes before ``--budget`` may stop it (``engine.py --rounds`` > 1 sets
+1 in its cells: the rounds add the runs)."""
+
+
 def time_runs(run: Callable[[], object], repeats: int, budget_s: float) -> list[float]:
-    """Time ``run()`` ``repeats`` times (stop early, after at least two runs, once the runs so
-    far exceed ``budget_s``)."""
+    """Time ``run()`` ``repeats`` times (stop early, after at least ``MIN_RUNS`` runs, once the
+    runs so far exceed ``budget_s``)."""
     times: list[float] = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         run()
         times.append(time.perf_counter() - t0)
-        if len(times) >= 2 and sum(times) > budget_s:
+        if len(times) >= MIN_RUNS and sum(times) > budget_s:
             break
     return times
 

@@ -187,6 +187,9 @@ def measure_memory(quick: bool) -> dict | None:
 
 def cell_child(args: argparse.Namespace) -> None:
     """In a fresh process: time one framework on one workload; print a JSON line."""
+    import _common
+
+    _common.MIN_RUNS = args.min_runs
     key, name = args.cell.split(":")
     w = next(v for v in workloads(args.quick) if v.key == key)
     x, y = make_data(w)
@@ -205,7 +208,8 @@ def cell_child(args: argparse.Namespace) -> None:
 def run_cell(key: str, name: str, args: argparse.Namespace) -> Timing:
     """Run :func:`cell_child` in a subprocess and return its Timing."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--cell", f"{key}:{name}",
-           "--repeats", str(args.repeats), "--budget", str(args.budget)]
+           "--repeats", str(args.repeats), "--budget", str(args.budget),
+           "--min-runs", "1" if args.rounds > 1 else "2"]
     if args.quick:
         cmd.append("--quick")
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -233,6 +237,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--jit-cold", action="store_true",
                    help="also time initlab-jit's first call with an empty numba cache")
     p.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run each workload's cells this many times, the frameworks in turn, "
+                   "and pool their runs (slow drifts of a shared machine's load then fall on "
+                   "every framework alike; a cell may stop after one run per round)")
+    p.add_argument("--min-runs", type=int, default=2, help=argparse.SUPPRESS)
     p.add_argument("--cell", default="", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -288,32 +297,44 @@ def main(argv: list[str] | None = None) -> int:
     advice = blas.kernel_advice()
     if advice:
         print(f"note: {advice}")
-    print(f"median of {repeats} timed runs per cell (fewer where a cell passed {budget:.0f} s);"
+    print(f"median of {repeats} timed runs per cell and round (fewer where a cell passed "
+          f"{budget:.0f} s);"
           " warm-up and compilation outside the timed region\n", flush=True)
 
     results: dict[str, dict[str, Timing]] = {}
+    rounds = max(1, args.rounds)
+    if rounds > 1:
+        print(f"{rounds} rounds: each workload's cells run {rounds} times, the frameworks in "
+              "turn; a cell's runs are pooled over the rounds\n", flush=True)
     for w in wls:
         results[w.key] = {}
-        for name in [*own, *peers]:
-            t0 = time.perf_counter()
-            if args.quick and name == "keras" and w.K > 1:
-                print(f"  {w.key:8s} keras    skipped in --quick (K-wide model build)")
-                continue
-            try:
-                if args.quick:
-                    fn = {"initlab": bench_initlab, "initlab-jit": bench_initlab_jit}.get(
-                        name) or getattr(_peers, f"bench_{name}")
-                    results[w.key][name] = fn(w, *make_data(w), repeats, budget)
-                else:
-                    results[w.key][name] = run_cell(w.key, name, args)
-            except Exception as e:  # a peer failing must not hide the others' numbers
-                print(f"  {w.key} {name}: FAILED {e.__class__.__name__}: {e}")
-                continue
-            r = results[w.key][name]
-            extra = f", compile/warm-up {r.compile_s:.1f} s" if r.compile_s is not None else ""
-            print(f"  {w.key:8s} {name:11s} median {r.median:7.3f} s  runs "
-                  f"{[round(t, 3) for t in r.times]}{extra}  "
-                  f"(cell took {time.perf_counter() - t0:.0f} s)", flush=True)
+        for rnd in range(rounds):
+            for name in [*own, *peers]:
+                t0 = time.perf_counter()
+                if args.quick and name == "keras" and w.K > 1:
+                    if rnd == 0:
+                        print(f"  {w.key:8s} keras    skipped in --quick (K-wide model build)")
+                    continue
+                try:
+                    if args.quick:
+                        fn = {"initlab": bench_initlab, "initlab-jit": bench_initlab_jit}.get(
+                            name) or getattr(_peers, f"bench_{name}")
+                        t = fn(w, *make_data(w), repeats, budget)
+                    else:
+                        t = run_cell(w.key, name, args)
+                except Exception as e:  # a peer failing must not hide the others' numbers
+                    print(f"  {w.key} {name}: FAILED {e.__class__.__name__}: {e}")
+                    continue
+                old = results[w.key].get(name)
+                r = t if old is None else Timing(old.times + t.times, compile_s=old.compile_s,
+                                                 scale=old.scale)
+                results[w.key][name] = r
+                extra = (f", compile/warm-up {t.compile_s:.1f} s" if t.compile_s is not None
+                         else "")
+                tag = f" round {rnd + 1}" if rounds > 1 else ""
+                print(f"  {w.key:8s} {name:11s}{tag} median {r.median:7.3f} s  runs "
+                      f"{[round(v, 3) for v in t.times]}{extra}  "
+                      f"(cell took {time.perf_counter() - t0:.0f} s)", flush=True)
 
     # ---- main table
     header = ["Workload", *own] + [PEER_NAMES[p] for p in peers] \

@@ -272,23 +272,66 @@ def test_the_probe_compares_each_products_own_output():
     assert blas.product_plan(lambda plan: _probe_step(calls, [0], plan, [hidden]), 1, 2) == (1,)
 
 
+@pytest.mark.parametrize("engine", ["numpy", "jit"])
+def test_a_plan_is_probed_once_per_process_for_the_same_products(monkeypatch, engine):
+    # remembered_plan: the second fit of the same shapes and batch sizes does not probe
+    # again (whatever the init, data or optimizer), other batch sizes or shapes do, and
+    # forget_plans makes the next fit probe again; every fit ends where threads=1 does
+    if engine == "jit":
+        pytest.importorskip("numba")
+    calls = []
+    real = blas.product_plan
+
+    def counted(*args, **kwargs):
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(blas, "product_plan", counted)
+    blas.forget_plans()
+    rng = np.random.default_rng(0)
+    x, y = rng.random((200, 300), dtype=np.float32), rng.integers(0, 10, 200)
+
+    def fit(width, batch, init, optimizer, threads=2):
+        m = Sequential([Dense(width, activation="tanh", init=init),
+                        Dense(10, activation="softmax")], input_dim=300, seeds=[1])
+        m.fit(x, y, epochs=1, batch_size=batch, optimizer=optimizer, seed=3, threads=threads,
+              engine=engine)
+        return m.params.flat.copy()
+
+    first = fit(256, 64, "he_normal", "sgd")
+    probes = len(calls)  # the NumPy engine probes each batch size (64 and the last 8)
+    assert probes == (1 if engine == "jit" else 2)
+    again = fit(256, 64, "glorot_uniform", "adam")
+    assert len(calls) == probes  # remembered
+    assert np.array_equal(again, fit(256, 64, "glorot_uniform", "adam", threads=1))
+    fit(256, 50, "he_normal", "sgd")  # other batch sizes: probed
+    assert len(calls) > probes
+    probes = len(calls)
+    fit(128, 64, "he_normal", "sgd")  # other shapes: probed
+    assert len(calls) > probes
+    probes = len(calls)
+    blas.forget_plans()
+    assert np.array_equal(fit(256, 64, "he_normal", "sgd"), first)
+    assert len(calls) > probes
+
+
 def test_the_thread_probe_does_not_depend_on_the_init(monkeypatch):
     """fit's thread probe (blas.product_plan) decides per product shape: a zero init, whose
     products give the same bits on any thread count until the weights move, gets the plan a
     random init of the same shapes gets, and the model's own weights come back unchanged."""
-    from initlab.nn import training
-
     plans = []
+    real = blas.product_plan
 
     def recorded(*args, **kwargs):
-        plans.append(blas.product_plan(*args, **kwargs))
+        plans.append(real(*args, **kwargs))
         return plans[-1]
 
-    monkeypatch.setattr(training, "product_plan", recorded)
+    monkeypatch.setattr(blas, "product_plan", recorded)
     rng = np.random.default_rng(0)
     x = rng.random((256, 784), dtype=np.float32)
     y = rng.integers(0, 10, 256)
     for init in ("zeros", "he_normal"):
+        blas.forget_plans()  # each fit probes (a remembered plan would answer for both)
         m = Sequential([Dense(128, activation="relu", init=init), Dense(10, activation="softmax")],
                        input_dim=784, seeds=[0])
         m.fit(x, y, epochs=1, batch_size=128, optimizer="sgd", seed=1, threads=2)

@@ -307,13 +307,14 @@ def test_the_jit_probe_compares_each_products_own_output(monkeypatch):
     from initlab.nn import blas
 
     seen = {}
-    real = jit.product_plan
+    real = blas.product_plan
 
     def spy(run, products, threads, limit, others=None):
         seen["run"], seen["products"] = run, products
         return real(run, products, threads, limit, others=others)
 
-    monkeypatch.setattr(jit, "product_plan", spy)
+    monkeypatch.setattr(blas, "product_plan", spy)
+    blas.forget_plans()
     rng = np.random.default_rng(5)
     x, y = rng.random((70, 200)), rng.integers(0, 3, 70)
     m = Sequential([Dense(16, activation="sigmoid"), Dense(3, activation="softmax")],

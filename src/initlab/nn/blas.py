@@ -39,7 +39,7 @@ from typing import Any
 
 __all__ = ["CPU", "AVX512_FLAGS", "AVX512_KERNELS", "cpu", "numpy_blas", "describe",
            "kernel_advice", "caller_threads", "BlasThreads", "BlasLimit", "product_plan",
-           "k_split", "numba_blas_threads"]
+           "k_split", "numba_blas_threads", "remembered_plan", "forget_plans"]
 
 AVX512_FLAGS: tuple[str, ...] = ("avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl")
 """The CPU flags OpenBLAS's SkylakeX kernels need."""
@@ -395,6 +395,50 @@ def probe_weights(shapes: Sequence[tuple[int, int]], dtype: Any) -> list[tuple[A
     noise = np.random.default_rng(0)
     return [((noise.standard_normal((f, u)) / np.sqrt(f)).astype(dtype),
              (noise.standard_normal(u) / np.sqrt(f)).astype(dtype)) for f, u in shapes]
+
+
+PLANS_MAX = 256
+"""At most this many plans are remembered (:func:`remembered_plan`); the oldest go first."""
+
+_PLANS: dict[Any, tuple[Any, ...]] = {}
+
+
+def remembered_plan(key: Any, run: Callable[[Sequence[Any]], Sequence[Any]], products: int,
+                    threads: int, limit: type | None = None,
+                    others: Mapping[int, Sequence[Any]] | None = None) -> tuple[Any, ...]:
+    """:func:`product_plan`, remembered for the rest of the process under ``key``.
+
+    A plan is a function of the products' shapes, memory layouts and dtype, the thread
+    count and the BLAS library (fixed once loaded), never of the values multiplied (the
+    probe runs on fixed random operands): ``key`` must name everything that decides the
+    products' shapes and layouts, and with ``products``, ``threads`` and ``others`` it
+    decides the plan. So a process's later fits of the same shapes skip the probe steps
+    (on the MNIST MLP at batch 128, 3 probe runs, about 10 ms of each fit).
+
+    Example:
+        >>> import numpy as np
+        >>> a = np.arange(12.0).reshape(3, 4)
+        >>> def step(plan):
+        ...     with BlasThreads(plan[0]):
+        ...         return [a @ a.T]
+        >>> remembered_plan(("doc", a.shape), step, 1, 2)
+        (2,)
+    """
+    full_key = (key, products, threads,
+                None if others is None else tuple(sorted((i, tuple(o))
+                                                         for i, o in others.items())))
+    plan = _PLANS.get(full_key)
+    if plan is None:
+        plan = product_plan(run, products, threads, limit or BlasThreads, others)
+        while len(_PLANS) >= PLANS_MAX:
+            del _PLANS[next(iter(_PLANS))]
+        _PLANS[full_key] = plan
+    return plan
+
+
+def forget_plans() -> None:
+    """Forget every remembered plan (:func:`remembered_plan`): the next fit probes again."""
+    _PLANS.clear()
 
 
 def product_plan(run: Callable[[Sequence[Any]], Sequence[Any]], products: int, threads: int,

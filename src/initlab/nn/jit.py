@@ -63,7 +63,7 @@ from typing import Any
 import numpy as np
 
 from initlab.errors import ConfigError, unknown
-from initlab.nn.blas import BlasLimit, caller_threads, k_split, probe_weights, product_plan
+from initlab.nn.blas import BlasLimit, caller_threads, k_split, probe_weights, remembered_plan
 
 __all__ = ["ENGINES", "BLAS_MIN", "available", "check_engine", "unsupported", "fit_compiled",
            "warm_up", "model_workers"]
@@ -341,9 +341,14 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
             with BlasLimit(plan[0]):
                 return probe((1,) * len(slots))
 
-        plan = (product_plan(probe, len(slots), want, BlasLimit,
-                             others={0: [split]} if cut is not None else None)
-                if jk.CAN_RAISE else product_plan(whole, 1, want, BlasLimit) * len(slots))
+        # what decides the products' shapes and layouts (blas.remembered_plan): the shapes,
+        # the dtype, the batch sizes probed, which layers go to BLAS and the cut
+        key = ("jit", tuple(shapes), np.dtype(dtype).str, rows, bs, full,
+               tuple(bool(v) for v in blas), cut, jk.CAN_RAISE)
+        plan = (remembered_plan(key, probe, len(slots), want, BlasLimit,
+                                others={0: [split]} if cut is not None else None)
+                if jk.CAN_RAISE else remembered_plan(key, whole, 1, want, BlasLimit)
+                * len(slots))
         if cut is not None and split in plan:
             k1 = cut
         if all(m in (want, split) for m in plan):

@@ -44,7 +44,7 @@ from initlab.nn.blas import (
     caller_threads,
     openblas_threads,
     probe_weights,
-    product_plan,
+    remembered_plan,
 )
 from initlab.nn.engine import input_buffer
 from initlab.nn.history import History
@@ -231,8 +231,17 @@ def _probe_plans(model: Sequential, xs: np.ndarray, t: Targets, lossf: Loss,
                 ws: Any = b.ws) -> list[np.ndarray]:
             return _probe_step(calls, slots, plan, [ws.grads.flat, ws.z[-1]])
 
-        plans.append((b.steps, calls, slots, product_plan(run, len(slots), want)))
+        key = ("numpy", tuple(_layout(calls[i]) for i in slots))
+        plans.append((b.steps, calls, slots, remembered_plan(key, run, len(slots), want)))
     return plans
+
+
+def _layout(call: Any) -> tuple:
+    """What a product's plan depends on: its operands' and output's shapes, strides and
+    dtypes (:func:`initlab.nn.blas.remembered_plan`)."""
+    out = call.keywords["out"]
+    return (*((a.shape, a.strides, a.dtype.str) for a in call.args),
+            (out.shape, out.strides, out.dtype.str))
 
 
 def _probe_step(calls: list, slots: list[int], plan: Sequence[int],
