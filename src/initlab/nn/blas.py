@@ -417,12 +417,12 @@ def remembered_plan(key: Any, run: Callable[[Sequence[Any]], Sequence[Any]], pro
 
     Example:
         >>> import numpy as np
-        >>> a = np.arange(12.0).reshape(3, 4)
-        >>> def step(plan):
-        ...     with BlasThreads(plan[0]):
-        ...         return [a @ a.T]
-        >>> remembered_plan(("doc", a.shape), step, 1, 2)
-        (2,)
+        >>> runs = []
+        >>> def step(plan):  # a probe step that counts its runs
+        ...     runs.append(plan)
+        ...     return [np.zeros(3)]
+        >>> remembered_plan("doc", step, 1, 2), remembered_plan("doc", step, 1, 2), len(runs)
+        ((2,), (2,), 2)
     """
     full_key = (key, products, threads,
                 None if others is None else tuple(sorted((i, tuple(o))
