@@ -327,8 +327,9 @@ class BlasLimit:
     def __enter__(self) -> BlasLimit:
         if self.threads is None:
             return self
-        ctls = [openblas_threads(), numba_blas_threads()]
-        if all(c is not None for c in ctls):
+        found = [openblas_threads(), numba_blas_threads()]
+        ctls = [c for c in found if c is not None]
+        if len(ctls) == len(found):
             for get, put in {id(c[1]): c for c in ctls}.values():
                 original = int(get())
                 if original != self.threads:
