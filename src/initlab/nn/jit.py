@@ -276,19 +276,20 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
         threads = blas_threads(shapes, bs)
     empty_perm = np.zeros((0, 0), dtype=np.int64)
     want = caller_threads() if threads is None else threads
+    no_trace = np.zeros((0, 0), dtype=dtype)  # train_model's trace outside the probe
 
     def kernel_args(x: np.ndarray, tt: np.ndarray, labels: np.ndarray, perms: np.ndarray,
                     logged: np.ndarray, theta: np.ndarray, mom1: np.ndarray,
                     mom2: np.ndarray, step0: int, loss_out: np.ndarray,
                     correct_out: np.ndarray, active: np.ndarray, div_epoch: np.ndarray,
                     e0: int, raise_to: np.ndarray, k1: int,
-                    trace: np.ndarray = _NO_TRACE) -> tuple[Any, ...]:
+                    trace: np.ndarray = no_trace) -> tuple[Any, ...]:
         """``train_model``'s arguments after ``k``: the data, state and outputs given,
         the model's shapes, loss and optimizer from this fit."""
         return (x, tt, labels, has_labels, perms, full, bs, logged, theta, mom1, mom2,
                 step0, fins, units, packed.woff, packed.boff, packed.toff, acts, alphas,
                 loss_kind, kind, hp, hp64, ckind, cval, fold, blas, raise_to, k1, need_out,
-                loss_out, correct_out, active, div_epoch, e0, trace.astype(dtype, copy=False))
+                loss_out, correct_out, active, div_epoch, e0, trace)
 
     raise_to = np.zeros((len(shapes), 3), dtype=np.int64)  # no product raised
     f0 = shapes[0][0]
@@ -411,10 +412,6 @@ def model_workers(K: int, threads: int | None) -> int:
     """
     avail = threads if threads is not None else caller_threads()
     return min(K, avail) if K >= 2 and avail > 1 else 1
-
-
-_NO_TRACE = np.zeros((0, 0))
-"""``train_model``'s trace argument outside the thread probe: no rows, nothing copied."""
 
 
 class _Pool:

@@ -503,7 +503,7 @@ def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom
     step ``s`` of this call copies into row ``s`` its products' own outputs before the
     update, the forward ones (the Z buffer, Z entries), the input gradients (GA, Z entries)
     and the gradient (P entries): the thread probe of :mod:`initlab.nn.jit` compares them
-    (the buffers start at zero, so every entry is a function of the step's inputs)."""
+    (Z and GA start at zero, so every entry is a function of the step's inputs)."""
     n, f0 = x.shape
     L = units.shape[0]
     d = units[L - 1]
@@ -511,9 +511,9 @@ def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom
     off = np.zeros(L + 1, dtype=np.int64)
     for li in range(L):
         off[li + 1] = off[li] + nbmax * units[li]
-    Z = np.zeros(off[L], dtype=theta.dtype)
-    A = np.zeros(off[L], dtype=theta.dtype)
-    GZ = np.zeros(off[L], dtype=theta.dtype)
+    Z = np.zeros(off[L], dtype=theta.dtype)  # zeros: the trace copies Z and GA whole
+    A = np.empty(off[L], dtype=theta.dtype)
+    GZ = np.empty(off[L], dtype=theta.dtype)
     GA = np.zeros(off[L], dtype=theta.dtype)
     xb = np.empty(nbmax * f0, dtype=x.dtype)
     tb = np.empty(nbmax * d, dtype=t.dtype)
