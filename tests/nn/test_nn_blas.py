@@ -191,3 +191,18 @@ def test_one_and_two_threads_agree_under_kernels_that_differ_by_thread_count():
                          text=True, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith("OK")
+
+
+def test_probe_weights_are_fixed_random_weights_and_zero_biases():
+    # random W (a constant one would give every thread count the same bits); zero b, so a
+    # traced z = x W + b is the product's own output; the same numbers on every call
+    shapes = [(784, 128), (128, 10)]
+    first, again = blas.probe_weights(shapes, "float32"), blas.probe_weights(shapes, "float32")
+    for (W, b), (W2, b2), (f, u) in zip(first, again, shapes, strict=True):
+        assert W.shape == (f, u) and W.dtype == np.float32 and b.shape == (u,)
+        assert np.array_equal(W, W2) and np.array_equal(b, b2)
+        assert not np.any(b)
+        assert np.unique(W).size > W.size // 2
+        # standard normal over sqrt(f): the sample std within 5 standard errors of 1/sqrt(f)
+        se = 1 / np.sqrt(f) / np.sqrt(2 * W.size)
+        assert abs(W.std() - 1 / np.sqrt(f)) < 5 * se

@@ -381,21 +381,25 @@ def k_split(k: int) -> int | None:
 
 
 def probe_weights(shapes: Sequence[tuple[int, int]], dtype: Any) -> list[tuple[Any, Any]]:
-    """Per layer ``(W, b)``, fixed random numbers of shape ``(fan_in, units)`` and
-    ``(units,)``, standard normal over sqrt(fan_in): the weights both engines' thread probes
-    (:func:`product_plan`) run on instead of the model's own. A zero or constant init (x @ 0
-    = 0) gives every product the same bits on any thread count until the weights move, and
-    the plan must hold for every later step; 1/sqrt(fan_in) keeps the logits finite.
+    """Per layer ``(W, b)``: ``W`` fixed random numbers of shape ``(fan_in, units)``, standard
+    normal over sqrt(fan_in), and ``b`` zeros of shape ``(units,)``: the weights both engines'
+    thread probes (:func:`product_plan`) run on instead of the model's own. A zero or constant
+    ``W`` (x @ 0 = 0) gives every product the same bits on any thread count until the weights
+    move, and the plan must hold for every later step; 1/sqrt(fan_in) keeps the logits finite.
+    The biases are zero because the compiled path's probe reads each forward product's output
+    with its bias added (z = x W + b): a large bias could round a product's last-bit
+    difference away, and x + 0 is x exactly.
 
     Example:
-        >>> [(w.shape, b.shape) for w, b in probe_weights([(3, 2), (2, 1)], "float32")]
-        [((3, 2), (2,)), ((2, 1), (1,))]
+        >>> [(w.shape, b.shape, float(abs(b).max())) for w, b in
+        ...  probe_weights([(3, 2), (2, 1)], "float32")]
+        [((3, 2), (2,), 0.0), ((2, 1), (1,), 0.0)]
     """
     import numpy as np
 
     noise = np.random.default_rng(0)
-    return [((noise.standard_normal((f, u)) / np.sqrt(f)).astype(dtype),
-             (noise.standard_normal(u) / np.sqrt(f)).astype(dtype)) for f, u in shapes]
+    return [((noise.standard_normal((f, u)) / np.sqrt(f)).astype(dtype), np.zeros(u, dtype))
+            for f, u in shapes]
 
 
 PLANS_MAX = 256
