@@ -60,3 +60,30 @@ def test_torch_table_has_no_gelu_and_says_so():
     with pytest.raises(SpecError, match="takes no param"):
         gain("gelu", 0.1, method="second_moment")
     assert gain("elu", 0.5, method="second_moment") > gain("elu", method="second_moment")
+
+
+def test_the_scalar_sigmoid_and_gelu_match_scipys_and_do_not_overflow():
+    # the gains' sigmoid, silu and gelu are written with math (scipy loads on demand only);
+    # each must agree with scipy.special to a few ulps, also far out in both tails (gelu's
+    # erfc(-x / sqrt 2): rounding x / sqrt 2 costs a relative (x^2 + 1) ulps in its tail)
+    xs = np.concatenate([np.linspace(-40, 40, 801), [-745.0, -710.0, 710.0, 745.0]])
+    sig, gelu = SECOND_MOMENT["sigmoid"](), SECOND_MOMENT["gelu"]()
+    for x in xs:
+        assert math.isclose(sig(float(x)), float(special.expit(x)), rel_tol=4e-16, abs_tol=1e-300)
+        ref = x * float(special.ndtr(x))
+        tol = 4e-16 * (1 + x * x)
+        assert math.isclose(gelu(float(x)), ref, rel_tol=tol, abs_tol=1e-300)
+
+
+def test_import_initlab_does_not_load_scipy():
+    # scipy.special and scipy.integrate take ~0.6 s to import: every CLI command paid it
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    code = "import sys, initlab; print(sorted(m for m in sys.modules if m.startswith('scipy')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": str(src)})
+    assert out.stdout.strip() == "[]"

@@ -52,7 +52,6 @@ import numbers
 from collections.abc import Callable
 
 import numpy as np
-from scipy import integrate, special
 
 from initlab.errors import SpecError, unknown
 from initlab.init.checks import number
@@ -93,18 +92,26 @@ def _elu(alpha: float) -> Callable[[float], float]:
     return lambda x: x if x > 0 else alpha * math.expm1(x)
 
 
+def _sigmoid(x: float) -> float:
+    """1 / (1 + e^-x), written so that neither side overflows (as scipy.special.expit)."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
 SECOND_MOMENT: dict[str, Callable[..., Callable[[float], float]]] = {
     "linear": lambda: (lambda x: x),
     "identity": lambda: (lambda x: x),
     "relu": lambda: (lambda x: max(x, 0.0)),
     "leaky_relu": _leaky,
     "tanh": lambda: math.tanh,
-    "sigmoid": lambda: (lambda x: float(special.expit(x))),
+    "sigmoid": lambda: _sigmoid,
     "selu": lambda: (lambda x: _SELU_L * (x if x > 0 else _SELU_A * math.expm1(x))),
     "elu": _elu,
-    "gelu": lambda: (lambda x: x * float(special.ndtr(x))),
-    "silu": lambda: (lambda x: x * float(special.expit(x))),
-    "swish": lambda: (lambda x: x * float(special.expit(x))),
+    "gelu": lambda: (lambda x: x * 0.5 * math.erfc(-x / math.sqrt(2.0))),
+    "silu": lambda: (lambda x: x * _sigmoid(x)),
+    "swish": lambda: (lambda x: x * _sigmoid(x)),
     "mish": lambda: (lambda x: x * math.tanh(float(np.logaddexp(0.0, x)))),
     "softplus": lambda: (lambda x: float(np.logaddexp(0.0, x))),
 }
@@ -131,6 +138,8 @@ def second_moment(activation: str, param: float | None = None) -> float:
 
     def f(x: float) -> float:
         return phi(x) ** 2 * math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+    from scipy import integrate  # here, not at import: scipy.integrate takes ~0.3 s to load
 
     lo = integrate.quad(f, -np.inf, 0.0, epsabs=1e-13, epsrel=1e-12)[0]
     hi = integrate.quad(f, 0.0, np.inf, epsabs=1e-13, epsrel=1e-12)[0]
