@@ -424,9 +424,10 @@ def gather(x, t, labels, rows, rowmajor, k1, xb, tb, lb):  # pragma: no cover - 
     d = t.shape[1]
     if rowmajor:
         k2 = f - k1
+        c0 = nb - nb  # 0 as a variable: numba compiles a literal 0 argument a second time
         for i in range(0, nb, 4):
             m = min(4, nb - i)
-            copy_rows(x, rows, i, m, 0, k1, xb, i * k1, k1)
+            copy_rows(x, rows, i, m, c0, k1, xb, i * k1, k1)
             if k2 > 0:
                 copy_rows(x, rows, i, m, k1, f, xb, nb * k1 + i * k2 - k1, k2)
     else:
@@ -563,11 +564,11 @@ def train_model(k, x, t, labels, has_labels, perms, full, bs, logged, theta, mom
                 if li > 0:
                     affine(W, b, view(A, off[li - 1], fi, nb), z, blas[li])
                 elif split:
-                    affine_split(W, b, ra, rb, z, view(tmp, 0, u, nb))
+                    affine_split(W, b, ra, rb, z, tmp[: u * nb].reshape(u, nb))
                 elif rowmajor:
                     affine_rows(W, b, xr, z)
                 else:
-                    affine(W, b, xf, z, False)
+                    affine(W, b, xf, z, rowmajor)  # False, as a variable (one signature)
                 if r > 0:
                     set_blas_threads(1)
                 if li < L - 1 or need_out:
