@@ -10,6 +10,7 @@ ones the article's 15,000), compared with ``np.array_equal``.
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import time
@@ -287,6 +288,14 @@ def test_a_plan_is_probed_once_per_process_for_the_same_products(monkeypatch, en
         return real(*args, **kwargs)
 
     monkeypatch.setattr(blas, "product_plan", counted)
+    drawn = []  # the probe weights are drawn, and swapped in, only by a probe that runs
+    module = importlib.import_module(f"initlab.nn.{'jit' if engine == 'jit' else 'training'}")
+
+    def weights(*args):
+        drawn.append(args[0])
+        return blas.probe_weights(*args)
+
+    monkeypatch.setattr(module, "probe_weights", weights)
     blas.forget_plans()
     rng = np.random.default_rng(0)
     x, y = rng.random((200, 300), dtype=np.float32), rng.integers(0, 10, 200)
@@ -301,8 +310,9 @@ def test_a_plan_is_probed_once_per_process_for_the_same_products(monkeypatch, en
     first = fit(256, 64, "he_normal", "sgd")
     probes = len(calls)  # the NumPy engine probes each batch size (64 and the last 8)
     assert probes == (1 if engine == "jit" else 2)
+    assert len(drawn) == 1  # once per fit that probes, however many probe steps it runs
     again = fit(256, 64, "glorot_uniform", "adam")
-    assert len(calls) == probes  # remembered
+    assert len(calls) == probes and len(drawn) == 1  # remembered: no probe step at all
     assert np.array_equal(again, fit(256, 64, "glorot_uniform", "adam", threads=1))
     fit(256, 50, "he_normal", "sgd")  # other batch sizes: probed
     assert len(calls) > probes

@@ -314,12 +314,19 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
 
         # the probe runs on fixed random weights and inputs (blas.probe_weights), not the
         # model's own: a zero init or zero inputs would pass it trivially
-        theta0 = np.empty_like(packed.theta[:1])
-        for li, (wr, br) in enumerate(probe_weights(shapes, dtype)):
-            lo, bo = int(packed.woff[li]), int(packed.boff[li])
-            theta0[0, lo:bo] = wr.ravel()
-            theta0[0, bo:bo + len(br)] = br
-        x0 = np.random.default_rng(1).standard_normal((rows, f0)).astype(dtype)
+        fixed: list[np.ndarray] = []  # [weights, inputs], drawn by the first probe that runs
+
+        def probe_inputs() -> list[np.ndarray]:
+            if not fixed:
+                theta0 = np.empty_like(packed.theta[:1])
+                for li, (wr, br) in enumerate(probe_weights(shapes, dtype)):
+                    lo, bo = int(packed.woff[li]), int(packed.boff[li])
+                    theta0[0, lo:bo] = wr.ravel()
+                    theta0[0, bo:bo + len(br)] = br
+                fixed.extend([theta0, np.random.default_rng(1).standard_normal(
+                    (rows, f0)).astype(dtype)])
+            return fixed
+
         # each product's own outputs, step by step (train_model's trace): an activation
         # that saturates after a product could round its differences away in what follows
         probe_steps = 1 if full else -(-rows // bs)
@@ -329,6 +336,7 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
             lift = np.zeros_like(raise_to)
             for (li, j), m in zip(slots, plan, strict=True):
                 lift[li, j] = count(m)
+            theta0, x0 = probe_inputs()
             th, a, b = theta0.copy(), mom1[:1].copy(), mom2[:1].copy()
             trace = np.empty((probe_steps, trace_width), dtype=dtype)
             jk.train_model(0, *kernel_args(

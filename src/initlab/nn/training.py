@@ -28,11 +28,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -195,17 +196,7 @@ def _checked_threads(model: Sequential, xs: np.ndarray, t: Targets, lossf: Loss,
         return blas
     fold = opt.scale()
     scale = 1.0 if fold is None else fold
-    # the probe steps run on fixed random weights (blas.probe_weights), not the model's own,
-    # which come back after: a zero init would pass them trivially
-    params = model.params
-    saved = params.flat.copy()
-    for (wr, br), W, bias in zip(probe_weights(model._layout.shapes, model.dtype), params.W,
-                                 params.b, strict=True):
-        W[...], bias[...] = wr, br
-    try:
-        plans = _probe_plans(model, xs, t, lossf, batches, full, fold, scale, want)
-    finally:
-        params.flat[...] = saved
+    plans = _probe_plans(model, xs, t, lossf, batches, full, fold, scale, want)
     if all(n == want for *_, plan in plans for n in plan):
         return blas
     for steps, calls, slots, plan in plans:
@@ -219,21 +210,41 @@ def _probe_plans(model: Sequential, xs: np.ndarray, t: Targets, lossf: Loss,
     """Per batch size, its steps, the call list probed, the product slots in it and
     their :func:`product_plan` on ``want`` threads (one probe step on the first rows)."""
     plans = []
+    fixed: list = []  # the probe weights, drawn by the first probe step that runs
     for b in batches:
-        if not full:
-            b.fill(xs, t, np.arange(b.ws.n))
         if b.steps is None:
             b.steps = _Steps(model, b, lossf, scale, 1, fold is not None)
         calls = b.steps.plain[0]
         slots = [i for i, c in enumerate(calls) if _is_product(c)]
 
         def run(plan: Sequence[int], calls: list = calls, slots: list = slots,
-                ws: Any = b.ws) -> list[np.ndarray]:
-            return _probe_step(calls, slots, plan, [ws.grads.flat, ws.z[-1]])
+                b: _Batch = b) -> list[np.ndarray]:
+            ws = b.ws
+            if not full:  # the first rows (the steps refill the workspace)
+                b.fill(xs, t, np.arange(ws.n))
+            with _probe_weights(model, fixed):
+                return _probe_step(calls, slots, plan, [ws.grads.flat, ws.z[-1]])
 
         key = ("numpy", tuple(_layout(calls[i]) for i in slots))
         plans.append((b.steps, calls, slots, remembered_plan(key, run, len(slots), want)))
     return plans
+
+
+@contextlib.contextmanager
+def _probe_weights(model: Sequential, fixed: list) -> Iterator[None]:
+    """The model's weights replaced by ``fixed`` (:func:`initlab.nn.blas.probe_weights`, drawn
+    here on first use) for a probe step (a zero init would pass it trivially), its own put
+    back after, whatever happens. Only a probe that runs pays: a remembered plan runs none."""
+    if not fixed:
+        fixed.extend(probe_weights(model._layout.shapes, model.dtype))
+    params = model.params
+    saved = params.flat.copy()
+    for (wr, br), W, bias in zip(fixed, params.W, params.b, strict=True):
+        W[...], bias[...] = wr, br
+    try:
+        yield
+    finally:
+        params.flat[...] = saved
 
 
 def _layout(call: Any) -> tuple:
