@@ -215,20 +215,27 @@ def test_15000_epochs_in_any_ensemble_with_any_logging_are_the_lone_run():
     _assert_same(_model(m, h, final, 0), {**ref, **_at(ref, h.epochs)})
 
 
+def _recorded(monkeypatch, owner, name, note):
+    """Wrap ``owner.name`` for the test: each call appends ``note(*args, **kwargs)`` to the
+    list returned, then runs the real one."""
+    seen = []
+    real = getattr(owner, name)
+
+    def wrapped(*args, **kwargs):
+        seen.append(note(*args, **kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapped)
+    return seen
+
+
 @pytest.mark.parametrize("engine", ["numpy", "jit"])
 def test_validation_runs_on_one_blas_thread_whatever_the_steps_run_on(monkeypatch, engine):
     # the steps of this small net keep two threads (their products pass the probe), the
     # validation products (other shapes, never probed) must run on one
     if engine == "jit":
         pytest.importorskip("numba")
-    seen = []
-    real = Sequential._evaluate
-
-    def spy(self, *args, **kwargs):
-        seen.append(blas.caller_threads())
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(Sequential, "_evaluate", spy)
+    seen = _recorded(monkeypatch, Sequential, "_evaluate", lambda *a, **k: blas.caller_threads())
 
     class During:
         def __init__(self):
@@ -280,22 +287,10 @@ def test_a_plan_is_probed_once_per_process_for_the_same_products(monkeypatch, en
     # forget_plans makes the next fit probe again; every fit ends where threads=1 does
     if engine == "jit":
         pytest.importorskip("numba")
-    calls = []
-    real = blas.product_plan
-
-    def counted(*args, **kwargs):
-        calls.append(args[1])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(blas, "product_plan", counted)
-    drawn = []  # the probe weights are drawn, and swapped in, only by a probe that runs
+    calls = _recorded(monkeypatch, blas, "product_plan", lambda *a, **k: a[1])
+    # the probe weights are drawn, and swapped in, only by a probe that runs
     module = importlib.import_module(f"initlab.nn.{'jit' if engine == 'jit' else 'training'}")
-
-    def weights(*args):
-        drawn.append(args[0])
-        return blas.probe_weights(*args)
-
-    monkeypatch.setattr(module, "probe_weights", weights)
+    drawn = _recorded(monkeypatch, module, "probe_weights", lambda *a, **k: a[0])
     blas.forget_plans()
     rng = np.random.default_rng(0)
     x, y = rng.random((200, 300), dtype=np.float32), rng.integers(0, 10, 200)
