@@ -11,12 +11,11 @@ Workloads (the same float32 data for every framework, fixed seeds):
   3. Seed 002's moons network (2-12-6-1 relu/relu/sigmoid, binary CE), 400 samples, 15,000
      full-batch epochs of GD lr 0.01, K = 1 and K = 100.
 
-``initlab-jit`` is the same ``fit`` with ``engine="jit"`` (the compiled path, extra
-``initlab[jit]``), its own column when numba is installed (``--no-jit`` leaves it out). Its
-first call in the cell's fresh process (numba's import plus loading the machine code from
-numba's on-disk cache, or compiling it) is reported beside JAX's compile time, outside the
-table; ``--jit-cold`` also measures it in a fresh process with an empty cache (a temporary
-``NUMBA_CACHE_DIR`` for that child only).
+``initlab-jit`` is the same ``fit`` with ``engine="jit"`` (the compiled path: a C extension
+built when initlab is installed), its own column when that extension is there (``--no-jit``
+leaves it out). Its first call in the cell's fresh process (importing the extension; nothing
+compiles at run time) is reported beside JAX's compile time, outside the table, and so is a
+fresh process's first ``fit(engine="jit")`` from the import of initlab on.
 
 Each cell is the median wall time of ``--repeats`` timed runs (default 5; a framework whose
 runs on a workload exceed ``--budget`` seconds stops early, the run count is printed beside
@@ -93,8 +92,8 @@ def bench_initlab(w: Workload, x: np.ndarray, y: np.ndarray, repeats: int,
 
 def bench_initlab_jit(w: Workload, x: np.ndarray, y: np.ndarray, repeats: int,
                       budget_s: float) -> Timing:
-    """initlab's compiled path: the first fit (on the warm-up slice, so numba's import and
-    its cache load or compilation) is timed as compile_s, then the timed runs."""
+    """initlab's compiled path: the first fit (on the warm-up slice: the kernels' import) is
+    timed as compile_s, then the timed runs."""
     model = initlab_model(w)
     xw, yw = warmup_slice(w, x, y)
     t0 = time.perf_counter()
@@ -104,11 +103,9 @@ def bench_initlab_jit(w: Workload, x: np.ndarray, y: np.ndarray, repeats: int,
                             budget_s), compile_s=first)
 
 
-def jit_first_call(cold: bool) -> float | None:
-    """Seconds of a fresh process's first ``fit(engine="jit")`` (a 2-3-2 net; numba's import,
-    then its cache load, or with ``cold`` a compile into an empty temporary cache)."""
-    import tempfile
-
+def jit_first_call() -> float | None:
+    """Seconds of a fresh process's first ``fit(engine="jit")``, from importing initlab on (a
+    4-3-10 net: initlab's and the kernels' import, SciPy's BLAS, one epoch)."""
     code = ("import time, numpy as np; t0 = time.perf_counter()\n"
             "from initlab.nn import Dense, Sequential\n"
             "m = Sequential([Dense(3, activation='relu'), Dense(10, activation='softmax')], "
@@ -119,11 +116,8 @@ def jit_first_call(cold: bool) -> float | None:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
                                          env.get("PYTHONPATH", "")])
-    with tempfile.TemporaryDirectory() as tmp:
-        if cold:
-            env["NUMBA_CACHE_DIR"] = tmp  # this child only: an empty cache
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              env=env, check=False)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("FIRST ")]
     return float(lines[-1].split()[1]) if lines else None
 
@@ -234,8 +228,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--peers", default=",".join(PEERS), help="comma-separated: torch,jax,keras")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess")
     p.add_argument("--no-jit", action="store_true", help="leave out initlab-jit")
-    p.add_argument("--jit-cold", action="store_true",
-                   help="also time initlab-jit's first call with an empty numba cache")
     p.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--rounds", type=int, default=1,
                    help="run each workload's cells this many times, the frameworks in turn, "
@@ -281,12 +273,9 @@ def main(argv: list[str] | None = None) -> int:
         if jit_available():
             own.append("initlab-jit")
         else:
-            print("skipping initlab-jit: numba is not installed (pip install 'initlab[jit]')")
+            print("skipping initlab-jit: initlab.nn.jit_kernels was not built (no C compiler "
+                  "when initlab was installed)")
     versions = [f"initlab {initlab.__version__}", f"NumPy {np.__version__}"]
-    if "initlab-jit" in own:
-        import numba
-
-        versions.append(f"numba {numba.__version__}")
     for name in peers:
         mod = {"torch": "torch", "jax": "jax", "keras": "keras"}[name]
         versions.append(f"{PEER_NAMES[name]} {sys.modules[mod].__version__}")
@@ -372,13 +361,12 @@ def main(argv: list[str] | None = None) -> int:
     if "initlab-jit" in own:
         comp = [f"{w.key}: {results[w.key]['initlab-jit'].compile_s:.2f} s" for w in wls
                 if "initlab-jit" in results[w.key]]
-        print("initlab-jit first call in each cell's fresh process (numba import + cached "
-              "kernels; not in the table): " + ", ".join(comp))
-        if args.jit_cold:
-            cold, warm = jit_first_call(cold=True), jit_first_call(cold=False)
-            cold_s, warm_s = ("failed" if v is None else f"{v:.2f} s" for v in (cold, warm))
-            print(f"initlab-jit first call, fresh process: empty cache (compiles) {cold_s}, "
-                  f"cache warm {warm_s}")
+        print("initlab-jit first call in each cell's fresh process (the kernels' import; "
+              "not in the table): " + ", ".join(comp))
+        first = [jit_first_call() for _ in range(3)]
+        print("initlab-jit first fit of a fresh process, from `import initlab` on (3 "
+              "processes): " + ", ".join("failed" if v is None else f"{v:.2f} s"
+                                        for v in first))
     if "keras" in peers:
         comp = [f"{w.key}: {results[w.key]['keras'].compile_s:.1f} s" for w in wls
                 if "keras" in results[w.key]]

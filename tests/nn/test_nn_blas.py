@@ -111,9 +111,9 @@ def test_product_plan_tries_the_callers_other_settings_where_threads_alone_diffe
                              others={0: ["wide"]}) == (1, 2)
 
 
-def test_numba_blas_threads_sets_the_library_numba_calls():
+def test_scipy_blas_threads_sets_the_library_the_compiled_kernels_call():
     pytest.importorskip("scipy")
-    ctl = blas.numba_blas_threads()
+    ctl = blas.scipy_blas_threads()
     if ctl is None:
         pytest.skip("SciPy's BLAS is not an OpenBLAS here")
     import scipy.linalg.cython_blas  # noqa: F401
@@ -131,7 +131,7 @@ def test_numba_blas_threads_sets_the_library_numba_calls():
 
 
 @pytest.mark.parametrize("n", [1, 3])
-def test_blas_limit_sets_numpys_and_numbas_blas_and_restores_both(n):
+def test_blas_limit_sets_numpys_and_scipys_blas_and_restores_both(n):
     # read back through threadpoolctl, which finds the libraries on its own: every OpenBLAS
     # NumPy or SciPy loaded is at n inside the block and where it was after, also when the
     # block ends in an exception

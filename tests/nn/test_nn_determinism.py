@@ -234,7 +234,7 @@ def test_validation_runs_on_one_blas_thread_whatever_the_steps_run_on(monkeypatc
     # the steps of this small net keep two threads (their products pass the probe), the
     # validation products (other shapes, never probed) must run on one
     if engine == "jit":
-        pytest.importorskip("numba")
+        pytest.importorskip("initlab.nn.jit_kernels")
     seen = _recorded(monkeypatch, Sequential, "_evaluate", lambda *a, **k: blas.caller_threads())
 
     class During:
@@ -286,7 +286,7 @@ def test_a_plan_is_probed_once_per_process_for_the_same_products(monkeypatch, en
     # again (whatever the init, data or optimizer), other batch sizes or shapes do, and
     # forget_plans makes the next fit probe again; every fit ends where threads=1 does
     if engine == "jit":
-        pytest.importorskip("numba")
+        pytest.importorskip("initlab.nn.jit_kernels")
     calls = _recorded(monkeypatch, blas, "product_plan", lambda *a, **k: a[1])
     # the probe weights are drawn, and swapped in, only by a probe that runs
     module = importlib.import_module(f"initlab.nn.{'jit' if engine == 'jit' else 'training'}")

@@ -22,7 +22,8 @@ from initlab.data import load
 from initlab.errors import ConfigError
 from initlab.nn import Dense, Residual, Sequential, jit, optim
 
-needs_numba = pytest.mark.skipif(not jit.available(), reason="numba (initlab[jit]) not installed")
+needs_kernels = pytest.mark.skipif(not jit.available(),
+                                   reason="initlab.nn.jit_kernels (C extension) not built")
 MOONS = load("moons")
 
 
@@ -47,7 +48,7 @@ def _close(a, b, rtol):
         assert err <= rtol, (err, rtol)
 
 
-# ------------------------------------------------------------------ without numba as well
+# ------------------------------------------------------------------ without the kernels as well
 def test_a_bad_engine_names_the_value_and_the_allowed_ones():
     m = Sequential([Dense(1, activation="sigmoid")], input_dim=2)
     with pytest.raises(ConfigError, match=r"unknown engine 'jitt'.*Allowed: jit, numpy"):
@@ -56,23 +57,63 @@ def test_a_bad_engine_names_the_value_and_the_allowed_ones():
         m.fit(np.eye(2), [0, 1], engine=3)
 
 
-def test_without_numba_the_jit_engine_says_what_to_install(monkeypatch):
+def test_without_the_kernels_the_jit_engine_says_what_to_do(monkeypatch):
+    # the extension's build is optional (no C compiler: the install still succeeds)
     monkeypatch.setattr(jit, "available", lambda: False)
     m = Sequential([Dense(1, activation="sigmoid")], input_dim=2)
     before = m.params.flat.copy()
-    with pytest.raises(ConfigError, match=r"initlab\[jit\]"):
+    with pytest.raises(ConfigError, match=r"compiled kernels.*C compiler.*engine='numpy'"):
         m.fit(np.eye(2), [0, 1], engine="jit")
     assert np.array_equal(m.params.flat, before)
 
 
-def test_import_initlab_and_a_numpy_fit_do_not_import_numba():
+def test_import_initlab_and_a_numpy_fit_do_not_load_the_kernels():
     code = ("import sys, numpy as np, initlab\n"
             "m = initlab.Sequential([initlab.Dense(1, activation='sigmoid')], input_dim=2)\n"
             "m.fit(np.eye(2), [0, 1], epochs=2)\n"
-            "print('numba' in sys.modules)\n")
+            "print('initlab.nn.jit_kernels' in sys.modules, 'numba' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False"
+
+
+@needs_kernels
+def test_the_kernels_are_machine_code_built_at_install_so_a_first_fit_compiles_nothing():
+    # a fresh process's first fit(engine="jit") loads an extension module (no JIT: numba
+    # took 7-18 s to compile these kernels on a first call) and imports no JIT compiler
+    import importlib.machinery
+
+    code = ("import sys, numpy as np\n"
+            "from initlab.nn import Dense, Sequential, jit_kernels\n"
+            "m = Sequential([Dense(3, activation='relu'), Dense(2, activation='softmax')],\n"
+            "               input_dim=2)\n"
+            "m.fit(np.eye(2), [0, 1], epochs=2, batch_size=1, engine='jit')\n"
+            "print(jit_kernels.__file__)\n"
+            "print(sorted(n for n in ('numba', 'llvmlite') if n in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split("\n")
+    assert out[0].endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)), out[0]
+    assert out[1] == "[]"
+
+
+@needs_kernels
+def test_the_kernels_refuse_arrays_that_do_not_fit_before_touching_memory():
+    # the kernels run unchecked C loops: each entry point checks its shapes first and raises
+    from initlab.nn import jit_kernels as jk
+
+    x, t = np.zeros((5, 4)), np.zeros((5, 2))
+    labels, rows = np.zeros(5, np.int64), np.arange(3, dtype=np.int64)
+    xb, tb, lb = np.empty(12), np.empty(6), np.empty(3, np.int64)
+    jk.gather(x, t, labels, rows, True, 4, xb, tb, lb)  # fits
+    with pytest.raises(ValueError, match="k1=5"):
+        jk.gather(x, t, labels, rows, True, 5, xb, tb, lb)
+    with pytest.raises(ValueError, match="does not fit 3 rows"):
+        jk.gather(x, t, labels, rows, True, 4, np.empty(11), tb, lb)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        jk.affine_split(np.zeros((4, 2)), np.zeros(2), np.zeros((3, 1)), np.zeros((3, 2)),
+                        np.zeros((2, 3)), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="dtype mismatch"):  # one dtype for every array
+        jk.gather(x.astype(np.float32), t, labels, rows, True, 4, xb, tb, lb)
 
 
 # ------------------------------------------------------------------ agreement with NumPy
@@ -119,7 +160,7 @@ def _data(name):
     return x, y
 
 
-@needs_numba
+@needs_kernels
 @pytest.mark.parametrize("case", list(CASES))
 def test_the_compiled_path_agrees_with_numpy_in_float64(case):
     make, data, fit = CASES[case]
@@ -133,7 +174,7 @@ def test_the_compiled_path_agrees_with_numpy_in_float64(case):
     assert np.isfinite(hb.loss).all() and hb.loss[-1, 0] < hb.loss[0, 0]  # it trained
 
 
-@needs_numba
+@needs_kernels
 @pytest.mark.parametrize("case", ["moons sgd", "digits adam"])
 def test_the_compiled_path_agrees_with_numpy_in_float32(case):
     if case == "moons sgd":  # 100 steps
@@ -181,11 +222,11 @@ def _same(m1, h1, k1, m2, h2, k2, epochs=None):
 def alone():
     """Seed 002's chaotic run trained alone on the compiled path, every epoch logged."""
     if not jit.available():
-        pytest.skip("numba (initlab[jit]) not installed")
+        pytest.skip("initlab.nn.jit_kernels (C extension) not built")
     return _jit_moons([(BIG, 3)])
 
 
-@needs_numba
+@needs_kernels
 def test_the_chaotic_run_is_sensitive_so_equality_means_something(alone):
     m = _chaotic([(BIG, 3)])
     w = m.params.W[0]
@@ -195,7 +236,7 @@ def test_the_chaotic_run_is_sensitive_so_equality_means_something(alone):
     assert not np.array_equal(m.params.W[0], alone[0].params.W[0])
 
 
-@needs_numba
+@needs_kernels
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_model_in_an_ensemble_equals_it_alone(alone, threads):
     # threads=2 spreads the models over two Python threads (the compiled loop releases the
@@ -206,7 +247,7 @@ def test_a_model_in_an_ensemble_equals_it_alone(alone, threads):
     _same(m, h, 2, *alone, 0)
 
 
-@needs_numba
+@needs_kernels
 def test_log_every_validation_and_epoch_callbacks_change_nothing(alone):
     seen = []
 
@@ -221,17 +262,14 @@ def test_log_every_validation_and_epoch_callbacks_change_nothing(alone):
     assert np.isfinite(h.val_loss).all()
 
 
-@needs_numba
+@needs_kernels
 def test_minibatch_blas_layers_are_exact_across_k_and_threads():
     # 64-32-16-4 on digits, Adam, batch 37: every layer has a BLAS product; the model alone,
     # in a K = 3 ensemble in turn, and on two Python threads, ends bit-identical
-    import numba
-
     x, y = _digits(classes=4)
     fit = dict(epochs=3, batch_size=37, optimizer="adam", seed=1, engine="jit")
     one = _digits_net(dtype=np.float32)
     one.fit(x, y, threads=1, **fit)
-    before = numba.get_num_threads()
     for threads in (1, 2):
         ens = Sequential([Dense(32, activation="relu"), Dense(16, activation="elu"),
                           Dense(4, activation="softmax")], input_dim=64, n_models=3,
@@ -245,11 +283,10 @@ def test_minibatch_blas_layers_are_exact_across_k_and_threads():
     k1 = _digits_net(dtype=np.float32)
     k1.fit(x, y, threads=2, **fit)  # K = 1: BLAS on two threads
     assert np.array_equal(k1.params.flat, one.params.flat)
-    assert numba.get_num_threads() == before  # restored
     assert [i["num_threads"] for i in threadpool_info()] == blas_before
 
 
-@needs_numba
+@needs_kernels
 def test_the_first_layers_split_product_is_the_whole_product():
     # affine_split and weight_grad_split (the sum cut at blas.k_split) against NumPy's
     # product in float64: the same sums, only their order differs, so a few ulps
@@ -273,7 +310,7 @@ def test_the_first_layers_split_product_is_the_whole_product():
     np.testing.assert_allclose(gb, gz.sum(axis=1), rtol=0, atol=1e-12)
 
 
-@needs_numba
+@needs_kernels
 @pytest.mark.parametrize("nb", [1, 3, 4, 5, 13, 128])
 @pytest.mark.parametrize("k1", [784, 400, 1])
 def test_gather_copies_the_rows_four_at_a_time_into_the_blocks_the_products_read(nb, k1):
@@ -299,7 +336,7 @@ def test_gather_copies_the_rows_four_at_a_time_into_the_blocks_the_products_read
     assert np.array_equal(xb.reshape(784, nb), want.T)
 
 
-@needs_numba
+@needs_kernels
 def test_the_jit_probe_compares_each_products_own_output(monkeypatch):
     # the probe step's first output is train_model's trace: per step, the forward products'
     # outputs, the input gradients and the gradient, before the update; checked here against
@@ -333,7 +370,7 @@ def test_the_jit_probe_compares_each_products_own_output(monkeypatch):
     assert np.count_nonzero(g) > g.size // 2  # the gradient of the first step is there too
 
 
-@needs_numba
+@needs_kernels
 def test_a_784_wide_first_layer_on_two_blas_threads_keeps_the_bits_of_one():
     # the MNIST shape, batch 128: on OpenBLAS's SkylakeX kernels its first-layer product gives
     # other bits on two threads unless split along its sum; whatever fit's probe picks here,
@@ -355,7 +392,7 @@ def test_a_784_wide_first_layer_on_two_blas_threads_keeps_the_bits_of_one():
     assert np.array_equal(fits[0], fits[1])
 
 
-@needs_numba
+@needs_kernels
 @pytest.mark.parametrize("engine", ["jit", "numpy"])
 def test_a_zero_init_does_not_fool_the_thread_probe(engine):
     # zero weights give every product the same bits on any thread count in the first steps
@@ -384,7 +421,7 @@ def _linear3(dtype=np.float32):
                       dtype=dtype)
 
 
-@needs_numba
+@needs_kernels
 def test_a_diverging_model_is_frozen_at_the_numpy_paths_epoch_and_the_others_go_on():
     # the NumPy path's own divergence test: mse on zero targets, sgd(20) blows two models up
     x = np.random.default_rng(0).normal(size=(32, 3))
@@ -403,7 +440,7 @@ def test_a_diverging_model_is_frozen_at_the_numpy_paths_epoch_and_the_others_go_
         assert np.array_equal(m.params.W[0][k], short.params.W[0][k])
 
 
-@needs_numba
+@needs_kernels
 def test_a_healthy_model_does_not_feel_a_diverged_neighbour():
     x, y = MOONS.x_train, MOONS.y_train
     fit = dict(epochs=30, batch_size=50, optimizer="adam", seed=3, engine="jit")
@@ -422,7 +459,7 @@ def test_a_healthy_model_does_not_feel_a_diverged_neighbour():
 
 
 # ------------------------------------------------------------------ refusals
-@needs_numba
+@needs_kernels
 @pytest.mark.parametrize("what", ["probe", "residual", "clip_by_norm", "hidden softmax"])
 def test_what_the_compiled_path_cannot_run_is_refused_by_name(what):
     from initlab.diagnose import Probe
@@ -449,7 +486,7 @@ def test_what_the_compiled_path_cannot_run_is_refused_by_name(what):
 
 
 # ------------------------------------------------------------------ studies and the CLI
-def test_the_study_field_engine_is_validated_and_part_of_the_recipe():
+def test_the_study_field_engine_is_validated_and_part_of_the_recipe(monkeypatch):
     from initlab.studies import Study
 
     base = Study(dataset="moons", layers=(4,), epochs=2, validate_names=False)
@@ -457,6 +494,11 @@ def test_the_study_field_engine_is_validated_and_part_of_the_recipe():
     fast = base.replace(engine="JIT", validate_names=False)
     assert fast.engine == "jit" and fast.config_hash != base.config_hash
     assert Study.from_dict(fast.to_dict(), validate_names=False) == fast
+    # the kernels' arithmetic version is hashed too: runs from other kernels (numba's,
+    # before) are another config, not results this code would reproduce bit for bit
+    h = fast.config_hash
+    monkeypatch.setattr(jit, "KERNELS", "numba")
+    assert fast.config_hash != h and base.config_hash == base.replace().config_hash
     with pytest.raises(ConfigError, match=r"study field 'engine'.*'jitt'.*jit, numpy"):
         base.replace(engine="jitt", validate_names=False)
     with pytest.raises(ConfigError, match="probes run on the NumPy engine only"):
@@ -476,7 +518,7 @@ def test_compare_engine_flag_bad_value_is_one_line(tmp_path, capsys):
     assert not out.exists()
 
 
-@needs_numba
+@needs_kernels
 def test_a_jit_study_matches_the_numpy_study(tmp_path):
     from initlab.studies import Study
 

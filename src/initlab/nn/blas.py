@@ -39,7 +39,7 @@ from typing import Any
 
 __all__ = ["CPU", "AVX512_FLAGS", "AVX512_KERNELS", "cpu", "numpy_blas", "describe",
            "kernel_advice", "caller_threads", "BlasThreads", "BlasLimit", "product_plan",
-           "k_split", "numba_blas_threads", "remembered_plan", "forget_plans"]
+           "k_split", "scipy_blas_threads", "remembered_plan", "forget_plans"]
 
 AVX512_FLAGS: tuple[str, ...] = ("avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl")
 """The CPU flags OpenBLAS's SkylakeX kernels need."""
@@ -230,30 +230,30 @@ def _find_openblas_threads(lib: Any = None) -> tuple[Any, Any] | None:
     return None
 
 
-_NUMBA_CTL: Any = False
+_SCIPY_CTL: Any = False
 
 
-def numba_blas_threads() -> tuple[Any, Any] | None:
-    """(get, set) for the thread count of the BLAS numba's ``np.dot`` calls (SciPy's
+def scipy_blas_threads() -> tuple[Any, Any] | None:
+    """(get, set) for the thread count of the BLAS the compiled kernels call (SciPy's
     ``cython_blas`` and the OpenBLAS it links; looked up once), or None where that is not an
     OpenBLAS.
 
     Example:
-        >>> ctl = numba_blas_threads()
+        >>> ctl = scipy_blas_threads()
         >>> ctl is None or ctl[0]() >= 1
         True
     """
-    global _NUMBA_CTL
-    if _NUMBA_CTL is False:
+    global _SCIPY_CTL
+    if _SCIPY_CTL is False:
         try:
             import ctypes
 
             import scipy.linalg.cython_blas as cython_blas
 
-            _NUMBA_CTL = _find_openblas_threads(ctypes.CDLL(cython_blas.__file__))
+            _SCIPY_CTL = _find_openblas_threads(ctypes.CDLL(cython_blas.__file__))
         except Exception:  # noqa: BLE001 - no SciPy or no such library: nothing to raise
-            _NUMBA_CTL = None
-    return _NUMBA_CTL
+            _SCIPY_CTL = None
+    return _SCIPY_CTL
 
 
 def caller_threads() -> int:
@@ -308,7 +308,7 @@ class BlasThreads:
 
 
 class BlasLimit:
-    """NumPy's BLAS and the SciPy one numba calls at ``threads`` for a ``with`` block,
+    """NumPy's BLAS and the SciPy one the compiled kernels call at ``threads`` for a ``with`` block,
     restored after (None: no change): through OpenBLAS's own get/set where both are found
     (microseconds), else every loaded BLAS through threadpoolctl (2 ms a block: it lists the
     process's libraries each time).
@@ -327,7 +327,7 @@ class BlasLimit:
     def __enter__(self) -> BlasLimit:
         if self.threads is None:
             return self
-        found = [openblas_threads(), numba_blas_threads()]
+        found = [openblas_threads(), scipy_blas_threads()]
         ctls = [c for c in found if c is not None]
         if len(ctls) == len(found):
             for get, put in {id(c[1]): c for c in ctls}.values():
@@ -336,7 +336,7 @@ class BlasLimit:
                     put(self.threads)
                     self.restore.append((put, original))
         else:  # pragma: no cover - a BLAS other than OpenBLAS
-            import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS numba calls first
+            import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS the compiled kernels call first
             from threadpoolctl import threadpool_limits
 
             self.limits = threadpool_limits(self.threads, user_api="blas")

@@ -1,10 +1,12 @@
-"""The compiled training path: ``fit(..., engine="jit")`` runs whole epochs in numba.
+"""The compiled training path: ``fit(..., engine="jit")`` runs whole epochs in machine code.
 
 The NumPy path (:mod:`initlab.nn.training`) makes tens of NumPy calls per step; on small
 networks (seed 002's 2-12-6-1 moons net) or small batches that Python dispatch is most of the
 time. Here each model's whole run of epochs is one compiled loop
 (:mod:`initlab.nn.jit_kernels`): forward, loss gradient, backward, optimizer update. The NumPy
-path stays the reference; this one is opt-in, needs the ``jit`` extra (numba), and agrees with
+path stays the reference; this one is opt-in (its kernels are a C extension built from Cython
+when initlab is installed; the name "jit" is the engine's original one, from when numba
+compiled them on a first call), and agrees with
 it to rounding (``tests/nn/test_nn_jit.py``: float64 weights within 1e-12 relative after a
 few hundred steps of a non-chaotic net), not bit for bit.
 
@@ -31,17 +33,18 @@ caller's BLAS setting) the models are spread over that many Python threads (one 
 the compiled loop releases the GIL; BLAS then runs one thread per call, see
 :func:`model_workers`), else the models run one after another and BLAS gets ``threads``. So
 neither K, the thread count, ``log_every`` nor validation changes a number. Weight gradients,
-and the other products of layers with at least ``BLAS_MIN`` weights, go to BLAS (``np.dot`` in
-numba: SciPy's OpenBLAS; with one model and several BLAS threads, a probe epoch (on fixed
-random weights and inputs of the model's shapes, not the model's own) first checks, product
-by product, which of them give the bits of one thread on several: those run on several,
-the rest on one, see :func:`initlab.nn.blas.product_plan`); the rest are explicit loops.
-No ``fastmath``.
+and the other products of layers with at least ``BLAS_MIN`` weights, go to BLAS (SciPy's
+OpenBLAS, through ``scipy.linalg.cython_blas``; with one model and several BLAS threads, a
+probe epoch (on fixed random weights and inputs of the model's shapes, not the model's own)
+first checks, product by product, which of them give the bits of one thread on several:
+those run on several, the rest on one, see :func:`initlab.nn.blas.product_plan`); the rest
+are explicit loops.
+No ``-ffast-math``.
 
-Compilation: numba compiles on the first call in an environment (see ``benchmarks/engine.py``
-for the measured cold and cached times) and caches the machine code on disk (``cache=True``:
-next to the package, or numba's user cache directory when that is not writable, or
-``NUMBA_CACHE_DIR``); nothing here sets an environment variable.
+Compilation: none at run time. ``pip install`` compiles :mod:`initlab.nn.jit_kernels`
+(``setup.py``: Cython to C, then the C compiler, about 20 s once); a first fit imports it
+(``benchmarks/engine.py`` reports that first call). The build is optional: without a C
+compiler the install succeeds and ``engine="jit"`` raises a ConfigError that says so.
 
 Example:
     >>> import numpy as np
@@ -65,11 +68,16 @@ import numpy as np
 from initlab.errors import ConfigError, unknown
 from initlab.nn.blas import BlasLimit, caller_threads, k_split, probe_weights, remembered_plan
 
-__all__ = ["ENGINES", "BLAS_MIN", "available", "check_engine", "unsupported", "fit_compiled",
-           "warm_up", "model_workers"]
+__all__ = ["ENGINES", "KERNELS", "BLAS_MIN", "available", "check_engine", "unsupported",
+           "fit_compiled", "warm_up", "model_workers"]
 
 ENGINES: tuple[str, ...] = ("numpy", "jit")
 """The values of ``fit(engine=...)``: the NumPy reference path, or this compiled one."""
+
+KERNELS = "cython-1"
+"""Which arithmetic :mod:`initlab.nn.jit_kernels` does: part of a jit study's config hash
+(:attr:`initlab.studies.Study.config_hash`). Bump it when a change to the kernels moves a
+result's last bits ("numba" kernels until 2026-12; these are the Cython ones)."""
 
 BLAS_MIN = 128
 """A layer whose per-model weight matrix has at least this many entries (fan_in x units) runs
@@ -84,14 +92,21 @@ _ACTS = {"linear": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "selu": 4, "gelu": 5
 _LOSSES = {"categorical_crossentropy": 0, "binary_crossentropy": 1, "mse": 2}
 
 
+MISSING = ("engine='jit' needs initlab's compiled kernels (initlab.nn.jit_kernels), which "
+           "were not built: reinstall initlab where a C compiler is found (pip install "
+           "--force-reinstall --no-deps initlab), or use engine='numpy'")
+"""The ConfigError's message where the extension is missing (its build is optional)."""
+
+
 def available() -> bool:
-    """True when numba is installed (the ``jit`` extra); does not import it.
+    """True when the compiled kernels (:mod:`initlab.nn.jit_kernels`, a C extension built at
+    install) are there; does not import them.
 
     Example:
         >>> isinstance(available(), bool)
         True
     """
-    return importlib.util.find_spec("numba") is not None
+    return importlib.util.find_spec("initlab.nn.jit_kernels") is not None
 
 
 def check_engine(engine: Any) -> str:
@@ -108,8 +123,7 @@ def check_engine(engine: Any) -> str:
 
 def _kernels() -> Any:
     if not available():
-        raise ConfigError("engine='jit' needs numba, which is not installed: "
-                          "pip install 'initlab[jit]' (or use engine='numpy')")
+        raise ConfigError(MISSING)
     from initlab.nn import jit_kernels
 
     return jit_kernels
@@ -233,8 +247,8 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
     training.fit` prepared them. Returns ``history``, filled.
 
     Raises:
-        ConfigError: numba is missing, or the model, loss, optimizer or a callback is not
-            supported (see :func:`unsupported`).
+        ConfigError: the kernels were not built, or the model, loss, optimizer or a callback
+            is not supported (see :func:`unsupported`).
     """
     jk = _kernels()
     reason = unsupported(model, opt, lossf, callbacks)
@@ -252,21 +266,21 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
     moments = kind in (jk.MOMENTUM, jk.NESTEROV, jk.ADAM, jk.RMSPROP)
     mom1 = np.zeros_like(packed.theta) if moments else np.zeros((K, 0), dtype=dtype)
     mom2 = np.zeros_like(packed.theta) if kind in (jk.ADAM, jk.RMSPROP) else mom1
-    x = np.ascontiguousarray(xs)
-    tt = np.ascontiguousarray(t.t)
+    x = np.ascontiguousarray(xs, dtype=dtype)
+    tt = np.ascontiguousarray(t.t, dtype=dtype)
     has_labels = t.labels is not None
-    labels = (np.ascontiguousarray(t.labels, dtype=np.intp) if has_labels
-              else np.zeros(n, dtype=np.intp))
+    labels = (np.ascontiguousarray(t.labels, dtype=np.int64) if has_labels
+              else np.zeros(n, dtype=np.int64))
     fins = np.array([f for f, _ in shapes], dtype=np.int64)
     units = np.array([u for _, u in shapes], dtype=np.int64)
     acts = np.array([_ACTS[a.name] for a in model.activations], dtype=np.int64)
     alphas = np.array([float(getattr(a, "alpha", 0.0)) for a in model.activations])
-    blas = np.array([f * u >= BLAS_MIN for f, u in shapes], dtype=np.bool_)
+    blas = np.array([f * u >= BLAS_MIN for f, u in shapes], dtype=np.uint8)
     loss_kind = _LOSSES[lossf.name]
     need_out = not lossf.from_logits
     bs = n if full else int(batch_size)  # type: ignore[arg-type]
     steps = 1 if full else -(-n // bs)
-    active = np.ones(K, dtype=np.bool_)
+    active = np.ones(K, dtype=np.uint8)
     div_epoch = np.full(K, -1, dtype=np.int64)
     enders = [cb for cb in callbacks if hasattr(cb, "on_epoch_end")]
     pause = val is not None or bool(enders) or bool(verbose)  # stop after each logged epoch
@@ -298,7 +312,7 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
         # one epoch on copies, over the first rows (one full batch and the ragged one), with
         # the products on one BLAS thread and on ``want`` (blas.product_plan): all on ``want``
         # where that keeps the bits of one thread, else one thread with the products that do
-        # keep them raised to ``want`` for their call (where numba's BLAS thread count is
+        # keep them raised to ``want`` for their call (where the kernels' BLAS thread count is
         # reachable); a sample-major first layer may also keep them split along its sum
         # (blas.k_split), its forward product's other setting
         rows = n if full else min(n, bs + n % bs)
@@ -342,7 +356,7 @@ def fit_compiled(model: Any, xs: np.ndarray, t: Any, lossf: Any, opt: Any, histo
             jk.train_model(0, *kernel_args(
                 x0, tt[:rows], labels[:rows], empty_perm if full else sub,
                 np.full(1, -1, np.int64), th, a, b, 0, np.zeros((0, 1)), np.zeros((0, 1)),
-                np.ones(1, np.bool_), np.full(1, -1, np.int64), 0, lift,
+                np.ones(1, np.uint8), np.full(1, -1, np.int64), 0, lift,
                 cut if cut is not None and split in plan else f0, trace))
             return [trace, th, a, b]
 
@@ -443,10 +457,8 @@ class _Pool:
 
 
 def warm_up(dtype: Any = np.float32) -> float:
-    """Compile (or load from numba's cache) the kernels for ``dtype``; return the seconds.
-
-    A tiny fit on a 2-3-2 net touches every kernel signature a fit of that dtype uses (the
-    minibatch and full-batch paths share one signature).
+    """Load the kernels and run a tiny fit of ``dtype`` on a 2-3-2 net; return the seconds
+    (the first call of a process: importing the extension and SciPy's BLAS).
 
     Example:
         >>> warm_up(np.float64) >= 0  # doctest: +SKIP

@@ -469,8 +469,9 @@ class Study:
             from initlab.nn.jit import available
 
             if not available():
-                raise ConfigError(f"{field_name('engine')}: 'jit' needs numba, which is not "
-                                  "installed: pip install 'initlab[jit]' (or engine 'numpy')")
+                raise ConfigError(f"{field_name('engine')}: 'jit' needs initlab's compiled "
+                                  "kernels, which were not built: reinstall initlab where a C "
+                                  "compiler is found (or engine 'numpy')")
 
     def make_optimizer(self) -> Any:
         """Build the optimizer: clipping (if any) chained before ``optimizer(lr, **options)``.
@@ -653,8 +654,15 @@ class Study:
 
     @property
     def config_hash(self) -> str:
-        """A stable 16-hex-digit hash of :meth:`recipe` (canonical JSON, sha256)."""
-        text = json.dumps(self.recipe(), sort_keys=True, separators=(",", ":"))
+        """A stable 16-hex-digit hash of :meth:`recipe` (canonical JSON, sha256); with
+        ``engine = "jit"`` also of :data:`initlab.nn.jit.KERNELS`, the compiled kernels'
+        arithmetic (a store of runs from other kernels is then another config)."""
+        recipe = self.recipe()
+        if self.engine == "jit":
+            from initlab.nn.jit import KERNELS
+
+            recipe["jit_kernels"] = KERNELS
+        text = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def __hash__(self) -> int:
