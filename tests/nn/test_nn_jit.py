@@ -107,6 +107,8 @@ def test_the_kernels_refuse_arrays_that_do_not_fit_before_touching_memory():
     jk.gather(x, t, labels, rows, True, 4, xb, tb, lb)  # fits
     with pytest.raises(ValueError, match="k1=5"):
         jk.gather(x, t, labels, rows, True, 5, xb, tb, lb)
+    with pytest.raises(ValueError, match=r"outside \[0, 5\)"):
+        jk.gather(x, t, labels, np.array([0, 5, 1]), True, 4, xb, tb, lb)
     with pytest.raises(ValueError, match="does not fit 3 rows"):
         jk.gather(x, t, labels, rows, True, 4, np.empty(11), tb, lb)
     with pytest.raises(ValueError, match="shapes do not match"):
@@ -114,6 +116,38 @@ def test_the_kernels_refuse_arrays_that_do_not_fit_before_touching_memory():
                         np.zeros((2, 3)), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="dtype mismatch"):  # one dtype for every array
         jk.gather(x.astype(np.float32), t, labels, rows, True, 4, xb, tb, lb)
+
+
+@needs_kernels
+def test_train_model_refuses_rows_offsets_or_outputs_that_do_not_fit(monkeypatch):
+    # the arguments of a real fit's call, each altered in turn: refused before any step (the
+    # parameters stay as they were), where an unchecked C loop would read or write elsewhere
+    from initlab.nn import jit_kernels as jk
+
+    calls = []
+    real = jk.train_model
+    monkeypatch.setattr(jk, "train_model", lambda *a: calls.append(a) or real(*a))
+    m = Sequential([Dense(5, activation="tanh"), Dense(3, activation="softmax")], input_dim=4,
+                   seeds=[0])
+    rng = np.random.default_rng(0)
+    m.fit(rng.random((20, 4)), rng.integers(0, 3, 20), epochs=2, batch_size=8, threads=1,
+          engine="jit")
+    args = list(calls[-1])
+    theta = args[9].copy()
+    perms = args[5].copy()
+    perms[1, 3] = 20  # one past the last row
+    woff = args[15].copy()
+    woff[1] += 1
+    for i, bad, match in [(5, perms, r"outside \[0, 20\)"), (15, woff, "layer 1"),
+                          (31, np.zeros((0, 1)), "differ in shape"),
+                          (14, np.array([5, 4]), "do not fit")]:
+        changed = list(args)
+        changed[i] = bad
+        with pytest.raises(ValueError, match=match):
+            real(*changed)
+        assert np.array_equal(args[9], theta)
+    real(*args)  # the unaltered call still runs
+    assert not np.array_equal(args[9], theta)
 
 
 # ------------------------------------------------------------------ agreement with NumPy

@@ -291,10 +291,11 @@ cdef inline void add_bias(real* b, real* out, Py_ssize_t u, Py_ssize_t nb) noexc
             out[j * nb + i] += bj
 
 
-cdef real total(real* a, Py_ssize_t n) noexcept nogil:
-    """sum_i a[i] in a fixed order: eight running sums over i mod 8, added pairwise, then the
-    remainder (independent chains the compiler can keep in one vector)."""
-    cdef real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0, s
+cdef double total(real* a, Py_ssize_t n) noexcept nogil:
+    """sum_i a[i] in double, in a fixed order: eight running sums over i mod 8, added
+    pairwise, then the remainder (independent chains the compiler can keep in one vector;
+    a float32 model's bias gradient is rounded once, at the end, as in the numba kernels)."""
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0, s
     cdef Py_ssize_t i, m = n - n % 8
     for i in range(0, m, 8):
         s0 += a[i]
@@ -341,8 +342,8 @@ cdef double loss_grad(int64_t kind, real* z, real* a, real* t, real* grad, Py_ss
     """``scale`` * dL/dz (CCE, BCE) or dL/da (MSE) into ``grad`` ((d, nb) arrays, targets
     likewise); return the mean loss (double sums; 0.0 unless ``need_value``)."""
     cdef Py_ssize_t i, j, n = d * nb
-    cdef double acc = 0.0, c, c2, s, zt, diff
-    cdef real m, v
+    cdef double acc = 0.0, c, c2, s, zt
+    cdef real m, v, diff
     if kind == C_CCE:
         c = scale / nb
         for i in range(nb):
@@ -518,6 +519,17 @@ cdef void gather_rows(const real* x, const real* t, const int64_t* labels, Py_ss
         lb[i] = labels[rows[i]]
 
 
+cdef bint in_range(const int64_t[:, :] rows, Py_ssize_t n) noexcept:
+    """Whether every entry of ``rows`` is a row index of an (n, ...) array."""
+    cdef Py_ssize_t i, j
+    with nogil:
+        for i in range(rows.shape[0]):
+            for j in range(rows.shape[1]):
+                if not 0 <= rows[i, j] < n:
+                    return False
+    return True
+
+
 def gather(const real[:, ::1] x, const real[:, ::1] t, const int64_t[::1] labels,
            const int64_t[::1] rows, bint rowmajor, Py_ssize_t k1, real[::1] xb, real[::1] tb,
            int64_t[::1] lb):
@@ -532,6 +544,10 @@ def gather(const real[:, ::1] x, const real[:, ::1] t, const int64_t[::1] labels
     with ``k1`` < f, it is two blocks: features ``[:k1]`` (nb, k1), then ``[k1:]``
     (nb, f - k1), for a product split along its sum (:func:`initlab.nn.blas.k_split`)."""
     cdef Py_ssize_t nb = rows.shape[0], f = x.shape[1], d = t.shape[1]
+    if not in_range(rows[None, :], x.shape[0]) or t.shape[0] != x.shape[0] \
+            or labels.shape[0] != x.shape[0]:
+        raise ValueError(f"gather: a row is outside [0, {x.shape[0]}) or x, t, labels differ "
+                         "in length")
     if not 0 < k1 <= f or xb.shape[0] < nb * f or tb.shape[0] < nb * d or lb.shape[0] < nb:
         raise ValueError(f"gather: k1={k1} or a buffer does not fit {nb} rows of {f}")
     with nogil:
@@ -627,15 +643,28 @@ def train_model(Py_ssize_t k, const real[:, ::1] x, const real[:, ::1] t,
         raise ValueError("train_model: the layer arrays do not have one entry per layer")
     d = units[L - 1]
     if (fins[0] != f0 or t.shape[0] != n or t.shape[1] != d or labels.shape[0] != n
-            or not 0 <= k < theta.shape[0] or toff[2 * L] != P or hp.shape[0] < 9
+            or not 0 <= k < theta.shape[0] or toff[0] != 0 or toff[2 * L] != P
+            or hp.shape[0] < 9
             or hp64.shape[0] < 9 or clip_val.shape[0] < 1 or not 0 < k1 <= f0
             or active.shape[0] <= k or div_epoch.shape[0] <= k or n < 1 or bs < 1):
         raise ValueError("train_model: data, parameters or hyperparameters do not fit")
     if not full and (perms.shape[0] < E or perms.shape[1] < n):
         raise ValueError("train_model: fewer permutations than epochs")
-    if opt_kind != C_SGD and mom1.shape[1] != P or opt_kind in (C_ADAM, C_RMSPROP) and \
-            mom2.shape[1] != P:
+    if not full and E > 0 and not in_range(perms[:E, :n], n):
+        raise ValueError(f"train_model: a minibatch row is outside [0, {n})")
+    for li in range(L):
+        if (woff[li] != toff[2 * li] or boff[li] != toff[2 * li + 1] or fins[li] < 1
+                or units[li] < 1 or toff[2 * li + 1] - toff[2 * li] != fins[li] * units[li]
+                or toff[2 * li + 2] - toff[2 * li + 1] != units[li]
+                or (li > 0 and fins[li] != units[li - 1])):
+            raise ValueError(f"train_model: layer {li}'s shape or offsets do not fit")
+    if (opt_kind != C_SGD and (mom1.shape[1] != P or mom1.shape[0] <= k)
+            or opt_kind in (C_ADAM, C_RMSPROP) and (mom2.shape[1] != P or mom2.shape[0] <= k)):
         raise ValueError("train_model: the optimizer moments do not fit the parameters")
+    if loss_out.shape[0] != correct_out.shape[0] or loss_out.shape[1] != correct_out.shape[1]:
+        raise ValueError("train_model: loss_out and correct_out differ in shape")
+    if max(n, bs, f0, P) > 2**31 - 1:
+        raise ValueError("train_model: a dimension exceeds BLAS's 32-bit int")
     for li in range(E):
         if logged[li] >= 0 and (logged[li] >= loss_out.shape[0]
                                 or loss_out.shape[1] <= k or correct_out.shape[1] <= k):
@@ -781,12 +810,15 @@ cdef void _train(Py_ssize_t k, const real* x, const real* t, const int64_t* labe
                        <int>nb, GZ + off[li], True, <int>nb)
                     row_sums(GZ + off[li], g + boff[li], u, nb)
                 elif split:
-                    weight_grad_split_p(xb, xb + k1 * nb, GZ, g, g + boff[0], f0, k1, u, nb)
+                    weight_grad_split_p(xb, xb + k1 * nb, GZ, g + woff[0], g + boff[0], f0,
+                                        k1, u, nb)
                 elif rowmajor:
-                    mm(g, <int>f0, <int>u, <int>nb, xb, True, <int>f0, GZ, True, <int>nb)
+                    mm(g + woff[0], <int>f0, <int>u, <int>nb, xb, True, <int>f0, GZ, True,
+                       <int>nb)
                     row_sums(GZ, g + boff[0], u, nb)
                 else:
-                    mm(g, <int>f0, <int>u, <int>nb, xb, False, <int>nb, GZ, True, <int>nb)
+                    mm(g + woff[0], <int>f0, <int>u, <int>nb, xb, False, <int>nb, GZ, True,
+                       <int>nb)
                     row_sums(GZ, g + boff[0], u, nb)
                 set_blas(1 if raise_to[3 * li + 1] > 0 else 0)
                 if li > 0:
