@@ -108,6 +108,9 @@ cdef inline void mm(real* out, int m, int n, int k, real* A, bint ta, int lda, r
 
 
 # ------------------------------------------------------------------ element-wise
+# libm for the fused type: a float32 model calls float's own function (expf, ...), as numba
+# typed math.exp of a float32; a double argument calls the double one (five same-shape
+# wrappers: Cython has no generic dispatch on a fused type's libm name)
 cdef inline real r_exp(real v) noexcept nogil:
     if real is float:
         return expf(v)
