@@ -541,6 +541,21 @@ def test_the_study_field_engine_is_validated_and_part_of_the_recipe(monkeypatch)
         Study(layers=("res4",), engine="jit", validate_names=False)
 
 
+def test_a_jit_study_without_the_kernels_is_refused_in_one_line(monkeypatch, tmp_path, capsys):
+    # the extension's build is optional: a study (and the CLI) that asks for it says so
+    from initlab.cli import main
+    from initlab.studies import Study
+
+    monkeypatch.setattr(jit, "available", lambda: False)
+    with pytest.raises(ConfigError, match=r"'engine'.*compiled kernels.*C compiler.*'numpy'"):
+        Study(dataset="moons", layers=(4,), engine="jit")
+    out = tmp_path / "out"
+    assert main(["compare", "--layers", "4", "--epochs", "2", "--engine", "jit",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "compiled kernels" in err and not out.exists()
+
+
 def test_compare_engine_flag_bad_value_is_one_line(tmp_path, capsys):
     from initlab.cli import main
 
