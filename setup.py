@@ -27,7 +27,9 @@ kernels = Extension(
     "initlab.nn.jit_kernels",
     ["src/initlab/nn/jit_kernels.pyx"],
     extra_compile_args=flags,
-    optional=True,
 )
+modules = cythonize([kernels], language_level=3)
+for module in modules:
+    module.optional = True  # set after cythonize, which drops it (Cython 3.1)
 
-setup(ext_modules=cythonize([kernels], language_level=3))
+setup(ext_modules=modules)
