@@ -38,11 +38,10 @@ OpenBLAS, through ``scipy.linalg.cython_blas``; with one model and several BLAS 
 probe epoch (on fixed random weights and inputs of the model's shapes, not the model's own)
 first checks, product by product, which of them give the bits of one thread on several:
 those run on several, the rest on one, see :func:`initlab.nn.blas.product_plan`); the rest
-are explicit loops.
-No ``-ffast-math``.
+are explicit loops. No ``-ffast-math``.
 
 Compilation: none at run time. ``pip install`` compiles :mod:`initlab.nn.jit_kernels`
-(``setup.py``: Cython to C, then the C compiler, about 20 s once); a first fit imports it
+(``setup.py``: Cython to C, then the C compiler, about 25 s once); a first fit imports it
 (``benchmarks/engine.py`` reports that first call). The build is optional: without a C
 compiler the install succeeds and ``engine="jit"`` raises a ConfigError that says so.
 
@@ -92,10 +91,11 @@ _ACTS = {"linear": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "selu": 4, "gelu": 5
 _LOSSES = {"categorical_crossentropy": 0, "binary_crossentropy": 1, "mse": 2}
 
 
-MISSING = ("engine='jit' needs initlab's compiled kernels (initlab.nn.jit_kernels), which "
-           "were not built: reinstall initlab where a C compiler is found (pip install "
-           "--force-reinstall --no-deps initlab), or use engine='numpy'")
-"""The ConfigError's message where the extension is missing (its build is optional)."""
+MISSING = ("'jit' needs initlab's compiled kernels (initlab.nn.jit_kernels), which were not "
+           "built: reinstall initlab where a C compiler is found (pip install "
+           "--force-reinstall --no-deps initlab)")
+"""Why the engine cannot run where the extension is missing (its build is optional): the
+ConfigError of ``fit`` and of a study's ``engine`` field, each in its own words around it."""
 
 
 def available() -> bool:
@@ -123,7 +123,7 @@ def check_engine(engine: Any) -> str:
 
 def _kernels() -> Any:
     if not available():
-        raise ConfigError(MISSING)
+        raise ConfigError(f"engine={MISSING}, or use engine='numpy'")
     from initlab.nn import jit_kernels
 
     return jit_kernels

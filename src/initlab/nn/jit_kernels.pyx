@@ -315,10 +315,16 @@ cdef double total(real* a, Py_ssize_t n) noexcept nogil:
     return s
 
 
-cdef inline void row_sums(real* gz, real* gb, Py_ssize_t u, Py_ssize_t nb) noexcept nogil:
+cdef inline void weight_grad(real* inp, bint ta, int lda, real* gz, real* gW, real* gb,
+                             Py_ssize_t f, Py_ssize_t u, Py_ssize_t nb) noexcept nogil:
+    """gW = op(inp) gz^T ((f, nb) x (nb, u) -> (f, u); op(inp) = inp (f, nb), or inp^T for
+    sample-major rows (nb, f), row stride ``lda``) by BLAS, whatever the size; gb = the row
+    sums of gz (:func:`total`; a NULL ``gb`` skips them)."""
     cdef Py_ssize_t j
-    for j in range(u):
-        gb[j] = total(gz + j * nb, nb)
+    mm(gW, <int>f, <int>u, <int>nb, inp, ta, lda, gz, True, <int>nb)
+    if gb != NULL:
+        for j in range(u):
+            gb[j] = total(gz + j * nb, nb)
 
 
 cdef void input_grad(real* W, real* gz, real* ga, Py_ssize_t f, Py_ssize_t u, Py_ssize_t nb,
@@ -571,9 +577,8 @@ cdef void affine_split_p(real* W, real* b, real* ra, real* rb, real* out, real* 
 
 cdef void weight_grad_split_p(real* ra, real* rb, real* gz, real* gW, real* gb, Py_ssize_t f,
                               Py_ssize_t k1, Py_ssize_t u, Py_ssize_t nb) noexcept nogil:
-    mm(gW, <int>k1, <int>u, <int>nb, ra, True, <int>k1, gz, True, <int>nb)
-    mm(gW + k1 * u, <int>(f - k1), <int>u, <int>nb, rb, True, <int>(f - k1), gz, True, <int>nb)
-    row_sums(gz, gb, u, nb)
+    weight_grad(ra, True, <int>k1, gz, gW, gb, k1, u, nb)
+    weight_grad(rb, True, <int>(f - k1), gz, gW + k1 * u, NULL, f - k1, u, nb)
 
 
 def affine_split(real[:, ::1] W, real[::1] b, real[:, ::1] ra, real[:, ::1] rb,
@@ -809,20 +814,14 @@ cdef void _train(Py_ssize_t k, const real* x, const real* t, const int64_t* labe
                 fi, u = fins[li], units[li]
                 set_blas(raise_to[3 * li + 1])
                 if li > 0:  # gW = A_prev gz^T
-                    mm(g + woff[li], <int>fi, <int>u, <int>nb, A + off[li - 1], False,
-                       <int>nb, GZ + off[li], True, <int>nb)
-                    row_sums(GZ + off[li], g + boff[li], u, nb)
+                    weight_grad(A + off[li - 1], False, <int>nb, GZ + off[li], g + woff[li],
+                                g + boff[li], fi, u, nb)
                 elif split:
                     weight_grad_split_p(xb, xb + k1 * nb, GZ, g + woff[0], g + boff[0], f0,
                                         k1, u, nb)
-                elif rowmajor:
-                    mm(g + woff[0], <int>f0, <int>u, <int>nb, xb, True, <int>f0, GZ, True,
-                       <int>nb)
-                    row_sums(GZ, g + boff[0], u, nb)
-                else:
-                    mm(g + woff[0], <int>f0, <int>u, <int>nb, xb, False, <int>nb, GZ, True,
-                       <int>nb)
-                    row_sums(GZ, g + boff[0], u, nb)
+                else:  # the input: sample-major rows (rowmajor) or feature-major
+                    weight_grad(xb, rowmajor, <int>(f0 if rowmajor else nb), GZ, g + woff[0],
+                                g + boff[0], f0, u, nb)
                 set_blas(1 if raise_to[3 * li + 1] > 0 else 0)
                 if li > 0:
                     set_blas(raise_to[3 * li + 2])

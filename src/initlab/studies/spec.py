@@ -466,12 +466,10 @@ class Study:
             check("bias_init", init.get, self.bias_init)
         self.make_optimizer()
         if self.engine == "jit":
-            from initlab.nn.jit import available
+            from initlab.nn.jit import MISSING, available
 
             if not available():
-                raise ConfigError(f"{field_name('engine')}: 'jit' needs initlab's compiled "
-                                  "kernels, which were not built: reinstall initlab where a C "
-                                  "compiler is found (or engine 'numpy')")
+                raise ConfigError(f"{field_name('engine')}: {MISSING} (or engine 'numpy')")
 
     def make_optimizer(self) -> Any:
         """Build the optimizer: clipping (if any) chained before ``optimizer(lr, **options)``.
